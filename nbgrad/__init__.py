@@ -1,0 +1,55 @@
+"""nbgrad: a JIT-compiled autograd engine on Numba with PyTorch's API.
+
+>>> import nbgrad as nb
+>>> x = nb.tensor([1.0, 2.0, 3.0], requires_grad=True)
+>>> y = (x * x).sum()
+>>> y.backward()
+>>> x.grad
+tensor([2., 4., 6.])
+"""
+
+from nbgrad import autograd, ops
+from nbgrad._device import Device as device
+from nbgrad._dtype import DType as dtype
+from nbgrad._dtype import bool_ as bool  # noqa: A001
+from nbgrad._dtype import float32, float64, int32, int64
+from nbgrad.errors import AutogradError
+from nbgrad.grad_mode import (
+    enable_grad,
+    grad_mode,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from nbgrad.ops.creation import (
+    arange,
+    as_tensor,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    manual_seed,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from nbgrad.ops.functions import *  # noqa: F403
+from nbgrad.tensor import Tensor
+
+float = float32  # noqa: A001
+double = float64
+long = int64
+
+__version__ = "0.1.0"

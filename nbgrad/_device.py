@@ -1,0 +1,69 @@
+"""Devices (``"cpu"``, ``"cuda:0"``) and the registry mapping each to its kernel backend."""
+
+from __future__ import annotations
+
+import importlib
+
+__all__ = ["Device", "as_device", "backend_for"]
+
+
+class Device:
+    """Where a tensor's memory lives: ``Device("cpu")`` or ``Device("cuda", 0)``."""
+
+    __slots__ = ("type", "index")
+
+    def __init__(self, type: str, index: int | None = None) -> None:
+        self.type = type
+        self.index = index
+
+    def __repr__(self) -> str:
+        return f"device(type='{self.type}'" + (
+            f", index={self.index})" if self.index is not None else ")"
+        )
+
+    def __str__(self) -> str:
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, str):
+            other = as_device(other)
+        return isinstance(other, Device) and str(self) == str(other)
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+
+CPU = Device("cpu")
+CUDA0 = Device("cuda", 0)
+_INTERNED = {"cpu": CPU, "cuda": CUDA0, "cuda:0": CUDA0}
+
+
+def as_device(spec) -> Device:
+    """Parse ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a :class:`Device`; interned for fast comparison."""
+    if isinstance(spec, Device):
+        return _INTERNED.get(str(spec), spec)
+    if spec is None:
+        return CPU
+    if isinstance(spec, str):
+        found = _INTERNED.get(spec)
+        if found is not None:
+            return found
+        kind, _, idx = spec.partition(":")
+        if kind == "cuda" and idx.isdigit():
+            dev = Device("cuda", int(idx))
+            _INTERNED[spec] = dev
+            return dev
+    raise ValueError(f"unknown device {spec!r}: expected 'cpu', 'cuda' or 'cuda:N'")
+
+
+_BACKEND_MODULES = {"cpu": "nbgrad.backends.cpu", "cuda": "nbgrad.backends.cuda"}
+_BACKENDS: dict[str, object] = {}
+
+
+def backend_for(device: Device):
+    """The kernel module for a device, imported on first use."""
+    found = _BACKENDS.get(device.type)
+    if found is None:
+        found = importlib.import_module(_BACKEND_MODULES[device.type])
+        _BACKENDS[device.type] = found
+    return found

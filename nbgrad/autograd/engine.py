@@ -1,0 +1,333 @@
+"""The backward engine: walks the graph in dependency order and accumulates gradients.
+
+Backward always runs with grad mode set to ``create_graph`` and inference mode off, whatever
+the caller's mode is (PyTorch's rule), so gradients are normal tensors and are recorded only
+when a higher-order graph is asked for.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from nbgrad import errors
+from nbgrad._graph import Node, anomaly_state
+from nbgrad.grad_mode import MODES, mode_var
+from nbgrad.ops._dispatch import edge_of
+from nbgrad.tensor import Tensor
+
+__all__ = ["backward", "grad"]
+
+
+def _as_tuple(x) -> tuple:
+    if isinstance(x, Tensor):
+        return (x,)
+    return tuple(x)
+
+
+def _root_grads(outputs: tuple, grad_outputs) -> list:
+    from nbgrad.ops.creation import ones_like
+
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = (grad_outputs,) * len(outputs) if grad_outputs is None else (grad_outputs,)
+    grad_outputs = tuple(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise RuntimeError(
+            f"got {len(grad_outputs)} gradients for {len(outputs)} outputs"
+        )
+    grads = []
+    for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
+        if not isinstance(out, Tensor):
+            raise TypeError(f"output {i} is a {type(out).__name__}, not a Tensor")
+        if not out.requires_grad:
+            raise errors.NotDifferentiableError(
+                f"element {i} of tensors does not require grad and does not have a grad_fn"
+            )
+        if g is None:
+            if out.numel() != 1:
+                raise errors.AutogradError("grad can be implicitly created only for scalar outputs")
+            prev = mode_var.get()
+            mode_var.set(MODES[(False, False)])
+            try:
+                g = ones_like(out)
+            finally:
+                mode_var.set(prev)
+        elif not isinstance(g, Tensor):
+            raise TypeError(f"gradient {i} must be a Tensor, got {type(g).__name__}")
+        elif g.shape != out.shape:
+            raise errors.AutogradError(
+                f"Mismatch in shape: grad_output[{i}] has a shape of {g.shape} and output[{i}] "
+                f"has a shape of {out.shape}."
+            )
+        grads.append(g)
+    return grads
+
+
+def _needed_nodes(roots: list, targets: set) -> set:
+    """Nodes from which a target (a leaf tensor or a node) can be reached."""
+    needed: set = set()
+    state: dict = {}
+    for root in roots:
+        if type(root) is not Node or root in state:
+            continue
+        stack = [(root, False)]
+        while stack:
+            node, done = stack.pop()
+            if done:
+                if node in targets or any(
+                    e is not None and (e[0] in needed or (type(e[0]) is not Node and id(e[0]) in
+                                                          targets))
+                    for e in node.edges
+                ):
+                    needed.add(node)
+                continue
+            if node in state:
+                continue
+            state[node] = True
+            stack.append((node, True))
+            for e in node.edges:
+                if e is not None and type(e[0]) is Node and e[0] not in state:
+                    stack.append((e[0], False))
+    return needed
+
+
+class _Run:
+    """One backward pass."""
+
+    def __init__(self, create_graph: bool, retain_graph: bool, capture: dict | None,
+                 accumulate_only: set | None, root_grads: list) -> None:
+        self.create_graph = create_graph
+        self.retain_graph = retain_graph
+        self.capture = capture  # key -> gradient, for autograd.grad
+        self.accumulate_only = accumulate_only  # ids of leaves backward(inputs=) names
+        self.owned_elsewhere = {id(g) for g in root_grads}
+
+    def deliver(self, tensor: Tensor | None, key, g: Tensor, hooks) -> None:
+        """A gradient reaching a leaf, or a retained/captured non-leaf."""
+        if hooks:
+            for hook in list(hooks):
+                replaced = hook(g)
+                if replaced is not None:
+                    g = replaced
+        if self.capture is not None:
+            if key in self.capture:
+                prev = self.capture[key]
+                self.capture[key] = g if prev is None else prev + g
+            return
+        if tensor is None:
+            return
+        if self.accumulate_only is not None and id(tensor) not in self.accumulate_only:
+            return
+        self.accumulate(tensor, g)
+
+    def accumulate(self, tensor: Tensor, g: Tensor) -> None:
+        if not self.create_graph:
+            g = g.detach()
+        if tensor._grad is None:
+            if id(g) in self.owned_elsewhere or not g.is_contiguous() or g._base is not None:
+                g = g.clone() if self.create_graph else g.detach().clone()
+            self.owned_elsewhere.add(id(g))
+            tensor._grad = g
+        else:
+            tensor._grad = tensor._grad + g
+            self.owned_elsewhere.add(id(tensor._grad))
+
+
+def _check_anomaly(node: Node, results) -> None:
+    import numpy as np
+
+    for i, g in enumerate(results):
+        if g is None:
+            continue
+        data = g.detach()._host()
+        if data.dtype.kind == "f" and not np.isfinite(data).all():
+            where = node.trace or "(no forward trace: enable anomaly detection before the forward)"
+            raise errors.AutogradError(
+                f"Function '{node.name()}' returned nan values in its {i}th output.\n"
+                f"The forward call that created it was:\n{where}"
+            )
+
+
+def _execute(roots, root_grads, run: _Run, targets: set | None) -> None:
+    root_nodes = []
+    buffers: dict = {}
+    for (target, nr), g in zip(roots, root_grads):
+        if type(target) is Node:
+            buf = buffers.setdefault(target, [None] * target.op.n_outputs)
+            buf[nr] = g if buf[nr] is None else buf[nr] + g
+            root_nodes.append(target)
+        else:
+            run.deliver(target, id(target), g, target._hooks)
+    needed = _needed_nodes(root_nodes, targets) if targets is not None else None
+    deps: dict = {}
+    seen = set()
+    stack = [n for n in root_nodes if needed is None or n in needed]
+    seen.update(stack)
+    while stack:
+        node = stack.pop()
+        for e in node.edges:
+            if e is not None and type(e[0]) is Node and (needed is None or e[0] in needed):
+                child = e[0]
+                deps[child] = deps.get(child, 0) + 1
+                if child not in seen:
+                    seen.add(child)
+                    stack.append(child)
+    ready = []
+    for n in root_nodes:
+        if deps.get(n, 0) == 0 and n not in ready and (needed is None or n in needed):
+            ready.append(n)
+    while ready:
+        node = ready.pop()
+        grads = buffers.pop(node)
+        if node.pre_hooks:
+            for nr, hooks in node.pre_hooks.items():
+                for hook in list(hooks):
+                    if grads[nr] is not None:
+                        replaced = hook(grads[nr])
+                        if replaced is not None:
+                            grads[nr] = replaced
+        if node.retained:
+            for nr, ref in node.retained.items():
+                t = ref()
+                if t is not None and grads[nr] is not None and run.capture is None:
+                    if run.accumulate_only is None or id(t) in run.accumulate_only:
+                        run.accumulate(t, grads[nr])
+        if run.capture is not None:
+            for nr, g in enumerate(grads):
+                key = (node, nr)
+                if key in run.capture and g is not None:
+                    prev = run.capture[key]
+                    run.capture[key] = g if prev is None else prev + g
+        elif run.accumulate_only is not None and node.retained is None:
+            pass
+        if all(g is None for g in grads):
+            results = (None,) * len(node.edges)
+        else:
+            results = node.op.backward(node, *grads)
+            if anomaly_state.enabled:
+                _check_anomaly(node, results)
+        if not run.retain_graph:
+            node.free()
+        for edge, g in zip(node.edges, results):
+            if edge is None:
+                continue
+            target, nr = edge
+            if type(target) is Node:
+                if needed is not None and target not in needed:
+                    continue
+                buf = buffers.get(target)
+                if buf is None:
+                    buf = buffers[target] = [None] * target.op.n_outputs
+                if g is not None:
+                    buf[nr] = g if buf[nr] is None else buf[nr] + g
+                deps[target] -= 1
+                if deps[target] == 0:
+                    ready.append(target)
+            elif g is not None:
+                run.deliver(target, id(target), g, target._hooks)
+
+
+def _run(outputs, grad_outputs, retain_graph, create_graph, run_factory, targets):
+    outputs = _as_tuple(outputs)
+    root_grads = _root_grads(outputs, grad_outputs)
+    roots = [edge_of(t) for t in outputs]
+    if retain_graph is None:
+        retain_graph = create_graph
+    run = run_factory(bool(create_graph), bool(retain_graph), root_grads)
+    prev = mode_var.get()
+    mode_var.set(MODES[(bool(create_graph), False)])
+    try:
+        _execute(roots, root_grads, run, targets)
+    finally:
+        mode_var.set(prev)
+    return run
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool = False,
+             inputs=None) -> None:
+    """Compute the gradient of ``tensors`` and accumulate it into the leaves' ``.grad``.
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor([1.0, 2.0], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad
+    tensor([2., 4.])
+    """
+    if create_graph:
+        warnings.warn(
+            "Using backward() with create_graph=True will create a reference cycle between the "
+            "parameter and its gradient which can cause a memory leak. Consider using "
+            "autograd.grad instead, or reset the .grad fields to None after use.",
+            UserWarning, stacklevel=3,
+        )
+    targets = None
+    accumulate_only = None
+    if inputs is not None:
+        inputs = _as_tuple(inputs)
+        if not inputs:
+            raise RuntimeError("backward: 'inputs' argument must not be empty")
+        targets, accumulate_only = set(), set()
+        for t in inputs:
+            e = edge_of(t)
+            if type(e[0]) is Node:
+                targets.add(e[0])
+                e[0].retained = e[0].retained or {}
+                import weakref
+
+                e[0].retained.setdefault(e[1], weakref.ref(t))
+            else:
+                targets.add(id(t))
+            accumulate_only.add(id(t))
+    _run(tensors, grad_tensors, retain_graph, create_graph,
+         lambda cg, rg, roots: _Run(cg, rg, None, accumulate_only, roots), targets)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False,
+         allow_unused=None, materialize_grads: bool = False):
+    """Return the gradients of ``outputs`` with respect to ``inputs`` (nothing is accumulated).
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor(3.0, requires_grad=True)
+    >>> nb.autograd.grad(x ** 2, x)
+    (tensor(6.),)
+    """
+    single = isinstance(inputs, Tensor)
+    inputs = _as_tuple(inputs)
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    if materialize_grads and allow_unused is False:
+        raise ValueError("Expected allow_unused to be True or not passed when materialize_grads=True")
+    capture: dict = {}
+    keys = []
+    targets: set = set()
+    for i, t in enumerate(inputs):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"grad(): input {i} is a {type(t).__name__}, not a Tensor")
+        if not t.requires_grad:
+            raise errors.NotDifferentiableError(
+                f"One of the differentiated Tensors (input {i}) does not require grad"
+            )
+        e = edge_of(t)
+        key = e if type(e[0]) is Node else id(t)
+        capture[key] = None
+        keys.append(key)
+        targets.add(e[0] if type(e[0]) is Node else id(t))
+    run = _run(outputs, grad_outputs, retain_graph, create_graph,
+               lambda cg, rg, roots: _Run(cg, rg, capture, None, roots), targets)
+    result = []
+    for i, (t, key) in enumerate(zip(inputs, keys)):
+        g = run.capture[key]
+        if g is None:
+            if materialize_grads:
+                from nbgrad.ops.creation import zeros_like
+
+                g = zeros_like(t)
+            elif not allow_unused:
+                raise errors.AutogradError(
+                    f"One of the differentiated Tensors (input {i}) appears to not have been used "
+                    "in the graph. Set allow_unused=True if this is the desired behavior."
+                )
+        elif not create_graph:
+            g = g.detach()
+        result.append(g)
+    del single
+    return tuple(result)

@@ -1,0 +1,133 @@
+"""Array plumbing for the CPU backend: allocation, casts, copies, views, matmul, indexing."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "name", "asarray", "to_host", "empty", "zeros", "full", "arange", "astype", "copy",
+    "assign", "matmul", "getitem", "setitem", "index_add", "reshape", "transpose", "broadcast_to",
+    "contiguous", "is_contiguous", "strides", "uniform", "normal", "integers", "seed",
+]
+
+name = "cpu"
+_rng = np.random.default_rng()
+
+
+def seed(s: int) -> None:
+    """Reseed the generator behind rand/randn/randint on this device."""
+    global _rng
+    _rng = np.random.default_rng(s)
+
+
+def asarray(data, dtype: np.dtype) -> np.ndarray:
+    """A fresh array on this device from host data."""
+    return np.array(data, dtype=dtype)
+
+
+def to_host(x: np.ndarray) -> np.ndarray:
+    """The array itself (already on the host)."""
+    return x
+
+
+def empty(shape, dtype):
+    """Uninitialised array."""
+    return np.empty(shape, dtype)
+
+
+def zeros(shape, dtype):
+    """Array of zeros."""
+    return np.zeros(shape, dtype)
+
+
+def full(shape, value, dtype):
+    """Array filled with ``value``."""
+    return np.full(shape, value, dtype)
+
+
+def arange(start, end, step, dtype):
+    """Evenly spaced values in [start, end)."""
+    return np.arange(start, end, step, dtype=dtype)
+
+
+def astype(x, dtype):
+    """``x`` converted to ``dtype`` (no copy when it already has it)."""
+    return x.astype(dtype, copy=False)
+
+
+def copy(x):
+    """A contiguous copy of ``x``."""
+    return np.array(x, copy=True, order="C")
+
+
+def assign(dst, src) -> None:
+    """Write ``src`` (broadcast, cast) into ``dst`` in place."""
+    np.copyto(dst, src, casting="unsafe")
+
+
+def matmul(a, b):
+    """Matrix product (BLAS through numpy)."""
+    return np.matmul(a, b)
+
+
+def getitem(x, index):
+    """``x[index]`` (a view for basic indices, a copy for advanced ones)."""
+    return x[index]
+
+
+def setitem(target, index, values) -> None:
+    """``target[index] = values``."""
+    target[index] = values
+
+
+def index_add(target, index, values) -> None:
+    """``target[index] += values`` accumulating repeated indices."""
+    np.add.at(target, index, values)
+
+
+def reshape(x, shape):
+    """A view with a new shape, or None when the layout needs a copy."""
+    try:
+        return x.reshape(shape, copy=False)
+    except ValueError:
+        return None
+
+
+def transpose(x, axes):
+    """A view with permuted axes."""
+    return x.transpose(axes)
+
+
+def broadcast_to(x, shape):
+    """A read-only broadcast view."""
+    return np.broadcast_to(x, shape)
+
+
+def contiguous(x):
+    """``x`` in C order (copied only when needed)."""
+    return np.ascontiguousarray(x)
+
+
+def is_contiguous(x) -> bool:
+    """Whether ``x`` is C-contiguous."""
+    return x.flags.c_contiguous
+
+
+def strides(x) -> tuple[int, ...]:
+    """Strides in elements."""
+    return tuple(s // x.itemsize for s in x.strides)
+
+
+def uniform(shape, dtype):
+    """Uniform samples in [0, 1)."""
+    return _rng.random(shape, dtype=np.float64).astype(dtype)
+
+
+def normal(shape, dtype):
+    """Standard normal samples."""
+    return _rng.standard_normal(shape, dtype=np.float64).astype(dtype)
+
+
+def integers(low, high, shape, dtype):
+    """Uniform integers in [low, high)."""
+    return _rng.integers(low, high, shape).astype(dtype)

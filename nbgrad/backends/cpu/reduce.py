@@ -1,0 +1,112 @@
+"""Reductions over any set of axes, through one (outer, reduced, inner) view of the array.
+
+Reduced axes that are adjacent need no copy: the array is viewed as ``(outer, reduced, inner)``
+and each kernel walks the middle axis with the inner axis contiguous. Other axis sets are
+transposed to the end first (one copy).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from nbgrad.backends._jit import kernel
+
+__all__ = ["reduce"]
+
+
+@kernel
+def _sum3(x, acc):
+    outer, red, inner = x.shape
+    for o in range(outer):
+        for r in range(red):
+            for i in range(inner):
+                acc[o, i] += x[o, r, i]
+
+
+@kernel
+def _prod3(x, acc):
+    outer, red, inner = x.shape
+    for o in range(outer):
+        for r in range(red):
+            for i in range(inner):
+                acc[o, i] *= x[o, r, i]
+
+
+@kernel
+def _argmax3(x, values, index):
+    outer, red, inner = x.shape
+    for o in range(outer):
+        for i in range(inner):
+            best = x[o, 0, i]
+            at = 0
+            for r in range(1, red):
+                v = x[o, r, i]
+                if v > best or (v != v and best == best):
+                    best = v
+                    at = r
+            values[o, i] = best
+            index[o, i] = at
+
+
+@kernel
+def _argmin3(x, values, index):
+    outer, red, inner = x.shape
+    for o in range(outer):
+        for i in range(inner):
+            best = x[o, 0, i]
+            at = 0
+            for r in range(1, red):
+                v = x[o, r, i]
+                if v < best or (v != v and best == best):
+                    best = v
+                    at = r
+            values[o, i] = best
+            index[o, i] = at
+
+
+def _three_d(x: np.ndarray, axes: tuple[int, ...]):
+    """View ``x`` as (outer, reduced, inner) and return it with the kept shape."""
+    nd = x.ndim
+    kept_shape = tuple(s for d, s in enumerate(x.shape) if d not in axes)
+    if not axes:
+        return x.reshape(-1, 1, 1) if nd else x.reshape(1, 1, 1), kept_shape
+    lo, hi = min(axes), max(axes)
+    if hi - lo + 1 != len(axes):  # not adjacent: move reduced axes last
+        order = [d for d in range(nd) if d not in axes] + sorted(axes)
+        x = x.transpose(order)
+        lo, hi = nd - len(axes), nd - 1
+    outer = math.prod(x.shape[:lo])
+    red = math.prod(x.shape[lo:hi + 1])
+    inner = math.prod(x.shape[hi + 1:])
+    return np.ascontiguousarray(x).reshape(outer, red, inner), kept_shape
+
+
+def _keepdim_shape(shape, axes):
+    return tuple(1 if d in axes else s for d, s in enumerate(shape))
+
+
+def reduce(kind: str, x: np.ndarray, axes: tuple[int, ...], keepdim: bool, out_dtype: np.dtype):
+    """Reduce ``x`` over normalised ``axes`` with ``kind`` in sum/prod/max/min/argmax/argmin.
+
+    ``max``/``min`` return ``(values, indices)``; the others return one array.
+    """
+    x3, kept_shape = _three_d(x, axes)
+    out_shape = _keepdim_shape(x.shape, axes) if keepdim else kept_shape
+    outer, red, inner = x3.shape
+    if kind in ("sum", "prod"):
+        acc_dtype = np.float64 if out_dtype.kind == "f" else np.int64
+        acc = (np.zeros if kind == "sum" else np.ones)((outer, inner), acc_dtype)
+        if x3.size:
+            (_sum3 if kind == "sum" else _prod3)(x3, acc)
+        return acc.astype(out_dtype, copy=False).reshape(out_shape)
+    if red == 0:
+        raise ValueError(f"{kind}(): cannot reduce over a zero-size dimension of shape {x.shape}")
+    values = np.empty((outer, inner), x.dtype)
+    index = np.empty((outer, inner), np.int64)
+    if x3.size:
+        (_argmax3 if kind in ("max", "argmax") else _argmin3)(x3, values, index)
+    if kind in ("argmax", "argmin"):
+        return index.reshape(out_shape)
+    return values.reshape(out_shape), index.reshape(out_shape)

@@ -1,0 +1,334 @@
+"""The single dispatch point: every op, factory and in-place update passes through here.
+
+This is the only module that reads the grad mode to decide whether to record a graph node and
+whether results are inference tensors. Ops supply kernels (``forward``) and gradient rules
+(``backward``); they never look at the mode themselves.
+"""
+
+from __future__ import annotations
+
+import traceback
+
+from nbgrad import errors
+from nbgrad._device import CPU, backend_for
+from nbgrad._graph import Node, SavedTensor, VersionCounter, anomaly_state, record_inplace_trace
+from nbgrad.grad_mode import MODES, mode_var
+from nbgrad.tensor import VIEW_INFERENCE, VIEW_NO_GRAD, VIEW_NORMAL, Tensor, _make
+
+__all__ = ["OpDef", "apply", "apply_inplace", "new_tensor", "replay_view", "edge_of"]
+
+_RECORDING = MODES[(True, False)]
+
+
+class OpDef:
+    """An op declared once: ``forward`` on backend arrays, ``backward`` (a vjp) on Tensors.
+
+    Subclasses set ``name`` (the grad_fn is ``<name>Backward0``) and override ``forward``,
+    ``backward`` and, when the gradient needs input or output values, ``save``.
+    """
+
+    name = "Op"
+    view = False  # the output aliases input 0's storage
+    differentiable = True
+    n_outputs = 1
+    wants_meta = False  # call meta(arrays, out) when recording
+
+    def __init__(self, name: str | None = None) -> None:
+        if name is not None:
+            self.name = name
+
+    @property
+    def backward_name(self) -> str:
+        """Name of the node this op records, e.g. ``MulBackward0``."""
+        return f"{self.name}Backward0"
+
+    def forward(self, bk, params, *arrays):
+        """Compute the output array(s) with backend ``bk``."""
+        raise NotImplementedError
+
+    def forward_into(self, bk, params, out, *arrays) -> None:
+        """Compute into ``out`` (used by in-place ops that record nothing)."""
+        bk.assign(out, self.forward(bk, params, *arrays))
+
+    def save(self, needs: tuple[bool, ...]) -> tuple[tuple[bool, ...] | None, bool]:
+        """Which inputs (per position) and whether the output must be saved, given which
+        inputs need a gradient."""
+        return None, False
+
+    def meta(self, arrays, out):
+        """Extra facts about the inputs that backward needs (shapes, dtypes)."""
+        return None
+
+    def backward(self, node: Node, *grads):
+        """One gradient (Tensor or None) per input, computed with nbgrad ops."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<op {self.name}>"
+
+
+def edge_of(t: Tensor):
+    """The graph edge gradients of ``t`` flow into: its node, or itself when a leaf."""
+    if t._base is not None and t._view_meta == VIEW_NORMAL and t._base._grad_fn is not t._base_fn:
+        from nbgrad.tensor import _refresh_view
+
+        _refresh_view(t)
+    fn = t._grad_fn
+    if fn is None:
+        return (t, 0)
+    return (fn, t._output_nr)
+
+
+def apply(op: OpDef, inputs: tuple, params=None):
+    """Run ``op`` on ``inputs`` (Tensors and Python scalars); record a node if grad mode says so."""
+    mode = mode_var.get()
+    device = None
+    arrays = []
+    any_grad = False
+    for x in inputs:
+        if isinstance(x, Tensor):
+            if device is None:
+                device = x._device
+            elif x._device is not device:
+                _device_mismatch(op, device, x._device)
+            arrays.append(x._data)
+            if x._requires_grad or (x._base is not None and _needs_grad(x)):
+                any_grad = True
+        else:
+            arrays.append(x)
+    out = op.forward(backend_for(device or CPU), params, *arrays)
+    record = any_grad and mode.grad and not mode.inference and op.differentiable
+    if op.n_outputs == 1:
+        result = _wrap(op, out, inputs, mode, device, params)
+        outputs = (result,)
+    else:
+        outputs = result = tuple(_wrap(op, o, inputs, mode, device, params) for o in out)
+    if record:
+        _record(op, inputs, params, arrays, out, outputs)
+    return result
+
+
+def _needs_grad(x: Tensor) -> bool:
+    """Whether input ``x`` takes part in the graph (views consult their base)."""
+    return x._requires_grad or (
+        x._base is not None and x._view_meta == VIEW_NORMAL and x.requires_grad
+    )
+
+
+def _wrap(op, data, inputs, mode, device, params) -> Tensor:
+    if op.view:
+        src = inputs[0]
+        t = _make(data, src._version_counter)
+        t._base = src if src._base is None else src._base
+        t._view_steps = src._view_steps + ((op, params),)
+        meta = src._view_meta
+        if meta == VIEW_NORMAL and src._version_counter is not None:
+            if mode.inference:
+                meta = VIEW_INFERENCE
+            elif not mode.grad and _needs_grad(src):
+                meta = VIEW_NO_GRAD
+        t._view_meta = meta
+    else:
+        t = _make(data, None if mode.inference else VersionCounter())
+    if device is not None and device is not CPU:
+        t._device = device
+    return t
+
+
+def _record(op, inputs, params, arrays, out, outputs) -> None:
+    edges = []
+    needs = []
+    for x in inputs:
+        if isinstance(x, Tensor) and _needs_grad(x):
+            edges.append(edge_of(x))
+            needs.append(True)
+        else:
+            edges.append(None)
+            needs.append(False)
+    node = Node(op, params, tuple(edges))
+    save_inputs, save_output = op.save(tuple(needs))
+    if save_inputs is not None or any(not isinstance(x, Tensor) for x in inputs):
+        node.saved = tuple(
+            (SavedTensor(x, False) if save_inputs is not None and save_inputs[i] else None)
+            if isinstance(x, Tensor) else x
+            for i, x in enumerate(inputs)
+        )
+    if op.wants_meta:
+        node.meta = op.meta(arrays, out)
+    for nr, t in enumerate(outputs):
+        if op.n_outputs > 1 and not op.output_differentiable(nr):
+            continue
+        t._requires_grad = True
+        t._grad_fn = node
+        t._output_nr = nr
+    if op.view:
+        view = outputs[0]
+        view._base_fn = view._base._grad_fn
+    if save_output:
+        node.saved_output = SavedTensor(outputs[0], True)
+    if anomaly_state.enabled:
+        node.trace = "".join(traceback.format_stack(limit=20)[:-3])
+
+
+def replay_view(base: Tensor, steps: tuple) -> Tensor:
+    """Rebuild a view of ``base`` (with fresh history) from its recorded steps."""
+    prev = mode_var.get()
+    mode_var.set(_RECORDING if not prev.inference else prev)
+    try:
+        t = base
+        for op, params in steps:
+            t = apply(op, (t,), params)
+        return t
+    finally:
+        mode_var.set(prev)
+
+
+def _device_mismatch(op, a, b):
+    raise errors.DeviceMismatchError(
+        f"Expected all tensors to be on the same device, but found at least two devices, "
+        f"{a} and {b}! (in op {op.name.lower()})"
+    )
+
+
+def new_tensor(data, device=CPU, requires_grad: bool = False) -> Tensor:
+    """Wrap a freshly made array as a leaf; an inference tensor when made in inference mode.
+
+    ``requires_grad`` is honoured in every mode (PyTorch's factory exception, TN-1).
+    """
+    mode = mode_var.get()
+    t = _make(data, None if mode.inference else VersionCounter())
+    if device is not CPU:
+        t._device = device
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def check_inplace(target: Tensor, mode) -> None:
+    """Refuse in-place updates autograd cannot allow, before any data is written."""
+    if target._version_counter is None and not mode.inference:
+        raise errors.InferenceTensorError(errors.INFERENCE_INPLACE)
+    if not mode.grad or mode.inference:
+        return
+    base = target._base
+    if base is None:
+        if target._requires_grad and target._grad_fn is None:
+            raise errors.InplaceError(errors.LEAF_INPLACE)
+        return
+    if target._view_meta == VIEW_NO_GRAD:
+        raise errors.InplaceError(errors.NO_GRAD_VIEW_INPLACE)
+    if target._view_meta == VIEW_INFERENCE and base._requires_grad:
+        raise errors.InplaceError(errors.INFERENCE_VIEW_INPLACE)
+    if base._requires_grad and base._grad_fn is None:
+        raise errors.InplaceError(errors.VIEW_OF_LEAF_INPLACE)
+
+
+def _bump(target: Tensor, op: OpDef) -> None:
+    counter = target._version_counter
+    if counter is not None:
+        counter.value += 1
+        if anomaly_state.enabled:
+            record_inplace_trace(counter, op.name.lower() + "_")
+
+
+def _check_cast(op, target: Tensor, result_dtype) -> None:
+    if result_dtype.kind != target._data.dtype.kind and (
+        result_dtype.kind == "f" or target._data.dtype.kind == "b"
+    ):
+        raise RuntimeError(
+            f"result type {result_dtype.name} of {op.name.lower()}_ can't be cast to the desired "
+            f"output type {target._data.dtype.name}"
+        )
+
+
+def apply_inplace(op: OpDef, target: Tensor, others: tuple = (), params=None) -> Tensor:
+    """Run ``op(target, *others)`` and write the result into ``target``, bumping its version.
+
+    When the update must be recorded, the op is applied out of place to a stand-in carrying
+    ``target``'s history and the result is copied back; a view's base is then rebased onto a
+    ``CopySlices`` node so gradients flow through the written region.
+    """
+    mode = mode_var.get()
+    check_inplace(target, mode)
+    grad_on = mode.grad and not mode.inference
+    needs_record = grad_on and (
+        target.requires_grad
+        or any(isinstance(o, Tensor) and o.requires_grad for o in others)
+    )
+    for o in others:
+        if isinstance(o, Tensor) and o._device is not target._device:
+            _device_mismatch(op, target._device, o._device)
+    bk = backend_for(target._device)
+    if not needs_record:
+        arrays = [o._data if isinstance(o, Tensor) else o for o in others]
+        op.forward_into(bk, params, target._data, target._data, *arrays)
+        _bump(target, op)
+        return target
+    stand_in = _make(target._data, VersionCounter())
+    if target.requires_grad:
+        stand_in._requires_grad = True
+        stand_in._grad_fn, stand_in._output_nr = edge_of(target)
+        if stand_in._grad_fn is target:  # a leaf not requiring grad cannot get here
+            stand_in._grad_fn = None
+    others = tuple(stand_in if o is target else o for o in others)
+    result = apply(op, (stand_in, *others), params)
+    _check_cast(op, target, result._data.dtype)
+    node = result._grad_fn
+    if node.saved is not None and type(node.saved[0]) is SavedTensor:
+        stand_in._data = bk.copy(stand_in._data)  # the saved value must survive the write
+    bk.assign(target._data, result._data)
+    _bump(target, op)
+    if target._base is None:
+        target._grad_fn = node
+        target._output_nr = 0
+        target._requires_grad = True
+    else:
+        _rebase_view(target, result)
+    return target
+
+
+class CopySlices(OpDef):
+    """The base of a view written in place: outside the view region, the gradient flows to the
+    base's old history; inside it, to the history of the value written."""
+
+    name = "CopySlices"
+
+    @property
+    def backward_name(self) -> str:
+        return "CopySlices"
+
+    def backward(self, node, grad):
+        steps, base_shape = node.params
+        from nbgrad.ops.creation import ones
+
+        prev = mode_var.get()
+        mode_var.set(MODES[(False, False)])
+        try:
+            mask = ones(base_shape, dtype=grad.dtype, device=grad.device)
+            replay_view(mask, steps)._data[...] = 0
+        finally:
+            mode_var.set(prev)
+        grad_old = grad * mask if node.edges[0] is not None else None
+        grad_new = replay_view(grad, steps) if node.edges[1] is not None else None
+        return grad_old, grad_new
+
+
+COPY_SLICES = CopySlices()
+
+
+def _rebase_view(view: Tensor, written: Tensor) -> None:
+    base = view._base
+    base_edge = edge_of(base) if base._requires_grad else None
+    if base_edge is not None and base_edge[0] is base:
+        base_edge = None
+    node = Node(COPY_SLICES, (view._view_steps, base.shape), (base_edge, edge_of(written)))
+    base._grad_fn = node
+    base._output_nr = 0
+    base._requires_grad = True
+    _refresh_view_now(view)
+
+
+def _refresh_view_now(view: Tensor) -> None:
+    from nbgrad.tensor import _refresh_view
+
+    _refresh_view(view)

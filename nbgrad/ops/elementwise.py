@@ -1,0 +1,288 @@
+"""Elementwise ops, declared as data: one row = name, scalar kernel, gradient rule.
+
+The scalar kernel is a plain Python function of numbers, compiled by each backend (a Numba
+ufunc on the CPU, a CUDA device function on the GPU). The gradient rule is written with nbgrad
+ops, so it runs on every device and is itself differentiable (higher-order gradients).
+Rows are one per line so each kernel has its own source line (Numba's cache keys on it).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from nbgrad import _dtype
+from nbgrad.ops._dispatch import OpDef, apply, apply_inplace
+from nbgrad.tensor import Tensor
+
+__all__ = ["UNARY", "BINARY", "COMPARISONS", "sum_to", "unary", "binary"]
+
+# dtype rules: "same" keeps the promoted dtype; "float" turns integers into the default float;
+# "bool" computes in the promoted dtype and returns bool.
+_FLOAT_ONLY = {"float"}
+
+
+class Elementwise(OpDef):
+    """An op applying a scalar function elementwise with broadcasting."""
+
+    wants_meta = True
+
+    def __init__(self, name, fn, grads=(), needs=(), kind="same", differentiable=True,
+                 allow_bool=True):
+        super().__init__(name)
+        self.fn = fn
+        self.grads = grads
+        # per input: the values its gradient reads, from "a", "b", "c" (inputs) and "out"
+        self.needs = tuple(tuple(n.split()) for n in needs)
+        self.kind = kind
+        self.differentiable = differentiable and bool(grads)
+        self.allow_bool = allow_bool
+        self.nargs = fn.__code__.co_argcount
+
+    # dtype resolution --------------------------------------------------
+    def dtypes(self, args):
+        """(compute dtype, output dtype) as numpy dtypes for these arguments."""
+        first = None
+        uniform = True
+        scalar_cat = -1
+        for a in args:
+            if isinstance(a, (int, float, bool)):
+                scalar_cat = max(scalar_cat, _dtype.scalar_dtype(a).category)
+            elif first is None:
+                first = a.dtype
+            elif a.dtype != first:
+                uniform = False
+        dt = _dtype.from_numpy_dtype(first)
+        if not uniform or scalar_cat > dt.category or any(
+            not isinstance(a, (int, float, bool)) and a.ndim == 0 for a in args
+        ):
+            dt = _dtype.result_type(*[
+                a if isinstance(a, (int, float, bool)) else (_dtype.from_numpy_dtype(a.dtype),
+                                                             a.ndim)
+                for a in args
+            ])
+        if self.kind == "float" and not dt.is_floating_point:
+            dt = _dtype.float32
+        elif dt is _dtype.bool_ and not self.allow_bool:
+            raise TypeError(
+                f"{self.name.lower()}: operation not supported for bool tensors; "
+                "convert with .float() or .long() first"
+            )
+        compute = dt.np
+        return compute, (np.dtype(np.bool_) if self.kind == "bool" else compute)
+
+    def _prepare(self, args):
+        compute, out_dtype = self.dtypes(args)
+        cast = tuple(
+            a if isinstance(a, (int, float, bool)) or a.dtype == compute else a.astype(compute)
+            for a in args
+        )
+        return compute, out_dtype, cast
+
+    def forward(self, bk, params, *args):
+        compute, out_dtype, cast = self._prepare(args)
+        return bk.map_elementwise(self.fn, compute, out_dtype, cast)
+
+    def forward_into(self, bk, params, out, *args):
+        compute, out_dtype, cast = self._prepare(args)
+        if out_dtype != out.dtype and out_dtype.kind != out.dtype.kind and (
+            out_dtype.kind == "f" or out.dtype.kind == "b"
+        ):
+            raise RuntimeError(
+                f"result type {out_dtype.name} of {self.name.lower()}_ can't be cast to the "
+                f"desired output type {out.dtype.name}"
+            )
+        if out_dtype == out.dtype and tuple(out.shape) == _broadcast_shape(cast):
+            bk.map_elementwise(self.fn, compute, out_dtype, cast, out=out)
+        else:
+            bk.assign(out, bk.map_elementwise(self.fn, compute, out_dtype, cast))
+
+    # autograd ------------------------------------------------------------
+    def save(self, needs):
+        want = set()
+        for need, reads in zip(needs, self.needs):
+            if need:
+                want.update(reads)
+        if not want:
+            return None, False
+        return tuple(name in want for name in "abc"[: self.nargs]), "out" in want
+
+    def meta(self, arrays, out):
+        for a in arrays:
+            if not isinstance(a, (int, float, bool)) and (
+                a.shape != out.shape or a.dtype != out.dtype
+            ):
+                return tuple(
+                    None if isinstance(x, (int, float, bool)) else (tuple(x.shape), x.dtype)
+                    for x in arrays
+                )
+        return None
+
+    def backward(self, node, grad):
+        values = [None] * self.nargs
+        out = None
+        for i in range(self.nargs):
+            if node.saved is not None and node.saved[i] is not None:
+                values[i] = node.saved_input(i)
+        if node.saved_output is not None:
+            out = node.output()
+        result = []
+        for i, edge in enumerate(node.edges):
+            if edge is None:
+                result.append(None)
+                continue
+            g = self.grads[i](grad, *values, out)
+            if node.meta is not None:
+                shape, dtype = node.meta[i]
+                if tuple(g.shape) != shape:
+                    g = sum_to(g, shape)
+                if g._data.dtype != dtype:
+                    g = g.to(_dtype.from_numpy_dtype(dtype))
+            result.append(g)
+        return tuple(result)
+
+
+def _broadcast_shape(args) -> tuple:
+    return np.broadcast_shapes(*[() if isinstance(a, (int, float, bool)) else a.shape for a in args])
+
+
+def sum_to(g: Tensor, shape: tuple) -> Tensor:
+    """Sum ``g`` over the dimensions that broadcasting expanded, so it has ``shape``."""
+    shape = tuple(shape)
+    if tuple(g.shape) == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1
+    )
+    out = g.sum(dim=axes, keepdim=True) if axes else g
+    return out.reshape(shape)
+
+
+def _log(v):
+    return v.log() if isinstance(v, Tensor) else math.log(v)
+
+
+def _pow_grad_base(g, a, b):
+    if isinstance(b, (int, float)) and b == 0:
+        return g * 0
+    return g * b * a ** (b - 1)
+
+
+# --------------------------------------------------------------------------- the table
+# Gradient rules receive (grad, *inputs, out); inputs not saved arrive as None.
+# fmt: off
+UNARY = {op.name.lower(): op for op in [
+    Elementwise("Neg",     lambda x: -x,                                   (lambda g, x, y: -g,),                       ("",), allow_bool=False),  # noqa: E501
+    Elementwise("Abs",     lambda x: abs(x),                               (lambda g, x, y: g * x.sign(),),             ("a",)),  # noqa: E501
+    Elementwise("Sign",    lambda x: (x > 0) - (x < 0),                    (lambda g, x, y: g * 0,),                    ("",)),  # noqa: E501
+    Elementwise("Exp",     lambda x: math.exp(x),                          (lambda g, x, y: g * y,),                    ("out",), kind="float"),  # noqa: E501
+    Elementwise("Log",     lambda x: math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan), (lambda g, x, y: g / x,), ("a",), kind="float"),  # noqa: E501
+    Elementwise("Sin",     lambda x: math.sin(x),                          (lambda g, x, y: g * x.cos(),),              ("a",), kind="float"),  # noqa: E501
+    Elementwise("Cos",     lambda x: math.cos(x),                          (lambda g, x, y: -g * x.sin(),),             ("a",), kind="float"),  # noqa: E501
+    Elementwise("Tanh",    lambda x: math.tanh(x),                         (lambda g, x, y: g * (1 - y * y),),          ("out",), kind="float"),  # noqa: E501
+    Elementwise("Sigmoid", lambda x: 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x)), (lambda g, x, y: g * y * (1 - y),), ("out",), kind="float"),  # noqa: E501
+    Elementwise("Relu",    lambda x: x if x > 0 else x * 0,                (lambda g, x, y: g * (y > 0),),              ("out",), allow_bool=False),  # noqa: E501
+    Elementwise("Sqrt",    lambda x: math.sqrt(x) if x >= 0 else math.nan, (lambda g, x, y: g / (2 * y),),              ("out",), kind="float"),  # noqa: E501
+]}
+
+BINARY = {op.name.lower(): op for op in [
+    Elementwise("Add", lambda a, b: a + b,  (lambda g, a, b, y: g,      lambda g, a, b, y: g),                        ("", "")),  # noqa: E501
+    Elementwise("Sub", lambda a, b: a - b,  (lambda g, a, b, y: g,      lambda g, a, b, y: -g),                       ("", ""), allow_bool=False),  # noqa: E501
+    Elementwise("Mul", lambda a, b: a * b,  (lambda g, a, b, y: g * b,  lambda g, a, b, y: g * a),                    ("b", "a")),  # noqa: E501
+    Elementwise("Div", lambda a, b: a / b,  (lambda g, a, b, y: g / b,  lambda g, a, b, y: -g * a / (b * b)),         ("b", "a b"), kind="float"),  # noqa: E501
+    Elementwise("Pow", lambda a, b: a ** b, (lambda g, a, b, y: _pow_grad_base(g, a, b), lambda g, a, b, y: g * y * _log(a)), ("a b", "a out"), allow_bool=False),  # noqa: E501
+]}
+
+COMPARISONS = {op.name.lower(): op for op in [
+    Elementwise("Eq", lambda a, b: a == b, kind="bool"),
+    Elementwise("Ne", lambda a, b: a != b, kind="bool"),
+    Elementwise("Lt", lambda a, b: a < b,  kind="bool"),
+    Elementwise("Le", lambda a, b: a <= b, kind="bool"),
+    Elementwise("Gt", lambda a, b: a > b,  kind="bool"),
+    Elementwise("Ge", lambda a, b: a >= b, kind="bool"),
+]}
+# fmt: on
+
+
+def _check_operand(name: str, value) -> None:
+    if not isinstance(value, (Tensor, int, float, bool)):
+        raise TypeError(
+            f"{name}(): expected a Tensor or a Python number, got {type(value).__name__}"
+        )
+
+
+def unary(name: str):
+    """The public function for unary op ``name``."""
+    op = UNARY[name]
+
+    def fn(x: Tensor) -> Tensor:
+        return apply(op, (x,))
+
+    fn.__name__ = name
+    fn.__doc__ = f"Elementwise ``{name}`` (differentiable)."
+    return fn
+
+
+def _binary_apply(op, a, b):
+    if isinstance(b, Tensor) or isinstance(b, (int, float, bool)):
+        if isinstance(a, Tensor) and isinstance(b, Tensor) and a.shape != b.shape:
+            _check_broadcast(op, a.shape, b.shape)
+        return apply(op, (a, b))
+    _check_operand(op.name.lower(), b)
+    return NotImplemented
+
+
+def _check_broadcast(op, sa, sb) -> None:
+    try:
+        np.broadcast_shapes(sa, sb)
+    except ValueError:
+        raise ValueError(
+            f"{op.name.lower()}: shapes {tuple(sa)} and {tuple(sb)} cannot be broadcast together"
+        ) from None
+
+
+def binary(name: str, reflected: bool = False):
+    """The public function (or reflected dunder) for binary op ``name``."""
+    op = BINARY.get(name) or COMPARISONS[name]
+
+    if reflected:
+        def fn(self, other):
+            if not isinstance(other, (int, float, bool)):
+                return NotImplemented
+            return apply(op, (other, self))
+    else:
+        def fn(self, other):
+            if not isinstance(self, Tensor):
+                _check_operand(name, self)
+                return apply(op, (self, other))
+            return _binary_apply(op, self, other)
+
+    fn.__name__ = name
+    fn.__doc__ = f"Elementwise ``{name}`` with broadcasting (differentiable)."
+    return fn
+
+
+def inplace(name: str):
+    """The in-place method ``name_`` for elementwise op ``name``."""
+    op = UNARY.get(name) or BINARY[name]
+
+    def fn(self: Tensor, *other) -> Tensor:
+        if other:
+            _check_operand(name + "_", other[0])
+            if isinstance(other[0], Tensor):
+                try:
+                    shape = np.broadcast_shapes(self.shape, other[0].shape)
+                except ValueError:
+                    shape = None
+                if shape != self.shape:
+                    raise ValueError(
+                        f"{name}_: output with shape {self.shape} doesn't match the broadcast "
+                        f"shape of {self.shape} and {other[0].shape}"
+                    )
+        return apply_inplace(op, self, other)
+
+    fn.__name__ = name + "_"
+    fn.__doc__ = f"In-place ``{name}``: updates self and bumps its version counter."
+    return fn

@@ -1,0 +1,92 @@
+"""Matrix products: ``matmul`` (1-D, 2-D, batched with broadcasting) through BLAS."""
+
+from __future__ import annotations
+
+from nbgrad import _dtype
+from nbgrad.ops._dispatch import OpDef, apply
+from nbgrad.ops.elementwise import sum_to
+from nbgrad.tensor import Tensor
+
+__all__ = ["matmul"]
+
+
+class MatMul(OpDef):
+    """``a @ b`` with numpy's rules for 1-D operands and batch broadcasting."""
+
+    name = "MatMul"
+
+    def forward(self, bk, params, a, b):
+        dt = params
+        if a.dtype != dt:
+            a = bk.astype(a, dt)
+        if b.dtype != dt:
+            b = bk.astype(b, dt)
+        return bk.matmul(a, b)
+
+    def save(self, needs):
+        return (needs[1], needs[0]), False
+
+    def backward(self, node, grad):
+        a_needed, b_needed = node.needs_input_grad
+        a = node.saved_input(0) if b_needed else None
+        b = node.saved_input(1) if a_needed else None
+        a_shape, b_shape = node.meta
+        if len(a_shape) == 1 and len(b_shape) == 1:
+            return (grad * b if a_needed else None, grad * a if b_needed else None)
+        g = grad
+        if len(a_shape) == 1:
+            g = g.unsqueeze(-2)
+        if len(b_shape) == 1:
+            g = g.unsqueeze(-1)
+        ga = gb = None
+        if a_needed:
+            b2 = b.unsqueeze(-1) if len(b_shape) == 1 else b
+            ga = g @ b2.transpose(-1, -2)
+            ga = sum_to(ga, (1, *a_shape) if len(a_shape) == 1 else a_shape)
+            ga = ga.reshape(a_shape) if len(a_shape) == 1 else ga
+        if b_needed:
+            a2 = a.unsqueeze(-2) if len(a_shape) == 1 else a
+            gb = a2.transpose(-1, -2) @ g
+            gb = sum_to(gb, (*b_shape, 1) if len(b_shape) == 1 else b_shape)
+            gb = gb.reshape(b_shape) if len(b_shape) == 1 else gb
+        return ga, gb
+
+    wants_meta = True
+
+    def meta(self, arrays, out):
+        return tuple(arrays[0].shape), tuple(arrays[1].shape)
+
+
+MATMUL = MatMul()
+
+
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    """Matrix product with PyTorch's rules for 1-D, 2-D and batched operands."""
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        raise TypeError(
+            f"matmul(): expected two Tensors, got {type(a).__name__} and {type(b).__name__}"
+        )
+    sa, sb = a.shape, b.shape
+    if not sa or not sb:
+        raise RuntimeError(
+            f"matmul: both arguments need at least 1 dimension, got shapes {sa} and {sb}"
+        )
+    k_a = sa[-1]
+    k_b = sb[0] if len(sb) == 1 else sb[-2]
+    if k_a != k_b:
+        raise ValueError(
+            f"matmul: shapes {sa} and {sb} cannot be multiplied ({k_a} != {k_b})"
+        )
+    if len(sa) > 2 and len(sb) > 2:
+        try:
+            import numpy as np
+
+            np.broadcast_shapes(sa[:-2], sb[:-2])
+        except ValueError:
+            raise ValueError(
+                f"matmul: batch dimensions of shapes {sa} and {sb} cannot be broadcast"
+            ) from None
+    dt = _dtype.result_type((a.dtype, a.ndim), (b.dtype, b.ndim))
+    if dt is _dtype.bool_:
+        raise TypeError("matmul: not supported for bool tensors")
+    return apply(MATMUL, (a, b), dt.np)

@@ -1,0 +1,452 @@
+"""Views (sharing storage and version counter with their base) and copying shape ops."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from nbgrad import _dtype
+from nbgrad.ops._dispatch import OpDef, apply, apply_inplace
+from nbgrad.ops.elementwise import sum_to
+from nbgrad.tensor import Tensor, _wrap_dim
+
+__all__ = [
+    "view", "reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose", "t",
+    "expand", "expand_as", "narrow", "getitem", "setitem", "contiguous", "clone", "to_dtype",
+    "copy_", "fill_", "zero_", "parse_shape",
+]
+
+
+def parse_shape(args) -> tuple[int, ...]:
+    """Accept ``f(2, 3)``, ``f((2, 3))`` and ``f([2, 3])``."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = tuple(args[0])
+    for a in args:
+        if not isinstance(a, (int, np.integer)):
+            raise TypeError(f"shape entries must be integers, got {type(a).__name__} in {args}")
+    return tuple(int(a) for a in args)
+
+
+def _infer_shape(shape: tuple[int, ...], numel: int, op: str, src_shape) -> tuple[int, ...]:
+    if shape.count(-1) > 1:
+        raise RuntimeError(f"{op}: only one dimension can be inferred, got {shape}")
+    known = math.prod(s for s in shape if s != -1)
+    if -1 in shape:
+        if known == 0 or numel % known:
+            raise RuntimeError(f"{op}: shape {shape} is invalid for input of size {numel}")
+        shape = tuple(numel // known if s == -1 else s for s in shape)
+    if math.prod(shape) != numel or any(s < 0 for s in shape):
+        raise RuntimeError(
+            f"{op}: shape {shape} is invalid for input of shape {tuple(src_shape)} "
+            f"(size {numel})"
+        )
+    return shape
+
+
+class Reshape(OpDef):
+    """A view with another shape; params = (input shape, output shape)."""
+
+    view = True
+
+    def forward(self, bk, params, x):
+        out = bk.reshape(x, params[1])
+        if out is None:
+            raise RuntimeError(
+                f"view size is not compatible with input tensor's size and stride (shape "
+                f"{params[0]} -> {params[1]}); use .reshape(...) instead"
+            )
+        return out
+
+    def backward(self, node, grad):
+        return (grad.reshape(node.params[0]),)
+
+
+class Permute(OpDef):
+    """A view with reordered dimensions; params = axes."""
+
+    view = True
+
+    def forward(self, bk, params, x):
+        return bk.transpose(x, params)
+
+    def backward(self, node, grad):
+        inverse = tuple(np.argsort(node.params))
+        return (grad.permute(inverse),)
+
+
+class Expand(OpDef):
+    """A broadcast view; params = (input shape, output shape)."""
+
+    view = True
+
+    def forward(self, bk, params, x):
+        return bk.broadcast_to(x, params[1])
+
+    def backward(self, node, grad):
+        return (sum_to(grad, node.params[0]),)
+
+
+class Index(OpDef):
+    """``x[index]``: a view for basic indices, a copy for advanced ones."""
+
+    def __init__(self, name, view):
+        super().__init__(name)
+        self.view = view
+
+    def forward(self, bk, params, x):
+        return bk.getitem(x, params[0])
+
+    def backward(self, node, grad):
+        index, in_shape = node.params
+        return (apply(INDEX_ADD, (grad,), (index, in_shape)),)
+
+
+class IndexAddIntoZeros(OpDef):
+    """Scatter ``grad`` into zeros of the indexed tensor's shape (the gradient of indexing)."""
+
+    name = "IndexAdd"
+
+    def forward(self, bk, params, g):
+        index, shape = params
+        out = bk.zeros(shape, g.dtype)
+        bk.index_add(out, index, g)
+        return out
+
+    def backward(self, node, grad):
+        return (grad[node.params[0]],)
+
+
+class IndexPut(OpDef):
+    """``x[index] = v`` out of place (used in place through ``setitem``)."""
+
+    name = "IndexPut"
+    wants_meta = True
+
+    def forward(self, bk, params, x, v):
+        out = bk.copy(x)
+        bk.setitem(out, params, v)
+        return out
+
+    def forward_into(self, bk, params, out, x, v):
+        bk.setitem(out, params, v)
+
+    def meta(self, arrays, out):
+        v = arrays[1]
+        return () if isinstance(v, (int, float, bool)) else (tuple(v.shape), v.dtype)
+
+    def backward(self, node, grad):
+        index = node.params
+        gx = gv = None
+        if node.edges[0] is not None:
+            from nbgrad._device import backend_for
+            from nbgrad.ops.creation import ones
+
+            mask = ones(grad.shape, dtype=grad.dtype, device=grad.device)
+            backend_for(mask.device).setitem(mask._data, index, 0)
+            gx = grad * mask
+        if node.edges[1] is not None:
+            shape, dtype = node.meta
+            gv = sum_to(grad[index], shape).to(_dtype.from_numpy_dtype(dtype))
+        return gx, gv
+
+
+class Copy(OpDef):
+    """``dst.copy_(src)``: broadcast and cast ``src`` into ``dst``."""
+
+    name = "Copy"
+    wants_meta = True
+
+    def forward(self, bk, params, dst, src):
+        out = bk.empty(dst.shape, dst.dtype)
+        bk.assign(out, src)
+        return out
+
+    def forward_into(self, bk, params, out, dst, src):
+        bk.assign(out, src)
+
+    def meta(self, arrays, out):
+        src = arrays[1]
+        return () if isinstance(src, (int, float, bool)) else (tuple(src.shape), src.dtype)
+
+    def backward(self, node, grad):
+        gsrc = None
+        if node.edges[1] is not None:
+            shape, dtype = node.meta
+            gsrc = sum_to(grad, shape).to(_dtype.from_numpy_dtype(dtype))
+        return None, gsrc
+
+
+class Fill(OpDef):
+    """``x.fill_(value)``."""
+
+    name = "Fill"
+
+    def forward(self, bk, params, x):
+        return bk.full(x.shape, params, x.dtype)
+
+    def forward_into(self, bk, params, out, x):
+        bk.assign(out, params)
+
+    def backward(self, node, grad):
+        return (None,)
+
+
+class Clone(OpDef):
+    """A copy with its own storage."""
+
+    name = "Clone"
+
+    def forward(self, bk, params, x):
+        return bk.copy(x)
+
+    def backward(self, node, grad):
+        return (grad,)
+
+
+class Cast(OpDef):
+    """Conversion to another dtype; params = (target numpy dtype, source numpy dtype)."""
+
+    name = "ToCopy"
+
+    def forward(self, bk, params, x):
+        return bk.astype(x, params[0])
+
+    def backward(self, node, grad):
+        source = _dtype.from_numpy_dtype(node.params[1])
+        return (grad.to(source) if source.is_floating_point else None,)
+
+
+VIEW, SQUEEZE, UNSQUEEZE = Reshape("View"), Reshape("Squeeze"), Reshape("Unsqueeze")
+UNSAFE_VIEW = Reshape("UnsafeView")
+PERMUTE, TRANSPOSE, T = Permute("Permute"), Permute("Transpose"), Permute("T")
+EXPAND = Expand("Expand")
+SELECT, SLICE, ADV_INDEX = Index("Select", True), Index("Slice", True), Index("Index", False)
+INDEX_ADD, INDEX_PUT, COPY, FILL = IndexAddIntoZeros(), IndexPut(), Copy(), Fill()
+CLONE, CAST = Clone(), Cast()
+
+
+def view(x: Tensor, *shape) -> Tensor:
+    """A view with another shape (no copy; fails when the layout does not allow it)."""
+    if len(shape) == 1 and isinstance(shape[0], _dtype.DType):
+        raise TypeError("view(dtype) is not supported; use .to(dtype)")
+    target = _infer_shape(parse_shape(shape), x.numel(), "view", x.shape)
+    return apply(VIEW, (x,), (x.shape, target))
+
+
+def reshape(x: Tensor, *shape) -> Tensor:
+    """Another shape: a view when the layout allows it, else a copy."""
+    target = _infer_shape(parse_shape(shape), x.numel(), "reshape", x.shape)
+    if target == x.shape:
+        return apply(VIEW, (x,), (x.shape, target))
+    from nbgrad._device import backend_for
+
+    if backend_for(x._device).reshape(x._data, target) is not None:
+        return apply(VIEW, (x,), (x.shape, target))
+    return apply(UNSAFE_VIEW, (clone(x),), (x.shape, target))
+
+
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Merge dims ``start_dim..end_dim`` into one."""
+    if x.ndim == 0:
+        return reshape(x, 1)
+    s, e = _wrap_dim(start_dim, x.ndim), _wrap_dim(end_dim, x.ndim)
+    if s > e:
+        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    shape = x.shape[:s] + (math.prod(x.shape[s:e + 1]),) + x.shape[e + 1:]
+    return reshape(x, shape)
+
+
+def squeeze(x: Tensor, dim=None) -> Tensor:
+    """Remove dims of size 1 (all, or those listed in ``dim``)."""
+    if dim is None:
+        dims = {d for d, s in enumerate(x.shape) if s == 1}
+    else:
+        dims = {_wrap_dim(d, x.ndim) for d in ((dim,) if isinstance(dim, int) else dim)}
+        dims = {d for d in dims if x.shape[d] == 1}
+    shape = tuple(s for d, s in enumerate(x.shape) if d not in dims)
+    return apply(SQUEEZE, (x,), (x.shape, shape))
+
+
+def unsqueeze(x: Tensor, dim: int) -> Tensor:
+    """Insert a dim of size 1 at ``dim``."""
+    d = _wrap_dim(dim, x.ndim + 1)
+    shape = x.shape[:d] + (1,) + x.shape[d:]
+    return apply(UNSQUEEZE, (x,), (x.shape, shape))
+
+
+def permute(x: Tensor, *dims) -> Tensor:
+    """A view with dims reordered."""
+    axes = tuple(_wrap_dim(d, x.ndim) for d in parse_shape(dims))
+    if sorted(axes) != list(range(x.ndim)):
+        raise RuntimeError(f"permute: dims {dims} are not a permutation of {x.ndim} dims")
+    return apply(PERMUTE, (x,), axes)
+
+
+def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    """A view with two dims swapped."""
+    axes = list(range(x.ndim))
+    a, b = _wrap_dim(dim0, x.ndim), _wrap_dim(dim1, x.ndim)
+    axes[a], axes[b] = axes[b], axes[a]
+    return apply(TRANSPOSE, (x,), tuple(axes))
+
+
+def t(x: Tensor) -> Tensor:
+    """Transpose of a matrix (1-D and 0-D tensors are returned as views unchanged)."""
+    if x.ndim > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D")
+    return apply(T, (x,), tuple(reversed(range(x.ndim))))
+
+
+def expand(x: Tensor, *sizes) -> Tensor:
+    """A broadcast view to ``sizes`` (-1 keeps a dim)."""
+    sizes = parse_shape(sizes)
+    if len(sizes) < x.ndim:
+        raise RuntimeError(f"expand: the number of sizes {sizes} is less than dims of {x.shape}")
+    lead = len(sizes) - x.ndim
+    target = []
+    for i, s in enumerate(sizes):
+        if i < lead:
+            if s < 0:
+                raise RuntimeError(f"expand: -1 is not allowed in a new leading dim ({sizes})")
+            target.append(s)
+            continue
+        have = x.shape[i - lead]
+        if s == -1:
+            s = have
+        if have != s and have != 1:
+            raise RuntimeError(
+                f"expand: the expanded size {s} must match the existing size {have} at "
+                f"dimension {i} (shape {x.shape} -> {sizes})"
+            )
+        target.append(s)
+    target = tuple(target)
+    if target == x.shape:
+        return apply(VIEW, (x,), (x.shape, target))
+    return apply(EXPAND, (x,), (x.shape, target))
+
+
+def expand_as(x: Tensor, other: Tensor) -> Tensor:
+    """``x.expand(other.shape)``."""
+    return expand(x, other.shape)
+
+
+def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
+    """A view of ``length`` entries of ``dim`` from ``start``."""
+    d = _wrap_dim(dim, x.ndim)
+    if start < 0:
+        start += x.shape[d]
+    if not 0 <= start <= start + length <= x.shape[d]:
+        raise IndexError(f"narrow: start {start} + length {length} exceeds dim {d} of {x.shape}")
+    index = (slice(None),) * d + (slice(start, start + length),)
+    return getitem(x, index)
+
+
+def _normalize_index(index):
+    """Convert an index to numpy form; return (index tuple, is_basic)."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    out = []
+    basic = True
+    for item in index:
+        if isinstance(item, Tensor):
+            arr = item._data
+            if arr.dtype.kind == "f":
+                raise IndexError("tensors used as indices must be long, int or bool tensors")
+            out.append(arr)
+            basic = False
+        elif isinstance(item, (list, np.ndarray)):
+            arr = np.asarray(item)
+            if arr.dtype.kind not in "iub":
+                raise IndexError(f"index arrays must be integers or bools, got {arr.dtype}")
+            out.append(arr)
+            basic = False
+        elif isinstance(item, (bool, np.bool_)):
+            out.append(np.asarray(item))
+            basic = False
+        elif isinstance(item, (int, np.integer)):
+            out.append(int(item))
+        elif item is None or item is Ellipsis or isinstance(item, slice):
+            if isinstance(item, slice) and item.step is not None and item.step <= 0:
+                raise ValueError("step must be greater than zero")
+            out.append(item)
+        else:
+            raise IndexError(
+                f"only integers, slices, None, Ellipsis and integer or boolean tensors are valid "
+                f"indices (got {type(item).__name__})"
+            )
+    if basic and Ellipsis not in out:
+        out.append(Ellipsis)  # keeps 0-d results as arrays (views) rather than scalars
+    return tuple(out), basic
+
+
+def getitem(x: Tensor, index) -> Tensor:
+    """``x[index]``: basic indexing gives a view, advanced indexing a copy."""
+    if x.ndim == 0 and index not in ((), Ellipsis, None):
+        raise IndexError("invalid index of a 0-dim tensor. Use tensor.item() to get the number")
+    idx, basic = _normalize_index(index)
+    if basic:
+        op = SELECT if any(isinstance(i, int) for i in idx) else SLICE
+        return apply(op, (x,), (idx, x.shape))
+    return apply(ADV_INDEX, (x,), (idx, x.shape))
+
+
+def setitem(x: Tensor, index, value) -> None:
+    """``x[index] = value``: an in-place update (one version bump)."""
+    if not isinstance(value, (Tensor, int, float, bool)):
+        from nbgrad.ops.creation import tensor
+
+        value = tensor(value, dtype=x.dtype, device=x.device)
+    idx, basic = _normalize_index(index)
+    if basic:
+        copy_(getitem(x, index), value)
+    else:
+        apply_inplace(INDEX_PUT, x, (value,), idx)
+
+
+def contiguous(x: Tensor) -> Tensor:
+    """``x`` itself when contiguous, else a contiguous copy."""
+    return x if x.is_contiguous() else clone(x)
+
+
+def clone(x: Tensor) -> Tensor:
+    """A copy with its own storage (differentiable)."""
+    return apply(CLONE, (x,))
+
+
+def to_dtype(x: Tensor, dtype) -> Tensor:
+    """``x`` converted to ``dtype`` (``x`` itself when it already has it)."""
+    dt = _dtype.as_dtype(dtype)
+    if dt.np == x._data.dtype:
+        return x
+    return apply(CAST, (x,), (dt.np, x._data.dtype))
+
+
+def copy_(x: Tensor, src) -> Tensor:
+    """Copy ``src`` (broadcast, cast) into ``x`` in place."""
+    if isinstance(src, Tensor):
+        try:
+            shape = np.broadcast_shapes(x.shape, src.shape)
+        except ValueError:
+            shape = None
+        if shape != x.shape:
+            raise ValueError(
+                f"copy_: the source shape {src.shape} cannot be broadcast to {x.shape}"
+            )
+    elif not isinstance(src, (int, float, bool)):
+        raise TypeError(f"copy_: expected a Tensor or a number, got {type(src).__name__}")
+    return apply_inplace(COPY, x, (src,))
+
+
+def fill_(x: Tensor, value) -> Tensor:
+    """Set every element to ``value`` in place."""
+    if isinstance(value, Tensor):
+        if value.ndim:
+            raise RuntimeError(f"fill_ only supports 0-dimension value tensor, got {value.shape}")
+        return copy_(x, value)
+    return apply_inplace(FILL, x, (), value)
+
+
+def zero_(x: Tensor) -> Tensor:
+    """Set every element to zero in place."""
+    return fill_(x, 0)

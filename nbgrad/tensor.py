@@ -1,0 +1,373 @@
+"""The Tensor: an array on a device plus its autograd metadata.
+
+Arithmetic and shape methods are attached by ``nbgrad.ops`` (see ``ops/_methods.py``); this
+module holds the data model: metadata, version counter, autograd attributes, conversions, repr.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nbgrad import errors
+from nbgrad._device import CPU, Device
+from nbgrad._dtype import DType, from_numpy_dtype
+from nbgrad._graph import Node, VersionCounter
+from nbgrad.grad_mode import is_inference_mode_enabled
+
+__all__ = ["Tensor"]
+
+# How a view came to be (PyTorch's CreationMeta): checked when the view is modified in place.
+VIEW_NORMAL, VIEW_NO_GRAD, VIEW_INFERENCE = 0, 1, 2
+
+_new = object.__new__
+
+
+def _make(data, counter: VersionCounter | None) -> Tensor:
+    """Wrap a backend array (fast path: only the fields that differ from the defaults are set)."""
+    t = _new(Tensor)
+    t._data = data
+    t._version_counter = counter
+    return t
+
+
+class Tensor:
+    """An n-dimensional array with autograd support (see ``nb.tensor`` to create one)."""
+
+    # Defaults live on the class so that creating a tensor sets only what differs.
+    _grad_fn: Node | None = None
+    _requires_grad = False
+    _grad: Tensor | None = None
+    _base: Tensor | None = None  # the tensor whose storage a view aliases
+    _view_steps: tuple = ()  # (op, params) steps that rebuild the view from its base
+    _view_meta = VIEW_NORMAL
+    _base_fn: Node | None = None  # base.grad_fn when this view's history was made
+    _output_nr = 0
+    _retains_grad = False
+    _hooks: list | None = None
+    _device: Device = CPU
+    _version_counter: VersionCounter | None = None
+    __array_priority__ = 1000  # numpy defers binary operators to Tensor
+    __hash__ = object.__hash__
+
+    def __init__(self, data, dtype=None, device=None, requires_grad: bool = False) -> None:
+        from nbgrad.ops.creation import tensor as _tensor
+
+        src = _tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+        self.__dict__.update(src.__dict__)
+
+    # ----------------------------------------------------------------- metadata
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The size of each dimension."""
+        return tuple(self._data.shape)
+
+    def size(self, dim: int | None = None):
+        """The shape, or the size of one dimension."""
+        shape = self._data.shape
+        return tuple(shape) if dim is None else shape[_wrap_dim(dim, len(shape))]
+
+    @property
+    def dtype(self) -> DType:
+        """The element type."""
+        return from_numpy_dtype(self._data.dtype)
+
+    @property
+    def device(self) -> Device:
+        """Where the data lives."""
+        return self._device
+
+    @property
+    def is_cuda(self) -> bool:
+        """True for tensors on a CUDA device."""
+        return self._device.type == "cuda"
+
+    @property
+    def ndim(self) -> int:
+        """Number of dimensions."""
+        return self._data.ndim
+
+    def dim(self) -> int:
+        """Number of dimensions."""
+        return self._data.ndim
+
+    def numel(self) -> int:
+        """Number of elements."""
+        return int(self._data.size)
+
+    def element_size(self) -> int:
+        """Bytes per element."""
+        return self._data.dtype.itemsize
+
+    def stride(self, dim: int | None = None):
+        """Strides in elements (all dims, or one)."""
+        from nbgrad._device import backend_for
+
+        st = backend_for(self._device).strides(self._data)
+        return st if dim is None else st[_wrap_dim(dim, len(st))]
+
+    def is_contiguous(self) -> bool:
+        """Whether the data is laid out in C order without gaps."""
+        from nbgrad._device import backend_for
+
+        return backend_for(self._device).is_contiguous(self._data)
+
+    def is_floating_point(self) -> bool:
+        """True for float32/float64 tensors."""
+        return self.dtype.is_floating_point
+
+    def is_inference(self) -> bool:
+        """True for tensors created in inference mode (they carry no version counter)."""
+        return self._version_counter is None
+
+    @property
+    def _version(self) -> int:
+        """How many times this tensor (or an alias sharing its storage) was modified in place."""
+        if self._version_counter is None:
+            raise errors.InferenceTensorError(errors.INFERENCE_VERSION)
+        return self._version_counter.value
+
+    # ------------------------------------------------------------- autograd
+    @property
+    def requires_grad(self) -> bool:
+        """Whether gradients are recorded for this tensor."""
+        if self._base is not None and self._view_meta == VIEW_NORMAL:
+            _refresh_view(self)
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, mode: bool) -> None:
+        if self.grad_fn is not None:
+            if not mode:
+                raise errors.AutogradError(errors.NON_LEAF_REQUIRES_GRAD)
+            return
+        if mode:
+            if not self.dtype.is_floating_point:
+                raise errors.AutogradError(
+                    errors.NON_FLOAT_REQUIRES_GRAD.format(dtype=self.dtype.name)
+                )
+            if self._version_counter is None and not is_inference_mode_enabled():
+                raise errors.InferenceTensorError(errors.INFERENCE_REQUIRES_GRAD)
+        self._requires_grad = bool(mode)
+
+    def requires_grad_(self, mode: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place and return self."""
+        self.requires_grad = mode
+        return self
+
+    @property
+    def grad_fn(self) -> Node | None:
+        """The node that created this tensor (None for leaves)."""
+        if self._base is not None and self._view_meta == VIEW_NORMAL:
+            _refresh_view(self)
+        return self._grad_fn
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors not produced by a recorded op."""
+        return self.grad_fn is None
+
+    @property
+    def grad(self) -> Tensor | None:
+        """Accumulated gradient (leaves, and non-leaves after ``retain_grad()``)."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad must be a Tensor or None, got {type(value).__name__}")
+            if value.shape != self.shape:
+                raise ValueError(
+                    f"assigned grad has shape {value.shape} but the tensor has shape {self.shape}"
+                )
+            if value.dtype is not self.dtype:
+                raise TypeError(
+                    f"assigned grad has dtype {value.dtype.name} but the tensor has {self.dtype.name}"
+                )
+            if value.device != self.device:
+                raise RuntimeError(
+                    f"assigned grad is on device {value.device} but the tensor is on {self.device}"
+                )
+        self._grad = value
+
+    @property
+    def retains_grad(self) -> bool:
+        """True when ``retain_grad()`` was called on this non-leaf."""
+        return self._retains_grad
+
+    def retain_grad(self) -> None:
+        """Keep the gradient of this non-leaf in ``.grad`` after backward."""
+        fn = self.grad_fn
+        if not self._requires_grad:
+            raise errors.AutogradError("can't retain_grad on Tensor that has requires_grad=False")
+        if fn is None or self._retains_grad:
+            return
+        import weakref
+
+        if fn.retained is None:
+            fn.retained = {}
+        fn.retained[self._output_nr] = weakref.ref(self)
+        self._retains_grad = True
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when the gradient of this tensor is computed; it may return a
+        replacement. Returns a handle whose ``remove()`` unregisters it."""
+        if not self.requires_grad:
+            raise errors.AutogradError(
+                "cannot register a hook on a tensor that doesn't require gradient"
+            )
+        fn = self.grad_fn
+        if fn is None:
+            if self._hooks is None:
+                self._hooks = []
+            hooks = self._hooks
+        else:
+            if fn.pre_hooks is None:
+                fn.pre_hooks = {}
+            hooks = fn.pre_hooks.setdefault(self._output_nr, [])
+        hooks.append(hook)
+        return _HookHandle(hooks, hook)
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
+        """Accumulate d(self)/d(leaf) into each leaf's ``.grad`` (see ``nb.autograd.backward``)."""
+        from nbgrad.autograd.engine import backward
+
+        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+    def detach(self) -> Tensor:
+        """A tensor sharing storage and version counter, cut off from the graph."""
+        out = _make(self._data, self._version_counter)
+        if self._device is not CPU:
+            out._device = self._device
+        return out
+
+    def detach_(self) -> Tensor:
+        """Cut this tensor off from the graph, in place, making it a leaf."""
+        if self._base is not None and self._base.requires_grad:
+            raise errors.AutogradError("Can't detach views in-place. Use detach() instead.")
+        self._grad_fn = None
+        self._requires_grad = False
+        return self
+
+    @property
+    def data(self) -> Tensor:
+        """An alias of the values outside autograd: changes to it are not tracked."""
+        out = _make(self._data, None if self._version_counter is None else VersionCounter())
+        if self._device is not CPU:
+            out._device = self._device
+        return out
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data must be a Tensor, got {type(value).__name__}")
+        self._data = value._data
+        self._device = value._device
+
+    # ---------------------------------------------------------- conversions
+    def numpy(self) -> np.ndarray:
+        """The values as a numpy array sharing memory (CPU tensors without grad only)."""
+        if self.requires_grad:
+            raise errors.AutogradError(errors.NUMPY_REQUIRES_GRAD)
+        if self._device.type != "cpu":
+            raise TypeError(
+                f"can't convert {self._device} device tensor to numpy. "
+                "Use Tensor.cpu() to copy the tensor to host memory first."
+            )
+        return self._data
+
+    def _host(self) -> np.ndarray:
+        from nbgrad._device import backend_for
+
+        return backend_for(self._device).to_host(self._data)
+
+    def item(self):
+        """The value of a one-element tensor as a Python number."""
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"a Tensor with {self._data.size} elements cannot be converted to Scalar"
+            )
+        return self._host().reshape(()).item()
+
+    def tolist(self):
+        """The values as (nested) Python lists."""
+        return self._host().tolist()
+
+    def __array__(self, dtype=None, copy=None):
+        arr = self.numpy()
+        if dtype is not None:
+            arr = arr.astype(dtype)
+        return arr.copy() if copy else arr
+
+    def __len__(self) -> int:
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._data.shape[0]))
+
+    def __bool__(self) -> bool:
+        if self._data.size != 1:
+            raise RuntimeError(
+                "Boolean value of Tensor with more than one value is ambiguous"
+            )
+        return bool(self.item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.dtype.is_floating_point or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    def __repr__(self) -> str:
+        from nbgrad._format import format_tensor
+
+        return format_tensor(self)
+
+
+class _HookHandle:
+    """Returned by ``register_hook``; ``remove()`` unregisters the hook."""
+
+    __slots__ = ("_hooks", "_hook")
+
+    def __init__(self, hooks: list, hook) -> None:
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        """Unregister the hook (no error if already removed)."""
+        try:
+            self._hooks.remove(self._hook)
+        except ValueError:
+            pass
+
+
+def _wrap_dim(dim: int, ndim: int) -> int:
+    """Normalise a possibly negative dimension index, with PyTorch's error message."""
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(
+            f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})"
+        )
+    return dim % n
+
+
+def _refresh_view(view: Tensor) -> None:
+    """Rebuild a view's history when its base was modified in place since it was made."""
+    base = view._base
+    if base._grad_fn is view._base_fn or not base._requires_grad:
+        return
+    from nbgrad.ops._dispatch import replay_view
+
+    fresh = replay_view(base, view._view_steps)
+    view._grad_fn = fresh._grad_fn
+    view._output_nr = fresh._output_nr
+    view._requires_grad = fresh._requires_grad
+    view._base_fn = base._grad_fn
