@@ -6,6 +6,8 @@ scalar definition; loops are compiled per dtype on first use and cached on disk.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from nbgrad.backends._jit import elementwise
@@ -21,9 +23,16 @@ _NB_TYPES = {
 }
 _dufuncs: dict = {}
 _loops: dict = {}
+_compile_lock = threading.Lock()
 
 
 def _compile(fn, nargs: int, dtype: np.dtype, out_dtype: np.dtype):
+    with _compile_lock:  # several threads may ask for the same loop at once
+        ufunc = _loops.get((fn, dtype))
+        return ufunc if ufunc is not None else _compile_locked(fn, nargs, dtype, out_dtype)
+
+
+def _compile_locked(fn, nargs: int, dtype: np.dtype, out_dtype: np.dtype):
     dufunc = _dufuncs.get(fn)
     if dufunc is None:
         dufunc = _dufuncs[fn] = elementwise(fn)
