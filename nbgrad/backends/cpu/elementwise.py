@@ -48,6 +48,9 @@ def map_elementwise(fn, dtype: np.dtype, out_dtype: np.dtype, args, out=None):
     ufunc = _loops.get((fn, dtype))
     if ufunc is None:
         ufunc = _compile(fn, len(args), dtype, out_dtype)
+    # The explicit signature picks this dtype's loop: numpy would otherwise take the first
+    # registered loop the inputs cast to safely (e.g. a float64 loop for float32 inputs).
+    sig = (dtype,) * len(args) + (out_dtype,)
     if out is None:
-        return ufunc(*args)
-    return ufunc(*args, out=out)
+        return ufunc(*args, signature=sig)
+    return ufunc(*args, out=out, signature=sig)
