@@ -8,12 +8,13 @@
 tensor([2., 4., 6.])
 """
 
-from nbgrad import autograd, ops
+from nbgrad import autograd, cuda, nn, ops, optim, utils
 from nbgrad._device import Device as device
 from nbgrad._dtype import DType as dtype
 from nbgrad._dtype import bool_ as bool  # noqa: A001
 from nbgrad._dtype import float32, float64, int32, int64
 from nbgrad.errors import AutogradError
+from nbgrad.fusion import compile  # noqa: A004
 from nbgrad.grad_mode import (
     enable_grad,
     grad_mode,
@@ -46,6 +47,7 @@ from nbgrad.ops.creation import (
     zeros_like,
 )
 from nbgrad.ops.functions import *  # noqa: F403
+from nbgrad.serialization import load, save
 from nbgrad.tensor import Tensor
 
 float = float32  # noqa: A001

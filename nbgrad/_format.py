@@ -7,52 +7,61 @@ import numpy as np
 __all__ = ["format_tensor"]
 
 _DEFAULT_DTYPES = ("float32", "int64", "bool")
+_THRESHOLD, _EDGE = 1000, 3
 
 
 def _float_formatter(values: np.ndarray):
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        fmt = "{:.0f}."
-    else:
-        amax = float(np.abs(finite).max())
-        nonzero = np.abs(finite[finite != 0])
-        amin = float(nonzero.min()) if nonzero.size else 0.0
-        if np.all(finite == np.round(finite)) and amax < 1e8:
-            fmt = "{:.0f}."
-        elif amax >= 1e8 or (amin and amin < 1e-4) or (amin and amax / amin > 1e3):
-            fmt = "{:.4e}"
-        else:
-            fmt = "{:.4f}"
+    """PyTorch's choice of float layout: integer, fixed (4 decimals) or scientific.
+
+    Only the finite non-zero values decide the layout and the column width; nan/inf/0 follow.
+    """
+    finite = values[np.isfinite(values) & (values != 0)].astype(np.float64)
+    int_mode, sci = True, False
+    if finite.size:
+        mag = np.abs(finite)
+        amin, amax = float(mag.min()), float(mag.max())
+        int_mode = bool(np.all(finite == np.ceil(finite)))
+        sci = amax / amin > 1e3 or amax > 1e8 or (not int_mode and amin < 1e-4)
 
     def one(v: float) -> str:
-        if np.isnan(v):
-            return "nan"
-        if np.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        text = fmt.format(v)
-        return text.replace(".e", "e") if fmt == "{:.0f}." else text
+        if sci:
+            return f"{v:.4e}"
+        if int_mode:
+            return f"{v:.0f}" if np.isnan(v) or np.isinf(v) else f"{v:.0f}."
+        return f"{v:.4f}"
 
-    width = max((len(one(v)) for v in values.flat), default=0)
+    width = max((len(one(v)) for v in finite), default=1)
     return lambda v: one(v).rjust(width)
+
+
+def _summarized(data: np.ndarray) -> np.ndarray:
+    """The values a summarized repr shows (first and last three along each long dim)."""
+    if data.size <= _THRESHOLD:
+        return data
+    for axis, n in enumerate(data.shape):
+        if n > 2 * _EDGE:
+            data = np.take(data, np.r_[0:_EDGE, n - _EDGE:n], axis=axis)
+    return data
 
 
 def format_tensor(t) -> str:
     """The text ``repr(t)`` shows."""
     data = t._host()
     kind = data.dtype.kind
+    shown = _summarized(data)
     if kind == "f":
-        formatter = {"float_kind": _float_formatter(data)}
-    elif kind == "b":
-        formatter = {"bool": lambda v: "True" if v else "False"}
-    else:
-        width = max((len(str(v)) for v in data.flat), default=0)
-        formatter = {"int": lambda v: str(v).rjust(width)}
+        formatter = {"float_kind": _float_formatter(shown)}
+    else:  # ints and bools: right-aligned to the widest value shown (" True, False")
+        width = max((len(str(v)) for v in shown.flat), default=0)
+        formatter = {"int": lambda v: str(v).rjust(width),
+                     "bool": lambda v: str(bool(v)).rjust(width)}
     body = np.array2string(
-        data, separator=", ", prefix="tensor(", formatter=formatter, threshold=1000, edgeitems=3,
-        max_line_width=80,
+        data, separator=", ", prefix="tensor(", formatter=formatter, threshold=_THRESHOLD,
+        edgeitems=_EDGE, max_line_width=80,
     )
     if data.size == 0:
         body = "[]" if data.ndim <= 1 else body
+    body = body.replace(", ...,", ",  ...,")  # PyTorch pads the ellipsis like a value
     extras = []
     if t._device.type != "cpu":
         extras.append(f"device='{t._device}'")

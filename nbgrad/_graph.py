@@ -45,7 +45,7 @@ class SavedTensor:
     an output never makes a reference cycle between the output and its node.
     """
 
-    __slots__ = ("tensor", "data", "counter", "version", "requires_grad")
+    __slots__ = ("tensor", "data", "counter", "version", "requires_grad", "device")
 
     def __init__(self, tensor, is_output: bool) -> None:
         counter = tensor._version_counter
@@ -56,6 +56,7 @@ class SavedTensor:
         if is_output:
             self.tensor = None
             self.data = tensor._data
+            self.device = tensor._device
             self.requires_grad = tensor._requires_grad
         else:
             self.tensor = tensor
@@ -83,6 +84,7 @@ class SavedTensor:
         from nbgrad.tensor import _make  # local: tensor.py imports this module
 
         out = _make(self.data, self.counter)
+        out._device = self.device
         if self.requires_grad:
             out._requires_grad = True
             out._grad_fn = node

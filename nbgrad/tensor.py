@@ -136,10 +136,8 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, mode: bool) -> None:
-        if self.grad_fn is not None:
-            if not mode:
-                raise errors.AutogradError(errors.NON_LEAF_REQUIRES_GRAD)
-            return
+        if self.grad_fn is not None:  # TN-3: the attribute of a non-leaf cannot be set at all
+            raise errors.AutogradError(errors.NON_LEAF_REQUIRES_GRAD)
         if mode:
             if not self.dtype.is_floating_point:
                 raise errors.AutogradError(
@@ -150,15 +148,23 @@ class Tensor:
         self._requires_grad = bool(mode)
 
     def requires_grad_(self, mode: bool = True) -> Tensor:
-        """Set ``requires_grad`` in place and return self."""
-        self.requires_grad = mode
+        """Set ``requires_grad`` in place and return self (``True`` on a non-leaf is a no-op)."""
+        if not (mode and self.grad_fn is not None):
+            self.requires_grad = mode
         return self
 
     @property
     def grad_fn(self) -> Node | None:
         """The node that created this tensor (None for leaves)."""
-        if self._base is not None and self._view_meta == VIEW_NORMAL:
-            _refresh_view(self)
+        if self._base is not None:
+            if self._view_meta == VIEW_NORMAL:
+                _refresh_view(self)
+            elif self._base._requires_grad and self._base._grad_fn is not self._base_fn:
+                # a view made under no_grad / inference mode whose base was since rebased
+                raise errors.InplaceError(
+                    errors.NO_GRAD_VIEW_REBASED if self._view_meta == VIEW_NO_GRAD
+                    else errors.INFERENCE_VIEW_REBASED
+                )
         return self._grad_fn
 
     @property

@@ -58,6 +58,8 @@ def _root_grads(outputs: tuple, grad_outputs) -> list:
                 f"Mismatch in shape: grad_output[{i}] has a shape of {g.shape} and output[{i}] "
                 f"has a shape of {out.shape}."
             )
+        elif g.dtype is not out.dtype:  # as PyTorch: the gradient takes the output's dtype
+            g = g.to(out.dtype)
         grads.append(g)
     return grads
 
@@ -94,12 +96,31 @@ class _Run:
     """One backward pass."""
 
     def __init__(self, create_graph: bool, retain_graph: bool, capture: dict | None,
-                 accumulate_only: set | None, root_grads: list) -> None:
+                 accumulate_only: set | None, root_grads: list,
+                 nonleaf_inputs: dict | None = None) -> None:
         self.create_graph = create_graph
         self.retain_graph = retain_graph
         self.capture = capture  # key -> gradient, for autograd.grad
-        self.accumulate_only = accumulate_only  # ids of leaves backward(inputs=) names
-        self.owned_elsewhere = {id(g) for g in root_grads}
+        self.accumulate_only = accumulate_only  # ids of tensors backward(inputs=) names
+        self.nonleaf_inputs = nonleaf_inputs or {}  # node -> {output_nr: tensor}, this run only
+        # ids of the arrays that already belong to someone (the caller's seeds, grads stored in
+        # this run): a gradient reusing one is copied before it becomes a ``.grad``
+        self.owned = {id(g._data) for g in root_grads}
+
+    def nonleaf_receivers(self, node: Node) -> list:
+        """``(output_nr, tensor)`` for the non-leaves of ``node`` whose ``.grad`` this run fills:
+        retained ones (``retain_grad``) and those named in ``backward(inputs=)``."""
+        found = []
+        if node.retained:
+            for nr, ref in node.retained.items():
+                t = ref()
+                if t is not None and (self.accumulate_only is None or id(t) in
+                                      self.accumulate_only):
+                    found.append((nr, t))
+        for nr, t in self.nonleaf_inputs.get(node, {}).items():
+            if all(t is not other for _, other in found):
+                found.append((nr, t))
+        return found
 
     def deliver(self, tensor: Tensor | None, key, g: Tensor, hooks) -> None:
         """A gradient reaching a leaf, or a retained/captured non-leaf."""
@@ -123,40 +144,68 @@ class _Run:
         if not self.create_graph:
             g = g.detach()
         if tensor._grad is None:
-            if id(g) in self.owned_elsewhere or not g.is_contiguous() or g._base is not None:
+            if id(g._data) in self.owned or not g.is_contiguous() or g._base is not None:
                 g = g.clone() if self.create_graph else g.detach().clone()
-            self.owned_elsewhere.add(id(g))
+            self.owned.add(id(g._data))
             tensor._grad = g
         else:
             tensor._grad = tensor._grad + g
-            self.owned_elsewhere.add(id(tensor._grad))
+            self.owned.add(id(tensor._grad._data))
 
 
-def _check_anomaly(node: Node, results) -> None:
+def _forward_trace(node: Node) -> str:
+    return node.trace or "(no forward trace: enable anomaly detection before the forward)\n"
+
+
+def _backward_with_anomaly(node: Node, grads) -> tuple:
+    """``node``'s backward under anomaly detection: errors name the forward op and where it was
+    created; non-finite gradients raise (unless ``check_nan=False``)."""
     import numpy as np
 
+    forward_op = node.op.name.lower()
+    try:
+        results = node.op.backward(node, *grads)
+    except Exception as exc:
+        exc.add_note(
+            f"Error detected in {node.name()} (forward op '{forward_op}'). Traceback of the "
+            f"forward call that caused the error:\n{_forward_trace(node)}"
+        )
+        raise
+    if not anomaly_state.check_nan:
+        return results
     for i, g in enumerate(results):
         if g is None:
             continue
         data = g.detach()._host()
         if data.dtype.kind == "f" and not np.isfinite(data).all():
-            where = node.trace or "(no forward trace: enable anomaly detection before the forward)"
             raise errors.AutogradError(
-                f"Function '{node.name()}' returned nan values in its {i}th output.\n"
-                f"The forward call that created it was:\n{where}"
+                f"Function '{node.name()}' returned nan values in its {i}th output (a nan or "
+                f"inf gradient for input {i} of the forward op '{forward_op}').\n"
+                f"The forward call that created it was:\n{_forward_trace(node)}"
             )
+    return results
+
+
+def _add_leaf_grad(leaves: dict, target: Tensor, g: Tensor) -> None:
+    """Sum every contribution to a leaf first, so its hooks see the total gradient once."""
+    found = leaves.get(id(target))
+    if found is None:
+        leaves[id(target)] = [target, g]
+    else:
+        found[1] = found[1] + g
 
 
 def _execute(roots, root_grads, run: _Run, targets: set | None) -> None:
     root_nodes = []
     buffers: dict = {}
+    leaves: dict = {}
     for (target, nr), g in zip(roots, root_grads):
         if type(target) is Node:
             buf = buffers.setdefault(target, [None] * target.op.n_outputs)
             buf[nr] = g if buf[nr] is None else buf[nr] + g
             root_nodes.append(target)
         else:
-            run.deliver(target, id(target), g, target._hooks)
+            _add_leaf_grad(leaves, target, g)
     needed = _needed_nodes(root_nodes, targets) if targets is not None else None
     deps: dict = {}
     seen = set()
@@ -185,26 +234,23 @@ def _execute(roots, root_grads, run: _Run, targets: set | None) -> None:
                         replaced = hook(grads[nr])
                         if replaced is not None:
                             grads[nr] = replaced
-        if node.retained:
-            for nr, ref in node.retained.items():
-                t = ref()
-                if t is not None and grads[nr] is not None and run.capture is None:
-                    if run.accumulate_only is None or id(t) in run.accumulate_only:
-                        run.accumulate(t, grads[nr])
         if run.capture is not None:
             for nr, g in enumerate(grads):
                 key = (node, nr)
                 if key in run.capture and g is not None:
                     prev = run.capture[key]
                     run.capture[key] = g if prev is None else prev + g
-        elif run.accumulate_only is not None and node.retained is None:
-            pass
+        elif node.retained or run.nonleaf_inputs:
+            for nr, t in run.nonleaf_receivers(node):
+                if grads[nr] is not None:
+                    run.accumulate(t, grads[nr])
         if all(g is None for g in grads):
             results = (None,) * len(node.edges)
         else:
-            results = node.op.backward(node, *grads)
             if anomaly_state.enabled:
-                _check_anomaly(node, results)
+                results = _backward_with_anomaly(node, grads)
+            else:
+                results = node.op.backward(node, *grads)
         if not run.retain_graph:
             node.free()
         for edge, g in zip(node.edges, results):
@@ -223,7 +269,9 @@ def _execute(roots, root_grads, run: _Run, targets: set | None) -> None:
                 if deps[target] == 0:
                     ready.append(target)
             elif g is not None:
-                run.deliver(target, id(target), g, target._hooks)
+                _add_leaf_grad(leaves, target, g)
+    for target, g in leaves.values():
+        run.deliver(target, id(target), g, target._hooks)
 
 
 def _run(outputs, grad_outputs, retain_graph, create_graph, run_factory, targets):
@@ -261,6 +309,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool =
         )
     targets = None
     accumulate_only = None
+    nonleaf_inputs: dict = {}
     if inputs is not None:
         inputs = _as_tuple(inputs)
         if not inputs:
@@ -270,15 +319,13 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool =
             e = edge_of(t)
             if type(e[0]) is Node:
                 targets.add(e[0])
-                e[0].retained = e[0].retained or {}
-                import weakref
-
-                e[0].retained.setdefault(e[1], weakref.ref(t))
+                nonleaf_inputs.setdefault(e[0], {})[e[1]] = t
             else:
                 targets.add(id(t))
             accumulate_only.add(id(t))
     _run(tensors, grad_tensors, retain_graph, create_graph,
-         lambda cg, rg, roots: _Run(cg, rg, None, accumulate_only, roots), targets)
+         lambda cg, rg, roots: _Run(cg, rg, None, accumulate_only, roots, nonleaf_inputs),
+         targets)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from nbgrad.autograd.engine import grad as _grad
-from nbgrad.grad_mode import no_grad
+from nbgrad.grad_mode import enable_grad, no_grad
 from nbgrad.tensor import Tensor
 
 __all__ = ["gradcheck", "gradgradcheck", "GradcheckError"]
@@ -25,7 +25,7 @@ def _diff_inputs(inputs):
 
 
 def _numerical_jacobian(fn, inputs, idx, out_index, eps):
-    """d(outputs[out_index]) / d(inputs[idx]) by central differences, shape (out.numel, in.numel)."""
+    """d(outputs[out_index]) / d(inputs[idx]) by central differences; (out.numel, in.numel)."""
     x = inputs[idx]
     flat = x.detach()._data.reshape(-1)  # shares memory with x (contiguous by construction)
     with no_grad():
@@ -120,8 +120,9 @@ def gradgradcheck(fn, inputs, grad_outputs=None, *, eps: float = 1e-6, atol: flo
 
     def vjp(*args):
         xs, gs = args[: len(inputs)], args[len(inputs):]
-        ys = [o for o in _outputs(fn, xs) if o.requires_grad]
-        grads = _grad(ys, [xs[i] for i in diff], gs, create_graph=True, allow_unused=True)
+        with enable_grad():  # the numerical Jacobian calls this under no_grad
+            ys = [o for o in _outputs(fn, xs) if o.requires_grad]
+            grads = _grad(ys, [xs[i] for i in diff], gs, create_graph=True, allow_unused=True)
         return tuple(g for g in grads if g is not None)
 
     del n_grads

@@ -128,6 +128,8 @@ def _wrap(op, data, inputs, mode, device, params) -> Tensor:
             elif not mode.grad and _needs_grad(src):
                 meta = VIEW_NO_GRAD
         t._view_meta = meta
+        if meta != VIEW_NORMAL:  # remembered to detect a later rebase of the base
+            t._base_fn = t._base._grad_fn
     else:
         t = _make(data, None if mode.inference else VersionCounter())
     if device is not None and device is not CPU:

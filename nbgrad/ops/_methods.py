@@ -5,7 +5,7 @@ from __future__ import annotations
 from nbgrad import _dtype
 from nbgrad._device import as_device
 from nbgrad.ops import elementwise as ew
-from nbgrad.ops import linalg, reduce, shape
+from nbgrad.ops import indexing, join, linalg, reduce, shape
 from nbgrad.tensor import Tensor
 
 
@@ -53,6 +53,11 @@ def _mT(self):
     return shape.transpose(self, -2, -1)
 
 
+def _where(self, condition, other):
+    """``self`` where ``condition`` is true, else ``other`` (as ``nb.where``)."""
+    return ew.where(condition, self, other)
+
+
 def _iop(name):
     method = ew.inplace(name)
 
@@ -81,8 +86,30 @@ METHODS = {
     "pow": ew.binary("pow"), "matmul": linalg.matmul,
     "eq": ew.binary("eq"), "ne": ew.binary("ne"), "lt": ew.binary("lt"),
     "le": ew.binary("le"), "gt": ew.binary("gt"), "ge": ew.binary("ge"),
+    "__floordiv__": ew.binary("floor_divide"),
+    "__rfloordiv__": ew.binary("floor_divide", reflected=True),
+    "__mod__": ew.binary("remainder"), "__rmod__": ew.binary("remainder", reflected=True),
+    "__ifloordiv__": _iop("floor_divide"), "__imod__": _iop("remainder"),
+    "floor_divide": ew.binary("floor_divide"), "remainder": ew.binary("remainder"),
+    "maximum": ew.binary("maximum"), "minimum": ew.binary("minimum"),
+    "atan2": ew.binary("atan2"), "arctan2": ew.binary("atan2"),
+    "clamp_min": ew.binary("clamp_min"), "clamp_max": ew.binary("clamp_max"),
+    "clamp": ew.clamp, "clip": ew.clamp, "clamp_": ew.clamp_, "clip_": ew.clamp_,
+    "where": _where,
     # reductions
     "sum": reduce.sum, "mean": reduce.mean,
+    "prod": reduce.prod, "var": reduce.var, "std": reduce.std, "amax": reduce.amax,
+    "amin": reduce.amin, "max": reduce.max, "min": reduce.min, "argmax": reduce.argmax,
+    "argmin": reduce.argmin, "logsumexp": reduce.logsumexp, "norm": reduce.norm,
+    # linear algebra
+    "mm": linalg.mm, "bmm": linalg.bmm, "dot": linalg.dot, "outer": linalg.outer,
+    # copying ops and splits
+    "gather": indexing.gather, "scatter_add": indexing.scatter_add,
+    "scatter_add_": indexing.scatter_add_, "index_select": indexing.index_select,
+    "masked_fill": indexing.masked_fill, "masked_fill_": indexing.masked_fill_,
+    "take_along_dim": indexing.take_along_dim, "repeat": join.repeat, "flip": join.flip,
+    "tril": join.tril, "triu": join.triu, "split": join.split, "chunk": join.chunk,
+    "unbind": join.unbind,
     # shape and views
     "view": shape.view, "reshape": shape.reshape, "flatten": shape.flatten,
     "squeeze": shape.squeeze, "unsqueeze": shape.unsqueeze, "permute": shape.permute,
@@ -106,6 +133,21 @@ for _name in ew.UNARY:
     METHODS.setdefault(_name, ew.unary(_name))
 for _name in (*ew.UNARY, *ew.BINARY):
     METHODS[_name + "_"] = ew.inplace(_name)
+
+_LAMBDA_DOCS = {  # docstrings of the one-line methods above
+    "where": "``self`` where ``condition`` holds, else ``other`` (``nb.where(condition, self, "
+             "other)``).",
+    "float": "``self`` as float32 (itself when it already is).",
+    "double": "``self`` as float64 (itself when it already is).",
+    "int": "``self`` as int32 (itself when it already is).",
+    "long": "``self`` as int64 (itself when it already is).",
+    "bool": "``self`` as bool (itself when it already is).",
+    "cpu": "``self`` on the CPU (itself when it already is there).",
+    "cuda": "``self`` on a CUDA device, ``\"cuda\"`` by default (itself when already there).",
+}
+for _name, _doc in _LAMBDA_DOCS.items():
+    if _name in METHODS and not METHODS[_name].__doc__:
+        METHODS[_name].__doc__ = _doc
 
 for _name, _fn in METHODS.items():
     setattr(Tensor, _name, _fn)

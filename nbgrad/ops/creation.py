@@ -149,8 +149,10 @@ def randn(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor
 
 
 def randint(low, high=None, size=(), *, dtype=None, device=None) -> Tensor:
-    """Uniform integers in [low, high)."""
-    if high is None:
+    """Uniform integers in [low, high): ``randint(high, size)`` or ``randint(low, high, size)``."""
+    if isinstance(high, (tuple, list)):  # randint(high, size)
+        low, high, size = 0, low, high
+    elif high is None:
         low, high = 0, low
     if low >= high:
         raise RuntimeError(f"randint: low ({low}) must be less than high ({high})")

@@ -29,8 +29,9 @@ class Elementwise(OpDef):
     wants_meta = True
 
     def __init__(self, name, fn, grads=(), needs=(), kind="same", differentiable=True,
-                 allow_bool=True):
+                 allow_bool=True, key=None):
         super().__init__(name)
+        self.key = key or name.lower()  # the public name (``nb.<key>``, ``Tensor.<key>``)
         self.fn = fn
         self.grads = grads
         # per input: the values its gradient reads, from "a", "b", "c" (inputs) and "out"
@@ -66,7 +67,7 @@ class Elementwise(OpDef):
             dt = _dtype.float32
         elif dt is _dtype.bool_ and not self.allow_bool:
             raise TypeError(
-                f"{self.name.lower()}: operation not supported for bool tensors; "
+                f"{self.key}: operation not supported for bool tensors; "
                 "convert with .float() or .long() first"
             )
         compute = dt.np
@@ -90,7 +91,7 @@ class Elementwise(OpDef):
             out_dtype.kind == "f" or out.dtype.kind == "b"
         ):
             raise RuntimeError(
-                f"result type {out_dtype.name} of {self.name.lower()}_ can't be cast to the "
+                f"result type {out_dtype.name} of {self.key}_ can't be cast to the "
                 f"desired output type {out.dtype.name}"
             )
         if out_dtype == out.dtype and tuple(out.shape) == _broadcast_shape(cast):
@@ -143,6 +144,21 @@ class Elementwise(OpDef):
         return tuple(result)
 
 
+class _IntegerDivision(Elementwise):
+    """``//`` and ``%``: integer operands must not divide by zero (PyTorch raises too)."""
+
+    def _prepare(self, args):
+        compute, out_dtype, cast = super()._prepare(args)
+        divisor = cast[1]
+        if compute.kind in "iub":
+            zero = divisor == 0 if isinstance(divisor, (int, bool)) else bool((divisor == 0).any())
+            if zero:
+                raise ZeroDivisionError(
+                    f"{self.key}: integer division by zero (ZeroDivisionError)"
+                )
+        return compute, out_dtype, cast
+
+
 def _broadcast_shape(args) -> tuple:
     return np.broadcast_shapes(*[() if isinstance(a, (int, float, bool)) else a.shape for a in args])
 
@@ -165,34 +181,82 @@ def _log(v):
 
 
 def _pow_grad_base(g, a, b):
-    if isinstance(b, (int, float)) and b == 0:
-        return g * 0
-    return g * b * a ** (b - 1)
+    if isinstance(b, (int, float)):
+        return g * 0 if b == 0 else g * b * a ** (b - 1)
+    return where(b == 0, 0.0, g * b * a ** (b - 1))  # as PyTorch: 0 where the exponent is 0
+
+
+def _pow_grad_exponent(g, a, b, y):
+    # as PyTorch: 0 where the base is 0 and the exponent >= 0 (0 ** b is flat there)
+    if isinstance(a, (int, float)):
+        if a > 0:
+            return g * y * math.log(a)
+        return where(b >= 0, 0.0, g * y * (-math.inf if a == 0 else math.nan))
+    return where((a == 0) * (b >= 0), 0.0, g * y * a.log())
+
+
+def _zeros(g: Tensor) -> Tensor:
+    """A zero gradient (not ``g * 0``, which would turn inf/nan into nan)."""
+    from nbgrad.ops.creation import zeros_like
+
+    return zeros_like(g)
+
+
+def _tie_split(wins: Tensor, ties: Tensor) -> Tensor:
+    """1 where this operand wins, 1/2 at ties (the gradient split of maximum/minimum)."""
+    return wins + ties * 0.5
 
 
 # --------------------------------------------------------------------------- the table
 # Gradient rules receive (grad, *inputs, out); inputs not saved arrive as None.
 # fmt: off
-UNARY = {op.name.lower(): op for op in [
+UNARY = {op.key: op for op in [
     Elementwise("Neg",     lambda x: -x,                                   (lambda g, x, y: -g,),                       ("",), allow_bool=False),  # noqa: E501
     Elementwise("Abs",     lambda x: abs(x),                               (lambda g, x, y: g * x.sign(),),             ("a",)),  # noqa: E501
-    Elementwise("Sign",    lambda x: (x > 0) - (x < 0),                    (lambda g, x, y: g * 0,),                    ("",)),  # noqa: E501
+    Elementwise("Sign",    lambda x: 1 if x > 0 else (-1 if x < 0 else 0), (lambda g, x, y: g * 0,),                    ("",)),  # noqa: E501
     Elementwise("Exp",     lambda x: math.exp(x),                          (lambda g, x, y: g * y,),                    ("out",), kind="float"),  # noqa: E501
     Elementwise("Log",     lambda x: math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan), (lambda g, x, y: g / x,), ("a",), kind="float"),  # noqa: E501
     Elementwise("Sin",     lambda x: math.sin(x),                          (lambda g, x, y: g * x.cos(),),              ("a",), kind="float"),  # noqa: E501
     Elementwise("Cos",     lambda x: math.cos(x),                          (lambda g, x, y: -g * x.sin(),),             ("a",), kind="float"),  # noqa: E501
     Elementwise("Tanh",    lambda x: math.tanh(x),                         (lambda g, x, y: g * (1 - y * y),),          ("out",), kind="float"),  # noqa: E501
     Elementwise("Sigmoid", lambda x: 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x)), (lambda g, x, y: g * y * (1 - y),), ("out",), kind="float"),  # noqa: E501
-    Elementwise("Relu",    lambda x: x if x > 0 else x * 0,                (lambda g, x, y: g * (y > 0),),              ("out",), allow_bool=False),  # noqa: E501
+    Elementwise("Relu",    lambda x: x if x > 0 or x != x else 0,              (lambda g, x, y: g * (y > 0),),              ("out",), allow_bool=False),  # noqa: E501
     Elementwise("Sqrt",    lambda x: math.sqrt(x) if x >= 0 else math.nan, (lambda g, x, y: g / (2 * y),),              ("out",), kind="float"),  # noqa: E501
+    Elementwise("Reciprocal", lambda x: 1.0 / x if x != 0 else math.copysign(math.inf, x), (lambda g, x, y: -g * y * y,), ("out",), kind="float"),  # noqa: E501
+    Elementwise("Rsqrt",   lambda x: 1.0 / math.sqrt(x) if x > 0 else (math.inf if x == 0 else math.nan), (lambda g, x, y: g * -0.5 * y * y * y,), ("out",), kind="float"),  # noqa: E501
+    Elementwise("Log1p",   lambda x: math.log1p(x) if x > -1 else (-math.inf if x == -1 else math.nan), (lambda g, x, y: g / (x + 1),), ("a",), kind="float"),  # noqa: E501
+    Elementwise("Expm1",   lambda x: math.expm1(x),                        (lambda g, x, y: g * (y + 1),),              ("out",), kind="float"),  # noqa: E501
+    Elementwise("Tan",     lambda x: math.tan(x),                          (lambda g, x, y: g * (1 + y * y),),          ("out",), kind="float"),  # noqa: E501
+    Elementwise("Erf",     lambda x: math.erf(x),                          (lambda g, x, y: g * 1.1283791670955126 * (-x * x).exp(),), ("a",), kind="float"),  # noqa: E501
+    Elementwise("Gelu",    lambda x: 0.5 * x * (1.0 + math.erf(x * 0.7071067811865476)), (lambda g, x, y: g * (0.5 * (1 + (x * 0.7071067811865476).erf()) + x * (x * x * -0.5).exp() * 0.3989422804014327),), ("a",), kind="float"),  # noqa: E501
+    Elementwise("Silu",    lambda x: x / (1.0 + math.exp(-x)) if x >= 0 else x * math.exp(x) / (1.0 + math.exp(x)), (lambda g, x, y: g * x.sigmoid() * (1 + x * (1 - x.sigmoid())),), ("a",), kind="float"),  # noqa: E501
+    Elementwise("Softplus", lambda x: x if x > 20.0 else math.log1p(math.exp(x)), (lambda g, x, y: g * x.sigmoid(),),       ("a",), kind="float"),  # noqa: E501
+    Elementwise("Floor",   lambda x: x if abs(x) == math.inf else x // 1,  (lambda g, x, y: _zeros(g),),                ("",), allow_bool=False),  # noqa: E501
+    Elementwise("Ceil",    lambda x: x if abs(x) == math.inf else -((-x) // 1), (lambda g, x, y: _zeros(g),),           ("",), allow_bool=False),  # noqa: E501
+    Elementwise("Round",   lambda x: x if abs(x) == math.inf else (x // 1) + ((x - x // 1 > 0.5) or (x - x // 1 == 0.5 and (x // 1) % 2 == 1)), (lambda g, x, y: _zeros(g),), ("",), allow_bool=False),  # noqa: E501
 ]}
 
-BINARY = {op.name.lower(): op for op in [
+BINARY = {op.key: op for op in [
     Elementwise("Add", lambda a, b: a + b,  (lambda g, a, b, y: g,      lambda g, a, b, y: g),                        ("", "")),  # noqa: E501
     Elementwise("Sub", lambda a, b: a - b,  (lambda g, a, b, y: g,      lambda g, a, b, y: -g),                       ("", ""), allow_bool=False),  # noqa: E501
     Elementwise("Mul", lambda a, b: a * b,  (lambda g, a, b, y: g * b,  lambda g, a, b, y: g * a),                    ("b", "a")),  # noqa: E501
     Elementwise("Div", lambda a, b: a / b,  (lambda g, a, b, y: g / b,  lambda g, a, b, y: -g * a / (b * b)),         ("b", "a b"), kind="float"),  # noqa: E501
-    Elementwise("Pow", lambda a, b: a ** b, (lambda g, a, b, y: _pow_grad_base(g, a, b), lambda g, a, b, y: g * y * _log(a)), ("a b", "a out"), allow_bool=False),  # noqa: E501
+    Elementwise("Pow", lambda a, b: a ** b, (lambda g, a, b, y: _pow_grad_base(g, a, b), lambda g, a, b, y: _pow_grad_exponent(g, a, b, y)), ("a b", "a b out"), allow_bool=False),  # noqa: E501
+    Elementwise("Maximum", lambda a, b: a if a > b or a != a else b, (lambda g, a, b, y: g * _tie_split(a > b, a == b), lambda g, a, b, y: g * _tie_split(b > a, a == b)), ("a b", "a b")),  # noqa: E501
+    Elementwise("Minimum", lambda a, b: a if a < b or a != a else b, (lambda g, a, b, y: g * _tie_split(a < b, a == b), lambda g, a, b, y: g * _tie_split(b < a, a == b)), ("a b", "a b")),  # noqa: E501
+    _IntegerDivision("FloorDivide", lambda a, b: a // b, (lambda g, a, b, y: _zeros(g), lambda g, a, b, y: _zeros(g)),       ("", ""), allow_bool=False, key="floor_divide"),  # noqa: E501
+    _IntegerDivision("Remainder", lambda a, b: a % b, (lambda g, a, b, y: g, lambda g, a, b, y: -g * (a // b)),             ("", "a b"), allow_bool=False, key="remainder"),  # noqa: E501
+    Elementwise("Atan2", lambda a, b: math.atan2(a, b), (lambda g, a, b, y: g * b / (a * a + b * b), lambda g, a, b, y: -g * a / (a * a + b * b)), ("a b", "a b"), kind="float"),  # noqa: E501
+    Elementwise("ClampMin", lambda x, lo: lo if x < lo else x, (lambda g, x, lo, y: g * (x >= lo), lambda g, x, lo, y: g * (x < lo)), ("a b", "a b"), allow_bool=False, key="clamp_min"),  # noqa: E501
+    Elementwise("ClampMax", lambda x, hi: hi if x > hi else x, (lambda g, x, hi, y: g * (x <= hi), lambda g, x, hi, y: g * (x > hi)), ("a b", "a b"), allow_bool=False, key="clamp_max"),  # noqa: E501
+]}
+
+# Three operands: ``where(cond, a, b)`` (cond is computed in the promoted dtype, any nonzero is
+# true) and ``clamp(x, min, max)`` = ``min(max(x, min), max)`` (all gradient to ``max`` when
+# ``min > max``, like PyTorch).
+TERNARY = {op.key: op for op in [
+    Elementwise("Where", lambda c, a, b: a if c else b, (lambda g, c, a, b, y: None, lambda g, c, a, b, y: where(c, g, 0.0), lambda g, c, a, b, y: where(c, 0.0, g)), ("", "a", "a")),  # noqa: E501
+    Elementwise("Clamp", lambda x, lo, hi: hi if (lo if x < lo else x) > hi else (lo if x < lo else x), (lambda g, x, lo, hi, y: g * ((x >= lo) * (x <= hi)), lambda g, x, lo, hi, y: g * ((x < lo) * (lo <= hi)), lambda g, x, lo, hi, y: g - g * ((x <= hi) * (lo <= hi))), ("a b c", "a b c", "a b c"), allow_bool=False),  # noqa: E501
 ]}
 
 COMPARISONS = {op.name.lower(): op for op in [
@@ -218,6 +282,8 @@ def unary(name: str):
     op = UNARY[name]
 
     def fn(x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name}(): argument 'input' must be a Tensor, not {type(x).__name__}")
         return apply(op, (x,))
 
     fn.__name__ = name
@@ -230,7 +296,7 @@ def _binary_apply(op, a, b):
         if isinstance(a, Tensor) and isinstance(b, Tensor) and a.shape != b.shape:
             _check_broadcast(op, a.shape, b.shape)
         return apply(op, (a, b))
-    _check_operand(op.name.lower(), b)
+    _check_operand(op.key, b)
     return NotImplemented
 
 
@@ -239,7 +305,7 @@ def _check_broadcast(op, sa, sb) -> None:
         np.broadcast_shapes(sa, sb)
     except ValueError:
         raise ValueError(
-            f"{op.name.lower()}: shapes {tuple(sa)} and {tuple(sb)} cannot be broadcast together"
+            f"{op.key}: shapes {tuple(sa)} and {tuple(sb)} cannot be broadcast together"
         ) from None
 
 
@@ -254,8 +320,13 @@ def binary(name: str, reflected: bool = False):
             return apply(op, (other, self))
     else:
         def fn(self, other):
-            if not isinstance(self, Tensor):
+            if not isinstance(self, Tensor):  # functional form with a scalar first: nb.add(2, x)
                 _check_operand(name, self)
+                if not isinstance(other, Tensor):
+                    raise TypeError(
+                        f"{name}(): expected at least one Tensor argument, got "
+                        f"{type(self).__name__} and {type(other).__name__}"
+                    )
                 return apply(op, (self, other))
             return _binary_apply(op, self, other)
 
@@ -286,3 +357,60 @@ def inplace(name: str):
     fn.__name__ = name + "_"
     fn.__doc__ = f"In-place ``{name}``: updates self and bumps its version counter."
     return fn
+
+
+def where(condition: Tensor, input, other) -> Tensor:
+    """``input`` where ``condition`` is true, else ``other`` (broadcast; differentiable in both)."""
+    if not isinstance(condition, Tensor) or condition.dtype is not _dtype.bool_:
+        got = condition.dtype.name if isinstance(condition, Tensor) else type(condition).__name__
+        raise TypeError(f"where expected condition to be a boolean tensor, but got {got}")
+    _check_operand("where", input)
+    _check_operand("where", other)
+    shapes = [t.shape for t in (condition, input, other) if isinstance(t, Tensor)]
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(
+            f"where: shapes {' and '.join(str(s) for s in shapes)} cannot be broadcast together"
+        ) from None
+    return apply(TERNARY["where"], (condition, input, other))
+
+
+def _clamp_op(x, min, max, name):
+    for bound in (min, max):
+        if bound is not None:
+            _check_operand(name, bound)
+    if min is None and max is None:
+        raise RuntimeError(f"{name}: At least one of 'min' or 'max' must not be None")
+    if max is None:
+        return BINARY["clamp_min"], (min,)
+    if min is None:
+        return BINARY["clamp_max"], (max,)
+    return TERNARY["clamp"], (min, max)
+
+
+def clamp(x: Tensor, min=None, max=None) -> Tensor:
+    """Limit ``x`` to ``[min, max]`` (numbers or tensors); gradient 1 inside the range.
+
+    With ``min > max`` every element becomes ``max`` (as in PyTorch)."""
+    op, bounds = _clamp_op(x, min, max, "clamp")
+    shapes = [t.shape for t in (x, *bounds) if isinstance(t, Tensor)]
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(
+            f"clamp: shapes {' and '.join(str(s) for s in shapes)} cannot be broadcast together"
+        ) from None
+    return apply(op, (x, *bounds))
+
+
+def clamp_(x: Tensor, min=None, max=None) -> Tensor:
+    """In-place ``clamp`` (one version bump)."""
+    op, bounds = _clamp_op(x, min, max, "clamp_")
+    for b in bounds:
+        if isinstance(b, Tensor) and np.broadcast_shapes(x.shape, b.shape) != x.shape:
+            raise ValueError(
+                f"clamp_: bound of shape {b.shape} does not broadcast to the output shape "
+                f"{x.shape}"
+            )
+    return apply_inplace(op, x, bounds)

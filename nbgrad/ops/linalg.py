@@ -7,7 +7,7 @@ from nbgrad.ops._dispatch import OpDef, apply
 from nbgrad.ops.elementwise import sum_to
 from nbgrad.tensor import Tensor
 
-__all__ = ["matmul"]
+__all__ = ["matmul", "mm", "bmm", "dot", "outer"]
 
 
 class MatMul(OpDef):
@@ -90,3 +90,58 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     if dt is _dtype.bool_:
         raise TypeError("matmul: not supported for bool tensors")
     return apply(MATMUL, (a, b), dt.np)
+
+
+def _expect(name: str, tensors: tuple, ndims: tuple) -> None:
+    for t in tensors:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name}(): expected Tensors, got {type(t).__name__}")
+    shapes = " and ".join(str(t.shape) for t in tensors)
+    for t, nd in zip(tensors, ndims):
+        if t.ndim != nd:
+            raise RuntimeError(
+                f"{name}: expected {nd}-D tensors, got shapes {shapes}"
+            )
+
+
+def mm(a: Tensor, b: Tensor) -> Tensor:
+    """Matrix product of two 2-D tensors ``(n, k) @ (k, m)``."""
+    _expect("mm", (a, b), (2, 2))
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(
+            f"mm: shapes {a.shape} and {b.shape} cannot be multiplied "
+            f"({a.shape[1]} != {b.shape[0]})"
+        )
+    return matmul(a, b)
+
+
+def bmm(a: Tensor, b: Tensor) -> Tensor:
+    """Batched matrix product ``(B, n, k) @ (B, k, m)`` (no broadcasting)."""
+    _expect("bmm", (a, b), (3, 3))
+    if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+        raise ValueError(
+            f"bmm: shapes {a.shape} and {b.shape} do not match: expected (B, n, k) and "
+            f"(B, k, m)"
+        )
+    return matmul(a, b)
+
+
+def dot(a: Tensor, b: Tensor) -> Tensor:
+    """Inner product of two 1-D tensors of the same length and dtype (a 0-d tensor)."""
+    _expect("dot", (a, b), (1, 1))
+    if a.shape != b.shape:
+        raise ValueError(
+            f"dot: inconsistent tensor size, shapes {a.shape} and {b.shape}"
+        )
+    if a.dtype is not b.dtype:
+        raise RuntimeError(
+            f"dot: expected both vectors to have same dtype, but found {a.dtype.name} and "
+            f"{b.dtype.name}"
+        )
+    return matmul(a, b)
+
+
+def outer(a: Tensor, b: Tensor) -> Tensor:
+    """Outer product of two 1-D tensors: ``out[i, j] = a[i] * b[j]``."""
+    _expect("outer", (a, b), (1, 1))
+    return a.reshape(-1, 1) * b.reshape(1, -1)

@@ -1,14 +1,26 @@
-"""Reductions: sum and mean over any dims (the op-library issue adds the rest)."""
+"""Reductions over any dims, with ``keepdim``: sums, products, extrema, statistics and norms.
+
+Kernels reduce an (outer, reduced, inner) view (``backends/cpu/reduce.py``); ``var``, ``std``,
+``logsumexp`` and ``norm`` are compositions of differentiable ops, so their gradients are
+differentiable again.
+"""
 
 from __future__ import annotations
+
+import math
+from collections import namedtuple
 
 import numpy as np
 
 from nbgrad import _dtype
-from nbgrad.ops._dispatch import OpDef, apply
+from nbgrad.ops._dispatch import OpDef, apply, new_tensor
+from nbgrad.ops.elementwise import BINARY, UNARY, where
 from nbgrad.tensor import Tensor, _wrap_dim
 
-__all__ = ["sum", "mean", "normalize_dims"]
+__all__ = [
+    "sum", "mean", "normalize_dims", "prod", "var", "std", "var_mean", "std_mean", "amax",
+    "amin", "max", "min", "argmax", "argmin", "logsumexp", "norm",
+]
 
 
 def normalize_dims(dim, ndim: int) -> tuple[int, ...]:
@@ -20,7 +32,7 @@ def normalize_dims(dim, ndim: int) -> tuple[int, ...]:
     dims = tuple(sorted({_wrap_dim(int(d), ndim) for d in dim}))
     if len(dims) != len(tuple(dim)):
         raise RuntimeError(f"dim {tuple(dim)} appears multiple times in the list of dims")
-    return dims
+    return dims if ndim else ()  # a 0-d tensor accepts dim 0 / -1 and has nothing to reduce
 
 
 class Sum(OpDef):
@@ -68,3 +80,350 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
         count *= x.shape[d]
     total = sum(x, axes, keepdim, dtype=target)
     return total / count if count else total * float("nan")
+
+
+# --------------------------------------------------------------------------- helpers
+def _keep_shape(in_shape, axes) -> tuple[int, ...]:
+    return tuple(1 if d in axes else s for d, s in enumerate(in_shape))
+
+
+def _unsqueeze_back(t: Tensor, axes, keepdim: bool, in_shape) -> Tensor:
+    """A reduced result reshaped so it broadcasts against the input again."""
+    return t if keepdim else t.reshape(_keep_shape(in_shape, axes))
+
+
+def _count(shape, axes) -> int:
+    return math.prod(shape[d] for d in axes) if shape else 1
+
+
+def _require_float(x: Tensor, name: str) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}(): expected a Tensor, got {type(x).__name__}")
+    if not x.dtype.is_floating_point:
+        raise RuntimeError(
+            f"{name}(): input dtype should be floating point, got {x.dtype.name}"
+        )
+
+
+def _check_nonempty(x: Tensor, axes, name: str) -> None:
+    if x.numel() == 0:
+        if axes == tuple(range(x.ndim)):
+            raise RuntimeError(
+                f"{name}(): Expected reduction dim to be specified for input.numel() == 0 "
+                f"(input shape {x.shape}). Specify the reduction dim with the 'dim' argument."
+            )
+        for d in axes:
+            if x.shape[d] == 0:
+                raise IndexError(
+                    f"{name}(): Expected reduction dim {d} to have non-zero size "
+                    f"(input shape {x.shape})"
+                )
+
+
+# --------------------------------------------------------------------------- product
+class Prod(OpDef):
+    """Product over ``axes``; the gradient is exact when the input holds zeros."""
+
+    name = "Prod"
+
+    def forward(self, bk, params, x):
+        axes, keepdim, out_dtype, _ = params
+        return bk.reduce("prod", x, axes, keepdim, out_dtype)
+
+    def save(self, needs):
+        return (True,), True
+
+    def backward(self, node, grad):
+        axes, keepdim, _, in_shape = node.params
+        x = node.saved_input(0)
+        g = _unsqueeze_back(grad, axes, keepdim, in_shape)
+        if not (x.detach()._host() == 0).any():
+            y = _unsqueeze_back(node.output(), axes, keepdim, in_shape)
+            return (g * y / x,)
+        return (g * _product_of_others(x, axes),)
+
+
+def _product_of_others(x: Tensor, axes) -> Tensor:
+    """For each element, the product of the other elements of its reduced slice.
+
+    Each slice of n elements becomes an n x n matrix whose diagonal is 1 (leave one out), so
+    no division is needed and the result stays differentiable where zeros occur.
+    """
+    from nbgrad.ops.creation import eye
+
+    kept = [d for d in range(x.ndim) if d not in axes]
+    order = kept + list(axes)
+    kept_sizes = tuple(x.shape[d] for d in kept)
+    n = _count(x.shape, axes)
+    rows = x.permute(*order).reshape(*kept_sizes, 1, n).expand(*kept_sizes, n, n)
+    diag = eye(n, dtype=_dtype.bool_, device=x.device)
+    others = prod(where(diag, 1.0, rows), dim=-1)
+    others = others.reshape(*kept_sizes, *(x.shape[d] for d in axes))
+    return others.permute(*np.argsort(order).tolist())
+
+
+PROD = Prod()
+
+
+def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """Product of elements over ``dim`` (all by default); integers give int64."""
+    axes = normalize_dims(dim, x.ndim)
+    return apply(PROD, (x,), (axes, keepdim, _sum_dtype(x, dtype), x.shape))
+
+
+# --------------------------------------------------------------------------- extrema
+class ValueReduce(OpDef):
+    """``amax``/``amin`` (and ``max()``/``min()`` without dim): the gradient is split evenly
+    among the elements equal to the extreme value."""
+
+    def __init__(self, name: str, kind: str) -> None:
+        super().__init__(name)
+        self.kind = kind
+
+    def forward(self, bk, params, x):
+        axes, keepdim = params
+        return bk.reduce(self.kind, x, axes, keepdim, x.dtype)[0]
+
+    def save(self, needs):
+        return (True,), True
+
+    def backward(self, node, grad):
+        axes, keepdim = node.params
+        x = node.saved_input(0)
+        y = _unsqueeze_back(node.output(), axes, keepdim, x.shape)
+        mask = (x == y).to(grad.dtype)
+        count = mask.sum(dim=axes, keepdim=True)
+        return (_unsqueeze_back(grad, axes, keepdim, x.shape) * mask / count,)
+
+
+class IndexReduce(OpDef):
+    """``max(x, dim)``/``min(x, dim)``: values and int64 indices; the gradient goes to the
+    selected positions."""
+
+    n_outputs = 2
+    wants_meta = True
+
+    def __init__(self, name: str, kind: str) -> None:
+        super().__init__(name)
+        self.kind = kind
+
+    def output_differentiable(self, nr: int) -> bool:
+        """Only the values (output 0) carry a gradient."""
+        return nr == 0
+
+    def forward(self, bk, params, x):
+        dim, keepdim = params
+        return bk.reduce(self.kind, x, (dim,), keepdim, x.dtype)
+
+    def meta(self, arrays, out):
+        return tuple(arrays[0].shape), out[1].copy()
+
+    def backward(self, node, grad, _indices_grad=None):
+        from nbgrad.ops.creation import zeros
+        from nbgrad.ops.indexing import scatter_add
+
+        dim, keepdim = node.params
+        in_shape, index = node.meta
+        index = new_tensor(index, grad.device)
+        if not keepdim and in_shape:
+            grad, index = grad.unsqueeze(dim), index.unsqueeze(dim)
+        base = zeros(in_shape, dtype=grad.dtype, device=grad.device)
+        if not in_shape:
+            return (base + grad,)
+        return (scatter_add(base, dim, index, grad),)
+
+
+AMAX, AMIN = ValueReduce("Amax", "max"), ValueReduce("Amin", "min")
+MAX_ALL, MIN_ALL = ValueReduce("Max", "max"), ValueReduce("Min", "min")
+MAX_DIM, MIN_DIM = IndexReduce("Max", "max"), IndexReduce("Min", "min")
+_max_result = namedtuple("max", ["values", "indices"])
+_min_result = namedtuple("min", ["values", "indices"])
+
+
+def amax(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+    """Largest value over ``dim`` (all dims when empty or None); ties share the gradient."""
+    axes = normalize_dims(None if dim == () else dim, x.ndim)
+    _check_nonempty(x, axes, "amax")
+    return apply(AMAX, (x,), (axes, keepdim))
+
+
+def amin(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+    """Smallest value over ``dim`` (all dims when empty or None); ties share the gradient."""
+    axes = normalize_dims(None if dim == () else dim, x.ndim)
+    _check_nonempty(x, axes, "amin")
+    return apply(AMIN, (x,), (axes, keepdim))
+
+
+def _extreme(x, dim, keepdim, name, whole_op, dim_op, result, elementwise):
+    if isinstance(dim, Tensor):  # max(a, b) is maximum(a, b)
+        return apply(BINARY[elementwise], (x, dim))
+    if dim is None:
+        if keepdim:
+            raise TypeError(f"{name}(): keepdim=True needs a dim")
+        axes = tuple(range(x.ndim))
+        _check_nonempty(x, axes, name)
+        return apply(whole_op, (x,), (axes, False))
+    if not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{name}(): dim must be an int, got {type(dim).__name__}")
+    d = _wrap_dim(int(dim), x.ndim)
+    _check_nonempty(x, (d,) if x.ndim else (), name)
+    values, indices = apply(dim_op, (x,), (d, keepdim))
+    return result(values, indices)
+
+
+def max(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
+    """``max(x)``: the largest value; ``max(x, dim)``: ``(values, indices)`` along ``dim``;
+    ``max(x, other)``: elementwise ``maximum``."""
+    return _extreme(x, dim, keepdim, "max", MAX_ALL, MAX_DIM, _max_result, "maximum")
+
+
+def min(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
+    """``min(x)``: the smallest value; ``min(x, dim)``: ``(values, indices)`` along ``dim``;
+    ``min(x, other)``: elementwise ``minimum``."""
+    return _extreme(x, dim, keepdim, "min", MIN_ALL, MIN_DIM, _min_result, "minimum")
+
+
+class ArgReduce(OpDef):
+    """Index of the extreme value (no gradient); over all dims it indexes the flattened input."""
+
+    differentiable = False
+
+    def __init__(self, name: str, kind: str) -> None:
+        super().__init__(name)
+        self.kind = kind
+
+    def forward(self, bk, params, x):
+        axes, keepdim = params
+        return bk.reduce(self.kind, x, axes, keepdim, None)
+
+
+ARGMAX, ARGMIN = ArgReduce("Argmax", "argmax"), ArgReduce("Argmin", "argmin")
+
+
+def _arg(op, x: Tensor, dim, keepdim: bool, name: str) -> Tensor:
+    axes = normalize_dims(dim, x.ndim)
+    if dim is not None and not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{name}(): dim must be an int or None, got {type(dim).__name__}")
+    _check_nonempty(x, axes, name)
+    return apply(op, (x,), (axes, keepdim))
+
+
+def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """Index of the largest value (first one at ties) along ``dim``, or in the flattened input."""
+    return _arg(ARGMAX, x, dim, keepdim, "argmax")
+
+
+def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """Index of the smallest value (first one at ties) along ``dim``, or in the flattened input."""
+    return _arg(ARGMIN, x, dim, keepdim, "argmin")
+
+
+# --------------------------------------------------------------------------- statistics
+class Root(OpDef):
+    """``s ** (1 / p)`` for ``s >= 0`` whose gradient is 0 where ``s == 0`` (as PyTorch does
+    for ``std`` and ``norm`` of an all-zero slice)."""
+
+    def forward(self, bk, params, s):
+        if params == 2:
+            return UNARY["sqrt"].forward(bk, None, s)
+        return BINARY["pow"].forward(bk, None, s, 1.0 / params)
+
+    def save(self, needs):
+        return (True,), True
+
+    def backward(self, node, grad):
+        p = node.params
+        s, y = node.saved_input(0), node.output()
+        zero = s == 0
+        return (where(zero, 0.0, grad * y / (where(zero, 1.0, s) * p)),)
+
+
+STD_ROOT, NORM_ROOT = Root("Std"), Root("Norm")
+
+
+def _correction(name, dim, unbiased, correction):
+    if isinstance(dim, bool):  # var(x, True): the legacy ``unbiased`` positional
+        dim, unbiased = None, dim
+    if correction is not None and unbiased is not None:
+        raise TypeError(f"{name}(): pass either unbiased or correction, not both")
+    if correction is None:
+        correction = 0 if unbiased is False else 1
+    return dim, correction
+
+
+def var(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False, *,
+        correction=None) -> Tensor:
+    """Variance over ``dim`` with Bessel's ``correction`` (1 by default; ``unbiased=False``
+    means 0). Two-pass (mean first), so it is stable for large offsets."""
+    _require_float(x, "var")
+    dim, correction = _correction("var", dim, unbiased, correction)
+    axes = normalize_dims(dim, x.ndim)
+    n = _count(x.shape, axes)
+    centred = x - mean(x, axes, keepdim=True)
+    total = (centred * centred).sum(dim=axes, keepdim=keepdim)
+    dof = n - correction
+    return total / dof if dof > 0 else total * math.nan
+
+
+def std(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False, *,
+        correction=None) -> Tensor:
+    """Standard deviation: ``sqrt(var(...))``; the gradient is 0 where it is 0."""
+    _require_float(x, "std")
+    return apply(STD_ROOT, (var(x, dim, unbiased, keepdim, correction=correction),), 2)
+
+
+def var_mean(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False, *,
+             correction=None) -> tuple[Tensor, Tensor]:
+    """``(var(x, ...), mean(x, ...))``."""
+    dim_, _ = _correction("var_mean", dim, unbiased, correction)
+    return (var(x, dim, unbiased, keepdim, correction=correction),
+            mean(x, normalize_dims(dim_, x.ndim), keepdim))
+
+
+def std_mean(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False, *,
+             correction=None) -> tuple[Tensor, Tensor]:
+    """``(std(x, ...), mean(x, ...))``."""
+    dim_, _ = _correction("std_mean", dim, unbiased, correction)
+    return (std(x, dim, unbiased, keepdim, correction=correction),
+            mean(x, normalize_dims(dim_, x.ndim), keepdim))
+
+
+def logsumexp(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """``log(sum(exp(x)))`` over ``dim``, computed stably around the maximum (float32 safe)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"logsumexp(): expected a Tensor, got {type(x).__name__}")
+    if not x.dtype.is_floating_point:
+        x = x.to(_dtype.float32)
+    axes = normalize_dims(dim, x.ndim)
+    if _count(x.shape, axes) == 0 or x.numel() == 0:
+        return x.exp().sum(dim=axes, keepdim=keepdim).log()
+    shift = amax(x.detach(), axes, keepdim=True)
+    shift = where(shift.abs() == math.inf, 0.0, shift)  # all -inf (or an inf) slices
+    out = (x - shift).exp().sum(dim=axes, keepdim=True).log() + shift
+    return out if keepdim else out.reshape(tuple(s for d, s in enumerate(x.shape)
+                                                 if d not in axes))
+
+
+def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """Vector norm over ``dim`` (all elements by default): ``p`` = 2/'fro' (default), 1, any
+    real, ``inf``/``-inf`` (max/min of ``|x|``) or 0 (count of nonzeros). The gradient at an
+    all-zero slice is 0, as in PyTorch."""
+    _require_float(x, "norm")
+    if dtype is not None:
+        x = x.to(dtype)
+    if p == "fro" or p is None:
+        p = 2
+    if isinstance(p, str) or not isinstance(p, (int, float)):
+        raise ValueError(f"norm(): unsupported norm type {p!r}; use a number, inf or 'fro'")
+    axes = normalize_dims(dim, x.ndim)
+    if p == 2:
+        return apply(NORM_ROOT, ((x * x).sum(dim=axes, keepdim=keepdim),), 2)
+    if p == 1:
+        return x.abs().sum(dim=axes, keepdim=keepdim)
+    if p == math.inf:
+        return amax(x.abs(), axes, keepdim) if x.numel() else x.abs().sum(axes, keepdim)
+    if p == -math.inf:
+        return amin(x.abs(), axes, keepdim)
+    if p == 0:
+        return (x != 0).to(x.dtype).sum(dim=axes, keepdim=keepdim)
+    return apply(NORM_ROOT, ((x.abs() ** p).sum(dim=axes, keepdim=keepdim),), float(p))

@@ -66,13 +66,14 @@ def assign(dst, src) -> None:
 
 
 def matmul(a, b):
-    """Matrix product (BLAS through numpy)."""
-    return np.matmul(a, b)
+    """Matrix product (BLAS through numpy); 1-D @ 1-D gives a 0-d array."""
+    return np.asarray(np.matmul(a, b))
 
 
 def getitem(x, index):
-    """``x[index]`` (a view for basic indices, a copy for advanced ones)."""
-    return x[index]
+    """``x[index]`` (a view for basic indices, a copy for advanced ones); always an array."""
+    out = x[index]
+    return out if isinstance(out, np.ndarray) else np.asarray(out)
 
 
 def setitem(target, index, values) -> None:

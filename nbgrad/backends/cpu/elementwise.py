@@ -51,6 +51,7 @@ def map_elementwise(fn, dtype: np.dtype, out_dtype: np.dtype, args, out=None):
     # The explicit signature picks this dtype's loop: numpy would otherwise take the first
     # registered loop the inputs cast to safely (e.g. a float64 loop for float32 inputs).
     sig = (dtype,) * len(args) + (out_dtype,)
-    if out is None:
-        return ufunc(*args, signature=sig)
-    return ufunc(*args, out=out, signature=sig)
+    with np.errstate(all="ignore"):  # inf/nan results are values, as in PyTorch, not warnings
+        if out is None:  # a ufunc returns a numpy scalar for 0-d inputs: keep an array
+            return np.asarray(ufunc(*args, signature=sig))
+        return ufunc(*args, out=out, signature=sig)

@@ -1,0 +1,354 @@
+"""Custom differentiable ops: subclass :class:`Function` with ``forward``/``backward``.
+
+``Function.apply`` follows the dispatch's rules (``ops/_dispatch.py``): it reads the grad mode
+once, runs ``forward`` with grad disabled (GRAD_MODES.md TN-7), and records one graph node only
+when grad mode is on and an input requires grad. Tensors passed to ``ctx.save_for_backward``
+become ``SavedTensor`` objects, so an in-place change before backward raises the usual
+"modified by an inplace operation" error and a second backward the "second time" error.
+
+>>> import nbgrad as nb
+>>> class Cube(nb.autograd.Function):
+...     @staticmethod
+...     def forward(ctx, x):
+...         ctx.save_for_backward(x)
+...         return x ** 3
+...     @staticmethod
+...     def backward(ctx, grad):
+...         (x,) = ctx.saved_tensors
+...         return grad * 3 * x ** 2
+>>> x = nb.tensor([1.0, 2.0], requires_grad=True)
+>>> Cube.apply(x).sum().backward()
+>>> x.grad
+tensor([ 3., 12.])
+"""
+
+from __future__ import annotations
+
+import functools
+import traceback
+
+from nbgrad._graph import Node, SavedTensor, anomaly_state
+from nbgrad.grad_mode import MODES, is_grad_enabled, is_inference_mode_enabled, no_grad
+from nbgrad.ops._dispatch import OpDef, apply, check_inplace, edge_of
+from nbgrad.ops.elementwise import sum_to
+from nbgrad.tensor import Tensor, _make
+
+__all__ = ["Function", "FunctionCtx", "once_differentiable"]
+
+_RECORDING = MODES[(True, False)]  # the mode a recorded Function.apply ran in
+
+
+class FunctionCtx:
+    """The ``ctx`` object ``forward`` and ``backward`` share; store extra attributes freely."""
+
+    def __init__(self) -> None:
+        self.to_save: tuple | None = None
+        self.needs_input_grad: tuple[bool, ...] = ()
+        self.materialize_grads = True
+        self._dirty: tuple = ()
+        self._non_differentiable: tuple = ()
+        self._node: Node | None = None
+
+    def save_for_backward(self, *tensors) -> None:
+        """Keep tensors (or None) for ``backward``; they are version-checked when read."""
+        for i, t in enumerate(tensors):
+            if t is not None and not isinstance(t, Tensor):
+                raise TypeError(
+                    f"save_for_backward can only save variables, but argument {i} is not a "
+                    f"Tensor or None (got {type(t).__name__})"
+                )
+        self.to_save = tensors
+
+    @property
+    def saved_tensors(self) -> tuple:
+        """The tensors given to ``save_for_backward`` (checked against in-place changes)."""
+        node = self._node
+        if node is None:
+            if self.to_save is not None:  # forward never recorded a node (no grad needed)
+                return tuple(self.to_save)
+            raise RuntimeError("saved_tensors is only available in backward")
+        if node.saved is None:
+            return ()
+        return tuple(node.saved_input(i) for i in range(len(node.saved)))
+
+    def mark_dirty(self, *tensors) -> None:
+        """Declare inputs that ``forward`` modified in place (they must also be returned)."""
+        self._dirty = tensors
+
+    def mark_non_differentiable(self, *tensors) -> None:
+        """Declare outputs that get no gradient (e.g. indices); they never require grad."""
+        self._non_differentiable = tensors
+
+    def set_materialize_grads(self, value: bool) -> None:
+        """Whether ``backward`` receives zeros (True, the default) or None for outputs that
+        got no gradient."""
+        self.materialize_grads = bool(value)
+
+
+class _FunctionBackward(OpDef):
+    """The node op of one ``Function.apply`` call: runs the user's ``backward``."""
+
+    def __init__(self, fn_cls: type, n_outputs: int) -> None:
+        super().__init__(fn_cls.__name__)
+        self.fn_cls = fn_cls
+        self.n_outputs = n_outputs
+
+    @property
+    def backward_name(self) -> str:
+        return f"{self.fn_cls.__name__}Backward"
+
+    def output_differentiable(self, nr: int) -> bool:
+        return True
+
+    def backward(self, node, *grads):
+        ctx = node.params
+        out_meta, in_meta = node.meta
+        if ctx.materialize_grads:
+            from nbgrad.ops.creation import zeros
+
+            grads = tuple(
+                zeros(m[0], dtype=m[1], device=m[2]) if g is None and m is not None else g
+                for g, m in zip(grads, out_meta)
+            )
+        ctx._node = node
+        try:
+            result = self.fn_cls.backward(ctx, *grads)
+        finally:
+            ctx._node = None
+        return self._check_grads(result, node, in_meta)
+
+    def _check_grads(self, result, node, in_meta) -> tuple:
+        name = self.backward_name
+        if not isinstance(result, tuple):
+            result = (result,)
+        n = len(node.edges)
+        if len(result) > n and all(g is None for g in result[n:]):
+            result = result[:n]
+        if len(result) != n:
+            raise RuntimeError(
+                f"function {name} returned an incorrect number of gradients "
+                f"(expected {n}, got {len(result)})"
+            )
+        checked = []
+        for i, (g, edge, meta) in enumerate(zip(result, node.edges, in_meta)):
+            if edge is None or g is None:
+                checked.append(None)
+                continue
+            if not isinstance(g, Tensor):
+                raise TypeError(
+                    f"function {name} returned a gradient of type {type(g).__name__} at index "
+                    f"{i}; expected a Tensor or None"
+                )
+            shape, dtype = meta
+            if g.shape != shape:
+                try:
+                    g = sum_to(g, shape) if _expandable(shape, g.shape) else None
+                except ValueError:
+                    g = None
+                if g is None:
+                    raise RuntimeError(
+                        f"Function {name} returned an invalid gradient at index {i} - got "
+                        f"{list(result[i].shape)} but expected shape compatible with "
+                        f"{list(shape)}"
+                    )
+            if g.dtype is not dtype:
+                g = g.to(dtype)
+            checked.append(g)
+        return tuple(checked)
+
+
+def _expandable(shape, target) -> bool:
+    if len(shape) > len(target):
+        return False
+    return all(s == t or s == 1 for s, t in zip(reversed(shape), reversed(target)))
+
+
+def _needs_grad(x) -> bool:
+    return isinstance(x, Tensor) and x.requires_grad
+
+
+def _alias(t: Tensor) -> Tensor:
+    """A new tensor sharing ``t``'s storage and version counter, without history or base."""
+    out = _make(t._data, t._version_counter)
+    out._device = t._device
+    return out
+
+
+class Function:
+    """Base class of custom ops: define ``forward(ctx, *args)`` and ``backward(ctx, *grads)``
+    as staticmethods and call ``MyOp.apply(*args)``.
+
+    ``backward`` gets one gradient per output of ``forward`` and returns one per input
+    (None for inputs that need none, e.g. non-tensors). It runs with grad mode equal to
+    ``create_graph``; written with nbgrad ops it is differentiable again, written with raw
+    kernels it should be decorated with :func:`once_differentiable`.
+    Alternatively ``forward(*args)`` may omit ``ctx`` when ``setup_context(ctx, inputs,
+    output)`` is defined.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        raise RuntimeError(
+            "Legacy autograd function with non-static forward method is not supported; define "
+            "forward and backward as staticmethods and call the class's apply()"
+        )
+
+    @staticmethod
+    def forward(ctx, *args):
+        """Compute the outputs from the inputs (runs with grad mode off)."""
+        raise NotImplementedError("You must implement the forward function for custom Function")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        """Gradients of the inputs given those of the outputs."""
+        raise NotImplementedError("You must implement the backward function for custom Function")
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        """Optional: fill ``ctx`` when ``forward`` does not take it."""
+        raise NotImplementedError
+
+    vjp = backward
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        """Run the op; record a node for ``backward`` when grad mode is on and an input
+        requires grad."""
+        if kwargs:
+            raise TypeError(f"{cls.__name__}.apply() takes positional arguments only")
+        needs = tuple(_needs_grad(a) for a in args)
+        record = is_grad_enabled() and not is_inference_mode_enabled() and any(needs)
+        ctx = FunctionCtx()
+        ctx.needs_input_grad = tuple(n and record for n in needs)
+        separate_setup = cls.setup_context is not Function.setup_context
+        with no_grad():  # TN-7: forward runs with grad disabled (inference mode is kept)
+            raw = cls.forward(*args) if separate_setup else cls.forward(ctx, *args)
+            if separate_setup:
+                cls.setup_context(ctx, args, raw)
+        if not record:
+            return raw
+        return _record(cls, ctx, args, needs, raw)
+
+
+def _record(cls, ctx: FunctionCtx, args: tuple, needs: tuple, raw):
+    single = not isinstance(raw, tuple)
+    outputs = (raw,) if single else raw
+    edges = tuple(edge_of(a) if need else None for a, need in zip(args, needs))
+    node = Node(_FunctionBackward(cls, len(outputs)), ctx, edges)
+    dirty = {id(t) for t in ctx._dirty}
+    non_diff = {id(t) for t in ctx._non_differentiable}
+    inputs = {id(a) for a in args if isinstance(a, Tensor)}
+    for t in ctx._dirty:
+        if id(t) not in inputs:
+            raise RuntimeError("mark_dirty only accepts input tensors, got a tensor that is not "
+                               f"an input of {cls.__name__}")
+        check_inplace(t, _RECORDING)
+    final = {}
+    results = []
+    out_meta = []
+    for nr, o in enumerate(outputs):
+        if not isinstance(o, Tensor):
+            results.append(o)
+            out_meta.append(None)
+            continue
+        if id(o) in dirty:
+            t = o
+        elif id(o) in inputs or o._base is not None or o._grad_fn is not None:
+            t = _alias(o)
+        else:
+            t = o
+        final[id(o)] = t
+        out_meta.append((t.shape, t.dtype, t.device))
+        if id(o) not in non_diff and t.dtype.is_floating_point:
+            if t._base is not None and id(o) in dirty:
+                _rebase_dirty_view(t, node, nr)
+            else:
+                t._grad_fn, t._output_nr, t._requires_grad = node, nr, True
+        results.append(t)
+    in_meta = tuple((a.shape, a.dtype) if isinstance(a, Tensor) else None for a in args)
+    node.meta = (tuple(out_meta), in_meta)
+    if ctx.to_save is not None:
+        node.saved = tuple(_save(final.get(id(s), s), node) for s in ctx.to_save)
+        ctx.to_save = None
+    if anomaly_state.enabled:
+        node.trace = "".join(traceback.format_stack(limit=20)[:-3])
+    return results[0] if single else tuple(results)
+
+
+def _save(t, node):
+    if t is None:
+        return None
+    own_first_output = t._grad_fn is node and t._output_nr == 0 and t._base is None
+    return SavedTensor(t, own_first_output)
+
+
+def _rebase_dirty_view(view: Tensor, node: Node, nr: int) -> None:
+    """A view modified in place by ``forward``: its base takes the new history for the
+    written region (as an in-place op through the dispatch would)."""
+    from nbgrad.ops._dispatch import _rebase_view
+
+    written = _alias(view)
+    written._grad_fn, written._output_nr, written._requires_grad = node, nr, True
+    _rebase_view(view, written)
+
+
+class _DelayedError(OpDef):
+    """Stands between a ``once_differentiable`` backward's result and its inputs: a further
+    derivative through it raises."""
+
+    name = "DelayedError"
+
+    def forward(self, bk, params, x, *others):
+        return bk.copy(x)
+
+    def backward(self, node, grad):
+        raise RuntimeError(
+            "trying to differentiate twice a function that was marked with @once_differentiable"
+        )
+
+
+_DELAYED_ERROR = _DelayedError()
+
+
+def once_differentiable(fn):
+    """Decorate a ``backward`` that is not itself differentiable (e.g. raw Numba kernels): it
+    runs with grad off, and asking for a higher derivative through it raises.
+
+    >>> import nbgrad as nb
+    >>> class Square(nb.autograd.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         ctx.save_for_backward(x)
+    ...         return x * x
+    ...     @staticmethod
+    ...     @nb.autograd.once_differentiable
+    ...     def backward(ctx, grad):
+    ...         (x,) = ctx.saved_tensors
+    ...         return nb.from_numpy(2 * x.detach().numpy() * grad.detach().numpy())
+    >>> x = nb.tensor([3.0], requires_grad=True)
+    >>> (g,) = nb.autograd.grad(Square.apply(x), x, create_graph=True)
+    >>> g
+    tensor([6.], grad_fn=<DelayedErrorBackward0>)
+    >>> g.backward()
+    Traceback (most recent call last):
+        ...
+    RuntimeError: trying to differentiate twice a function that was marked with @once_differentiable
+    """
+
+    @functools.wraps(fn)
+    def wrapper(ctx, *grads):
+        grad_on = is_grad_enabled()
+        with no_grad():
+            result = fn(ctx, *grads)
+        tracked = tuple(g for g in grads if isinstance(g, Tensor) and g.requires_grad)
+        if not (grad_on and tracked):
+            return result
+        single = not isinstance(result, tuple)
+        wrapped = tuple(
+            apply(_DELAYED_ERROR, (r, *tracked))
+            if isinstance(r, Tensor) and r.dtype.is_floating_point else r
+            for r in ((result,) if single else result)
+        )
+        return wrapped[0] if single else wrapped
+
+    return wrapper
+

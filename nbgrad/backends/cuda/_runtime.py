@@ -1,0 +1,187 @@
+"""The CUDA backend's runtime: device arrays as strided views of flat buffers, allocation,
+host transfers and kernel launches.
+
+Every call into the driver goes through the five functions at the top (``alloc``, ``upload``,
+``download``, ``launch``, ``synchronize``), so the rest of the backend never touches
+``numba.cuda``'s memory API directly and a dry run can replace them (see
+``tests/cuda/test_cuda_ptx.py``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from numba import config, cuda
+
+__all__ = [
+    "CudaArray", "SIMULATOR", "MAXD", "THREADS", "alloc", "upload", "download", "launch",
+    "synchronize", "grid_1d", "c_strides", "pad", "new", "DTYPES",
+]
+
+SIMULATOR = bool(config.ENABLE_CUDASIM)
+MAXD = 8  # kernels take shapes and strides as fixed-length tuples: one signature for any ndim
+# The simulator runs one Python thread per CUDA thread: small blocks keep it fast. Real cards
+# get 256 threads per block and enough blocks to fill every SM; kernels are grid-stride loops.
+THREADS = 32 if SIMULATOR else 256
+MAX_BLOCKS = 2 if SIMULATOR else 4096
+DTYPES = frozenset(np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64, np.bool_))
+
+_checked = False
+_configs: dict = {}
+
+if not SIMULATOR:
+    # nbgrad sizes each grid to its data, so small tensors get small grids on purpose; numba's
+    # "low occupancy" warning would fire on most launches of a training step.
+    from numba.cuda.core import config as _cuda_config
+
+    _cuda_config.CUDA_LOW_OCCUPANCY_WARNINGS = 0
+
+
+def _check_available() -> None:
+    global _checked
+    if not cuda.is_available():
+        raise RuntimeError(
+            "CUDA is not available: numba.cuda found no usable NVIDIA GPU or driver. Install a "
+            "driver and `pip install 'nbgrad[cuda]'`, or set NUMBA_ENABLE_CUDASIM=1 before "
+            "importing nbgrad to run on Numba's CUDA simulator."
+        )
+    _checked = True
+
+
+def alloc(n: int, dtype: np.dtype):
+    """A flat device buffer of ``n`` elements (uninitialised)."""
+    if not _checked:
+        _check_available()
+    return cuda.device_array(n, dtype)
+
+
+def upload(host: np.ndarray):
+    """Copy a contiguous 1-D host array to a new device buffer."""
+    if not _checked:
+        _check_available()
+    return cuda.to_device(host)
+
+
+def download(buf, start: int, n: int) -> np.ndarray:
+    """Copy ``n`` elements of ``buf`` from ``start`` to the host (waits for pending work)."""
+    if n == 0:
+        return np.empty(0, buf.dtype)
+    if start == 0 and n == buf.shape[0]:
+        return buf.copy_to_host()
+    return buf[start:start + n].copy_to_host()
+
+
+def launch(kernel, blocks, threads, args) -> None:
+    """Launch ``kernel[blocks, threads](*args)`` on the default stream (asynchronous)."""
+    key = (kernel, blocks, threads)
+    configured = _configs.get(key)
+    if configured is None:
+        configured = _configs[key] = kernel[blocks, threads]
+    configured(*args)
+
+
+def synchronize() -> None:
+    """Wait until every launched kernel has finished."""
+    cuda.synchronize()
+
+
+def grid_1d(n: int) -> tuple[int, int]:
+    """(blocks, threads) for a grid-stride loop over ``n`` items."""
+    warp = 1 if SIMULATOR else 32
+    threads = min(THREADS, max(warp, -(-n // warp) * warp))
+    return max(1, min(MAX_BLOCKS, -(-n // threads))), threads
+
+
+def c_strides(shape) -> tuple[int, ...]:
+    """Element strides of a C-ordered array of ``shape``."""
+    strides = [0] * len(shape)
+    step = 1
+    for d in range(len(shape) - 1, -1, -1):
+        strides[d] = step
+        step *= max(shape[d], 1)
+    return tuple(strides)
+
+
+def pad(values, fill: int) -> tuple[int, ...]:
+    """``values`` left-padded with ``fill`` to ``MAXD`` entries."""
+    if len(values) > MAXD:
+        raise ValueError(
+            f"the CUDA backend supports tensors of at most {MAXD} dimensions, got {len(values)}"
+        )
+    return (fill,) * (MAXD - len(values)) + tuple(int(v) for v in values)
+
+
+class CudaArray:
+    """An n-d view (shape, element strides, offset) of a flat numba.cuda device buffer.
+
+    Only metadata lives here; views share ``buf``. Array work goes through the backend
+    functions; the few numpy-style methods below (``copy``, ``astype``, item assignment) run
+    them on the device, and converting to numpy implicitly fails loudly rather than copying.
+    """
+
+    __slots__ = ("buf", "shape", "strides", "offset", "dtype", "size", "contiguous")
+
+    def __init__(self, buf, shape, strides=None, offset: int = 0) -> None:
+        self.buf = buf
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(buf.dtype)
+        self.offset = offset
+        self.size = math.prod(self.shape)
+        if strides is None:
+            self.strides = c_strides(self.shape)
+            self.contiguous = True
+        else:
+            self.strides = tuple(strides)
+            self.contiguous = self.size == 0 or all(
+                s == 1 or st == want
+                for s, st, want in zip(self.shape, self.strides, c_strides(self.shape))
+            )
+
+    @property
+    def ndim(self) -> int:
+        """Number of dimensions."""
+        return len(self.shape)
+
+    @property
+    def itemsize(self) -> int:
+        """Bytes per element."""
+        return self.dtype.itemsize
+
+    def copy(self) -> CudaArray:
+        """A contiguous device copy."""
+        from nbgrad.backends.cuda.arrays import copy
+
+        return copy(self)
+
+    def astype(self, dtype, copy: bool = True) -> CudaArray:
+        """A device copy converted to ``dtype`` (``self`` when ``copy=False`` and it fits)."""
+        from nbgrad.backends.cuda import arrays
+
+        if np.dtype(dtype) == self.dtype:
+            return arrays.copy(self) if copy else self
+        return arrays.astype(self, dtype)
+
+    def __setitem__(self, index, value) -> None:
+        from nbgrad.backends.cuda.indexing import setitem
+
+        setitem(self, index, value)
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError(
+            "can't convert a cuda device array to numpy implicitly; copy it to the host first "
+            "(Tensor.cpu())"
+        )
+
+    def __repr__(self) -> str:
+        return (f"CudaArray(shape={self.shape}, dtype={self.dtype}, strides={self.strides}, "
+                f"offset={self.offset})")
+
+
+def new(shape, dtype) -> CudaArray:
+    """A fresh contiguous (uninitialised) device array."""
+    shape = tuple(int(s) for s in shape)
+    if any(s < 0 for s in shape):
+        raise ValueError(f"negative dimension in shape {shape}")
+    return CudaArray(alloc(math.prod(shape), np.dtype(dtype)), shape)

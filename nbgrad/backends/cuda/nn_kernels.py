@@ -1,0 +1,423 @@
+"""Fused CUDA kernels for the neural-network ops: softmax, log-softmax, cross-entropy, NLL,
+embedding. Same functions and contracts as ``nbgrad.backends.cpu.nn_kernels``.
+
+Row kernels run one block per row of a contiguous ``(rows, n)`` array (another axis is moved
+last first, one copy) and reduce the row's maximum and sums with a tree in shared memory, in
+float64 like the CPU kernels. Out-of-range class targets are detected on the device and
+reported after one 4-byte copy back (the CPU raises the same IndexError).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from nbgrad.backends.cuda import arrays
+from nbgrad.backends.cuda._runtime import CudaArray, grid_1d, launch, new
+from nbgrad.backends.cuda.elementwise import map_elementwise
+from nbgrad.backends.cuda.indexing import getitem
+from nbgrad.backends.cuda.reduce import TPB, reduce
+from numba import cuda, float64
+
+__all__ = [
+    "softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
+    "cross_entropy_forward", "cross_entropy_backward", "nll_forward", "nll_backward",
+    "row_weights", "embedding_forward", "embedding_backward",
+]
+
+
+# ----------------------------------------------------------------------------- block helpers
+@cuda.jit(device=True)
+def _block_sum(shared, t, v):
+    shared[t] = v
+    cuda.syncthreads()
+    s = TPB // 2
+    while s > 0:
+        if t < s:
+            shared[t] += shared[t + s]
+        cuda.syncthreads()
+        s //= 2
+    total = shared[0]
+    cuda.syncthreads()
+    return total
+
+
+@cuda.jit(device=True)
+def _block_max(shared, t, v):
+    shared[t] = v
+    cuda.syncthreads()
+    s = TPB // 2
+    while s > 0:
+        if t < s and shared[t + s] > shared[t]:
+            shared[t] = shared[t + s]
+        cuda.syncthreads()
+        s //= 2
+    best = shared[0]
+    cuda.syncthreads()
+    return best
+
+
+@cuda.jit(device=True)
+def _row_max(x, base, n, t, shared):
+    m = -math.inf
+    for j in range(t, n, TPB):
+        if x[base + j] > m:
+            m = x[base + j]
+    m = _block_max(shared, t, m)
+    return 0.0 if m == -math.inf else m  # an all -inf row: nan like PyTorch, not noise
+
+
+@cuda.jit(device=True)
+def _row_sum_exp(x, base, n, t, m, shared):
+    s = 0.0
+    for j in range(t, n, TPB):
+        s += math.exp(x[base + j] - m)
+    return _block_sum(shared, t, s)
+
+
+# ----------------------------------------------------------------------------- row kernels
+@cuda.jit
+def _softmax_rows(x, out, rows, n, log):
+    shared = cuda.shared.array(TPB, float64)
+    t = cuda.threadIdx.x
+    r = cuda.blockIdx.x
+    while r < rows:
+        base = r * n
+        m = _row_max(x, base, n, t, shared)
+        s = _row_sum_exp(x, base, n, t, m, shared)
+        if log:
+            lse = m + math.log(s)
+            for j in range(t, n, TPB):
+                out[base + j] = x[base + j] - lse
+        else:
+            inv = 1.0 / s
+            for j in range(t, n, TPB):
+                out[base + j] = math.exp(x[base + j] - m) * inv
+        r += cuda.gridDim.x
+
+
+@cuda.jit
+def _softmax_backward_rows(g, y, out, rows, n, log):
+    shared = cuda.shared.array(TPB, float64)
+    t = cuda.threadIdx.x
+    r = cuda.blockIdx.x
+    while r < rows:
+        base = r * n
+        s = 0.0
+        for j in range(t, n, TPB):
+            s += g[base + j] if log else g[base + j] * y[base + j]
+        s = _block_sum(shared, t, s)
+        for j in range(t, n, TPB):
+            if log:
+                out[base + j] = g[base + j] - math.exp(y[base + j]) * s
+            else:
+                out[base + j] = y[base + j] * (g[base + j] - s)
+        r += cuda.gridDim.x
+
+
+@cuda.jit
+def _row_weights(target, weight, ignore_index, n_classes, out, rows, flag):
+    i = cuda.grid(1)
+    while i < rows:
+        t = target[i]
+        if t == ignore_index:
+            out[i] = 0.0
+        elif t < 0 or t >= n_classes:
+            out[i] = 0.0
+            flag[0] = 1
+        else:
+            out[i] = weight[t]
+        i += cuda.gridsize(1)
+
+
+@cuda.jit
+def _cross_entropy_rows(x, target, weight, ignore_index, smoothing, losses, rows, n):
+    shared = cuda.shared.array(TPB, float64)
+    tid = cuda.threadIdx.x
+    r = cuda.blockIdx.x
+    while r < rows:
+        t = target[r]
+        if t != ignore_index and 0 <= t < n:  # uniform across the block: safe to return early
+            base = r * n
+            m = _row_max(x, base, n, tid, shared)
+            lse = m + math.log(_row_sum_exp(x, base, n, tid, m, shared))
+            acc = 0.0
+            if smoothing != 0.0:
+                for j in range(tid, n, TPB):
+                    acc += weight[j] * (lse - x[base + j])
+                acc = _block_sum(shared, tid, acc)
+            if tid == 0:
+                losses[r] = (1.0 - smoothing) * weight[t] * (lse - x[base + t]) + \
+                    smoothing / n * acc
+        elif tid == 0:
+            losses[r] = 0.0
+        r += cuda.gridDim.x
+
+
+@cuda.jit
+def _cross_entropy_backward_rows(x, target, weight, coef, ignore_index, smoothing, wsum, out,
+                                 rows, n):
+    shared = cuda.shared.array(TPB, float64)
+    tid = cuda.threadIdx.x
+    r = cuda.blockIdx.x
+    while r < rows:
+        t = target[r]
+        c = coef[r]
+        base = r * n
+        if t == ignore_index or c == 0.0 or t < 0 or t >= n:
+            for j in range(tid, n, TPB):
+                out[base + j] = 0.0
+        else:
+            m = _row_max(x, base, n, tid, shared)
+            s = _row_sum_exp(x, base, n, tid, m, shared)
+            wt = (1.0 - smoothing) * weight[t]
+            scale = c * (wt + smoothing / n * wsum) / s
+            off = c * smoothing / n
+            for j in range(tid, n, TPB):
+                out[base + j] = math.exp(x[base + j] - m) * scale - off * weight[j]
+            cuda.syncthreads()
+            if tid == 0:
+                out[base + t] -= c * wt
+        cuda.syncthreads()
+        r += cuda.gridDim.x
+
+
+@cuda.jit
+def _nll_rows(x, target, weight, ignore_index, losses, rows, n):
+    i = cuda.grid(1)
+    while i < rows:
+        t = target[i]
+        ok = t != ignore_index and 0 <= t < n
+        losses[i] = -weight[t] * x[i * n + t] if ok else 0.0
+        i += cuda.gridsize(1)
+
+
+@cuda.jit
+def _nll_backward_rows(coef, target, weight, ignore_index, out, rows, n):
+    i = cuda.grid(1)
+    while i < rows:
+        t = target[i]
+        if t != ignore_index and 0 <= t < n:
+            out[i * n + t] = -weight[t] * coef[i]
+        i += cuda.gridsize(1)
+
+
+@cuda.jit
+def _embedding_backward(grad, index, padding_idx, out, rows, dim):
+    q = cuda.grid(1)
+    while q < rows * dim:
+        k = q // dim
+        r = index[k]
+        if r != padding_idx:
+            cuda.atomic.add(out, r * dim + q - k * dim, grad[q])
+        q += cuda.gridsize(1)
+
+
+# ----------------------------------------------------------------------------- wrappers
+def _rows(x: CudaArray, axis: int) -> CudaArray:
+    """``x`` with ``axis`` moved last, as a contiguous (rows, n) array."""
+    if x.ndim and axis != x.ndim - 1:
+        order = [d for d in range(x.ndim) if d != axis] + [axis]
+        x = arrays.transpose(x, order)
+    x = arrays.contiguous(x)
+    n = x.shape[-1] if x.ndim else 1
+    return arrays.reshape(x, (x.size // max(n, 1), n))
+
+
+def _unrows(out2: CudaArray, shape: tuple, axis: int) -> CudaArray:
+    nd = len(shape)
+    if nd == 0 or axis == nd - 1:
+        return arrays.reshape(out2, shape)
+    moved = shape[:axis] + shape[axis + 1:] + (shape[axis],)
+    back = list(range(nd - 1))
+    back.insert(axis, nd - 1)
+    return arrays.copy(arrays.transpose(arrays.reshape(out2, moved), back))
+
+
+def _launch_rows(kernel, rows: int, args) -> None:
+    if rows:
+        launch(kernel, min(rows, 65535), TPB, args)
+
+
+def _row_op(kernel, axis: int, log: bool, *inputs) -> CudaArray:
+    shape = inputs[0].shape
+    rows2 = [_rows(a, axis) for a in inputs]
+    out = new(rows2[0].shape, inputs[0].dtype)
+    r, n = out.shape
+    if out.size:
+        _launch_rows(kernel, r, [*(_flat(a) for a in rows2), out.buf, r, n, log])
+    return _unrows(out, shape, axis)
+
+
+def softmax(x: CudaArray, axis: int) -> CudaArray:
+    """``exp(x) / sum(exp(x))`` along ``axis``, max-subtracted."""
+    return _row_op(_softmax_rows, axis, False, x)
+
+
+def log_softmax(x: CudaArray, axis: int) -> CudaArray:
+    """``x - logsumexp(x)`` along ``axis``, max-subtracted."""
+    return _row_op(_softmax_rows, axis, True, x)
+
+
+def softmax_backward(g: CudaArray, y: CudaArray, axis: int) -> CudaArray:
+    """Vector-Jacobian product of softmax: ``y * (g - sum(g * y))`` given the output ``y``."""
+    return _row_op(_softmax_backward_rows, axis, False, g, y)
+
+
+def log_softmax_backward(g: CudaArray, y: CudaArray, axis: int) -> CudaArray:
+    """Vector-Jacobian product of log-softmax: ``g - exp(y) * sum(g)`` given the output ``y``."""
+    return _row_op(_softmax_backward_rows, axis, True, g, y)
+
+
+def _flat(a: CudaArray):
+    """The contiguous data of ``a`` as a 1-D device buffer starting at element 0."""
+    a = arrays.contiguous(a)
+    return a.buf[a.offset:a.offset + a.size] if a.offset or a.size != a.buf.shape[0] else a.buf
+
+
+def _weights(weight, n: int, dtype) -> CudaArray:
+    if weight is None:
+        return arrays.full((n,), 1, dtype)
+    return arrays.contiguous(arrays.astype(weight, dtype))
+
+
+def _targets(target: CudaArray) -> CudaArray:
+    return arrays.contiguous(arrays.astype(target, np.int64))
+
+
+def row_weights(target: CudaArray, weight, n_classes: int, ignore_index: int,
+                dtype) -> CudaArray:
+    """The weight of each row's target class, 0 where ignored; IndexError for a bad target
+    (checked on the device, read back: one synchronisation)."""
+    t = _targets(target)
+    w = _weights(weight, n_classes, dtype)
+    rows = t.shape[0]
+    out = new((rows,), dtype)
+    flag = arrays.zeros((1,), np.int32)
+    if rows:
+        blocks, threads = grid_1d(rows)
+        launch(_row_weights, blocks, threads, [_flat(t), _flat(w), ignore_index, n_classes,
+                                               out.buf, rows, flag.buf])
+        if arrays.to_host(flag)[0]:
+            host = arrays.to_host(t)
+            bad = host[(host != ignore_index) & ((host < 0) | (host >= n_classes))]
+            raise IndexError(
+                f"Target {int(bad[0])} is out of bounds: class indices must be in "
+                f"[0, {n_classes}) or equal ignore_index ({ignore_index})"
+            )
+    return out
+
+
+def _divide(a, b):
+    return a / b if b != 0 else math.nan
+
+
+def _reduce(losses: CudaArray, wts: CudaArray, reduction: str) -> CudaArray:
+    if reduction == "none":
+        return losses
+    total = reduce("sum", losses, (0,), False, np.dtype(np.float64))
+    if reduction == "mean":
+        denom = reduce("sum", wts, (0,), False, np.dtype(np.float64))
+        return map_elementwise(_divide, np.dtype(np.float64), losses.dtype, (total, denom))
+    return arrays.astype(total, losses.dtype)
+
+
+def _coef(g: CudaArray, wts: CudaArray, reduction: str, dtype) -> CudaArray:
+    """The gradient of the reduced loss with respect to each row's loss, shape (rows,)."""
+    n = wts.shape[0]
+    if reduction == "none":
+        return arrays.contiguous(arrays.astype(g, dtype))
+    out = new((n,), dtype)
+    g64 = arrays.astype(g, np.float64)
+    if reduction == "mean":
+        denom = reduce("sum", wts, (0,), False, np.dtype(np.float64))
+        map_elementwise(_divide, np.dtype(np.float64), dtype, (g64, denom), out=out)
+    else:
+        arrays.assign(out, arrays.reshape(g64, ()))
+    return out
+
+
+def cross_entropy_forward(x: CudaArray, target: CudaArray, weight, ignore_index: int,
+                          smoothing: float, reduction: str) -> CudaArray:
+    """Cross-entropy of logits ``x`` (N, C) against class indices ``target`` (N,)."""
+    rows, n_classes = x.shape
+    wts = row_weights(target, weight, n_classes, ignore_index, x.dtype)
+    losses = new((rows,), x.dtype)
+    _launch_rows(_cross_entropy_rows, rows, [
+        _flat(x), _flat(_targets(target)), _flat(_weights(weight, n_classes, x.dtype)),
+        ignore_index, float(smoothing), losses.buf, rows, n_classes,
+    ])
+    return _reduce(losses, wts, reduction)
+
+
+def cross_entropy_backward(x: CudaArray, target: CudaArray, weight, g: CudaArray,
+                           ignore_index: int, smoothing: float, reduction: str) -> CudaArray:
+    """Gradient of :func:`cross_entropy_forward` with respect to ``x`` given the loss grad."""
+    rows, n_classes = x.shape
+    wts = row_weights(target, weight, n_classes, ignore_index, x.dtype)
+    out = new(x.shape, x.dtype)
+    if rows:
+        w = _weights(weight, n_classes, x.dtype)
+        wsum = float(arrays.to_host(reduce("sum", w, (0,), False, np.dtype(np.float64)))) \
+            if smoothing != 0.0 and weight is not None else float(n_classes)
+        _launch_rows(_cross_entropy_backward_rows, rows, [
+            _flat(x), _flat(_targets(target)), _flat(w), _flat(_coef(g, wts, reduction, x.dtype)),
+            ignore_index, float(smoothing), wsum, out.buf, rows, n_classes,
+        ])
+    return out
+
+
+def nll_forward(x: CudaArray, target: CudaArray, weight, ignore_index: int,
+                reduction: str) -> CudaArray:
+    """Negative log-likelihood of log-probabilities ``x`` (N, C) at ``target`` (N,)."""
+    rows, n_classes = x.shape
+    wts = row_weights(target, weight, n_classes, ignore_index, x.dtype)
+    losses = new((rows,), x.dtype)
+    if rows:
+        blocks, threads = grid_1d(rows)
+        launch(_nll_rows, blocks, threads, [
+            _flat(x), _flat(_targets(target)), _flat(_weights(weight, n_classes, x.dtype)),
+            ignore_index, losses.buf, rows, n_classes,
+        ])
+    return _reduce(losses, wts, reduction)
+
+
+def nll_backward(g: CudaArray, target: CudaArray, weight, shape: tuple, ignore_index: int,
+                 reduction: str) -> CudaArray:
+    """Gradient of :func:`nll_forward` (an array of ``shape``) given the loss grad ``g``."""
+    rows, n_classes = shape
+    wts = row_weights(target, weight, n_classes, ignore_index, g.dtype)
+    out = arrays.zeros(shape, g.dtype)
+    if rows:
+        blocks, threads = grid_1d(rows)
+        launch(_nll_backward_rows, blocks, threads, [
+            _flat(_coef(g, wts, reduction, g.dtype)), _flat(_targets(target)),
+            _flat(_weights(weight, n_classes, g.dtype)), ignore_index, out.buf, rows, n_classes,
+        ])
+    return out
+
+
+def embedding_forward(weight: CudaArray, index: CudaArray) -> CudaArray:
+    """Rows of ``weight`` picked by ``index`` (any shape): shape ``index.shape + (dim,)``."""
+    try:
+        return getitem(weight, (index, Ellipsis))
+    except IndexError:
+        raise IndexError(
+            f"embedding: an index is out of range for {weight.shape[0]} embeddings"
+        ) from None
+
+
+def embedding_backward(grad: CudaArray, index: CudaArray, num: int,
+                       padding_idx: int) -> CudaArray:
+    """Scatter-add ``grad`` rows into a (num, dim) zero array (atomic adds); the padding row
+    gets nothing."""
+    dim = grad.shape[-1]
+    out = arrays.zeros((num, dim), grad.dtype)
+    rows = index.size
+    if rows and dim:
+        blocks, threads = grid_1d(rows * dim)
+        launch(_embedding_backward, blocks, threads, [
+            _flat(grad), _flat(_targets(index)), padding_idx, out.buf, rows, dim,
+        ])
+    return out

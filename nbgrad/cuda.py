@@ -1,0 +1,63 @@
+"""``nbgrad.cuda``: is a GPU there, how many, and waiting for the kernels launched on it.
+
+Importing this module does not import Numba; each function does, on first use.
+"""
+
+from __future__ import annotations
+
+__all__ = ["is_available", "device_count", "synchronize", "manual_seed", "is_simulator"]
+
+
+def _numba_cuda():
+    try:
+        from numba import cuda
+    except ImportError:
+        return None
+    return cuda
+
+
+def is_available() -> bool:
+    """True when numba-cuda is installed and finds a GPU (or the CUDA simulator is on)."""
+    cuda = _numba_cuda()
+    try:
+        return bool(cuda is not None and cuda.is_available())
+    except Exception:  # a broken driver installation reads as "not available"
+        return False
+
+
+def is_simulator() -> bool:
+    """True when Numba's CUDA simulator stands in for a GPU (``NUMBA_ENABLE_CUDASIM=1``)."""
+    if not is_available():
+        return False
+    from numba import config
+
+    return bool(config.ENABLE_CUDASIM)
+
+
+def device_count() -> int:
+    """How many CUDA devices are visible (0 without a GPU)."""
+    if not is_available():
+        return 0
+    return len(_numba_cuda().gpus)
+
+
+def _require() -> None:
+    if not is_available():
+        raise RuntimeError(
+            "CUDA is not available: no NVIDIA GPU/driver found, or numba-cuda is not installed "
+            "(pip install 'nbgrad[cuda]'). Set NUMBA_ENABLE_CUDASIM=1 to use the simulator."
+        )
+
+
+def synchronize() -> None:
+    """Wait for every kernel launched on the GPU to finish (launches are asynchronous)."""
+    _require()
+    _numba_cuda().synchronize()
+
+
+def manual_seed(seed: int) -> None:
+    """Seed the generator behind ``rand``/``randn``/``randint`` on the GPU."""
+    _require()
+    from nbgrad._device import CUDA0, backend_for
+
+    backend_for(CUDA0).seed(int(seed))

@@ -1,0 +1,7 @@
+"""``nb.optim``: optimizers updating parameters in place under ``no_grad``."""
+
+from nbgrad.optim.adam import Adam, AdamW
+from nbgrad.optim.optimizer import Optimizer
+from nbgrad.optim.sgd import SGD
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]

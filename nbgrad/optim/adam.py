@@ -1,0 +1,108 @@
+"""Adam and AdamW."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from nbgrad.grad_mode import no_grad
+from nbgrad.ops import nn_ops
+from nbgrad.ops.creation import zeros_like
+from nbgrad.optim.optimizer import Optimizer
+from nbgrad.optim.sgd import _fusable
+from nbgrad.tensor import Tensor
+
+__all__ = ["Adam", "AdamW"]
+
+
+class Adam(Optimizer):
+    """Adam with PyTorch's update rule (bias-corrected moments, optional AMSGrad).
+
+    ``m = beta1 m + (1 - beta1) g``; ``v = beta2 v + (1 - beta2) g^2``;
+    ``p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)``. ``weight_decay`` adds
+    ``weight_decay * p`` to the gradient (L2); ``AdamW`` decays the weights directly instead.
+    On CPU each parameter is updated by one fused kernel.
+    """
+
+    _decoupled = False
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *,
+                 maximize: bool = False, foreach=None, capturable: bool = False,
+                 differentiable: bool = False, fused=None) -> None:
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if eps < 0.0:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        if not 0.0 <= betas[0] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+        if not 0.0 <= betas[1] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if differentiable:
+            raise NotImplementedError("differentiable=True is not supported")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, amsgrad=amsgrad,
+                                      maximize=maximize))
+
+    def step(self, closure: Callable | None = None):
+        """One update of every parameter that has a gradient; returns the closure's loss."""
+        loss = self._closure(closure)
+        with no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        self._update(p, group)
+        return loss
+
+    def _update(self, p: Tensor, group: dict) -> None:
+        g = p.grad
+        state = self.state.setdefault(p, {})
+        amsgrad = group["amsgrad"]
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = zeros_like(p)
+            state["exp_avg_sq"] = zeros_like(p)
+            if amsgrad:
+                state["max_exp_avg_sq"] = zeros_like(p)
+        state["step"] += 1
+        step = state["step"]
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        vmax = state.get("max_exp_avg_sq") if amsgrad else None
+        if amsgrad and vmax is None:
+            vmax = state["max_exp_avg_sq"] = zeros_like(p)
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        wd, maximize = group["weight_decay"], group["maximize"]
+        if _fusable(p, g, m, v, *(() if vmax is None else (vmax,))):
+            nn_ops.adam_step_(p, g, m, v, v if vmax is None else vmax, lr, beta1, beta2, eps, wd,
+                              self._decoupled, amsgrad, maximize, step)
+            return
+        d = -g if maximize else g
+        if self._decoupled:
+            p.mul_(1 - lr * wd)
+        elif wd != 0:
+            d = d + p * wd
+        m.add_((d - m) * (1 - beta1))
+        v.mul_(beta2).add_(d * d * (1 - beta2))
+        if amsgrad:
+            vmax.add_((v - vmax) * (v > vmax))
+            v = vmax
+        step_size = lr / (1 - beta1 ** step)
+        denom = v.sqrt() / math.sqrt(1 - beta2 ** step) + eps
+        p.sub_(m / denom * step_size)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: ``p *= 1 - lr * weight_decay`` before the Adam step
+    (default ``weight_decay=0.01``)."""
+
+    _decoupled = True
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *,
+                 maximize: bool = False, foreach=None, capturable: bool = False,
+                 differentiable: bool = False, fused=None) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                         foreach=foreach, capturable=capturable, differentiable=differentiable,
+                         fused=fused)
