@@ -15,7 +15,7 @@ __all__ = ["VersionCounter", "SavedTensor", "Node", "anomaly_state", "FREED"]
 class VersionCounter:
     """Shared by a tensor, its views and its detached aliases; every in-place op bumps it by one."""
 
-    __slots__ = ("value",)
+    __slots__ = ("value", "__weakref__")  # weakly keyed by the anomaly in-place traces
 
     def __init__(self) -> None:
         self.value = 0
@@ -68,9 +68,12 @@ class SavedTensor:
             tensor = self.tensor
             shape = tuple(tensor.shape if tensor is not None else self.data.shape)
             dtype = (tensor.dtype.name if tensor is not None else str(self.data.dtype))
-            owner = "" if tensor is not None and tensor._grad_fn is None else (
-                f", which is output 0 of {(tensor._grad_fn if tensor is not None else node).name()},"
-            )
+            if tensor is None:  # the op's own output
+                owner = f", which is output 0 of {node.name()},"
+            elif tensor._grad_fn is None:  # a leaf: PyTorch names no node
+                owner = ""
+            else:
+                owner = f", which is output {tensor._output_nr} of {tensor._grad_fn.name()},"
             raise errors.VersionMismatchError(
                 "one of the variables needed for gradient computation has been modified by an "
                 f"inplace operation: [{dtype} tensor {list(shape)}]{owner} is at version "

@@ -963,7 +963,8 @@ def _loop(args: list, layouts: str, names: list, body_fn, first_out: str, parall
 
     The loop runs over chunks of ``_CHUNK`` elements (``prange``: spread over threads when the
     kernel is parallel); ``G`` operands keep a (quotient, remainder) counter pair per chunk so the
-    inner loop needs no division."""
+    inner loop needs no division. Indices are unsigned: with a signed index Numba must handle
+    negative (wrap-around) indexing, which stops LLVM from vectorising the loop (3x slower)."""
     pre = []
     loads = {}
     g_init = []
@@ -984,7 +985,7 @@ def _loop(args: list, layouts: str, names: list, body_fn, first_out: str, parall
                        f"{_B}    {name}_q += 1",
                        f"{_B}    if {name}_q == {block}:",
                        f"{_B}        {name}_q = 0"]
-            loads[name] = f"{name}[{name}_q]"
+            loads[name] = f"{name}[_u64({name}_q)]"
     body, hoisted = body_fn(loads)
     lines = [f"def kernel({', '.join(args)}):", *pre, *hoisted,
              f"    n = {first_out}.size",
@@ -993,7 +994,8 @@ def _loop(args: list, layouts: str, names: list, body_fn, first_out: str, parall
              f"        start = ch * {_CHUNK}",
              f"        stop = min(start + {_CHUNK}, n)",
              *g_init,
-             "        for i in range(start, stop):",
+             "        for j in range(stop - start):",
+             f"{_B}i = _u64(start + j)",
              *body,
              *g_step]
     return f"# nbgrad fused kernel (parallel={parallel})\n" + "\n".join(lines) + "\n"
@@ -1198,6 +1200,7 @@ def _load_kernel(text: str, src: _Source, parallel: bool):
         sys.modules[name] = module  # Numba's cache re-imports the module of a cached kernel
         module.__dict__.update(src.glob)
         module.__dict__["prange"] = numba.prange
+        module.__dict__["_u64"] = numba.uint64
         for dt, alias in _DTYPES.items():
             module.__dict__[alias] = dt.type
         spec.loader.exec_module(module)

@@ -31,7 +31,7 @@ class SerializationError(RuntimeError):
 def _encode(obj, arrays: dict, path: str):
     if isinstance(obj, Tensor):
         key = f"t{len(arrays)}"
-        arrays[key] = np.ascontiguousarray(obj.detach()._host())
+        arrays[key] = obj.detach().cpu().numpy()
         node = {"kind": "tensor", "key": key, "device": str(obj.device)}
         if obj.requires_grad:
             node["requires_grad"] = True
@@ -179,9 +179,15 @@ def load(f, map_location=None, weights_only: bool = True):
     """
     if not weights_only:
         raise ValueError("nb.load never unpickles: weights_only=False is not supported")
-    where = repr(os.fspath(f)) if isinstance(f, (str, os.PathLike)) else "the given file"
-    if isinstance(f, (str, os.PathLike)) and not os.path.exists(f):
-        raise FileNotFoundError(f"nb.load: no such file: {os.fspath(f)!r}")
+    if isinstance(f, (str, os.PathLike)):
+        if not os.path.exists(f):
+            raise FileNotFoundError(f"nb.load: no such file: {os.fspath(f)!r}")
+        with open(f, "rb") as fh:  # closed whatever happens while reading
+            return _load(fh, repr(os.fspath(f)), map_location)
+    return _load(f, "the given file", map_location)
+
+
+def _load(f, where: str, map_location):
     try:
         archive = np.load(f, allow_pickle=False)
     except ValueError as exc:

@@ -181,14 +181,17 @@ class Tensor:
     def grad(self, value: Tensor | None) -> None:
         if value is not None:
             if not isinstance(value, Tensor):
-                raise TypeError(f"assigned grad must be a Tensor or None, got {type(value).__name__}")
+                raise TypeError(
+                    f"assigned grad must be a Tensor or None, got {type(value).__name__}"
+                )
             if value.shape != self.shape:
                 raise ValueError(
                     f"assigned grad has shape {value.shape} but the tensor has shape {self.shape}"
                 )
             if value.dtype is not self.dtype:
                 raise TypeError(
-                    f"assigned grad has dtype {value.dtype.name} but the tensor has {self.dtype.name}"
+                    f"assigned grad has dtype {value.dtype.name} but the tensor has "
+                    f"{self.dtype.name}"
                 )
             if value.device != self.device:
                 raise RuntimeError(

@@ -47,6 +47,21 @@ class TestBackward:
         (x * 2).backward(nb.ones(2, dtype=nb.float64))
         assert x.grad.dtype is nb.float32 and x.grad.tolist() == [2.0, 2.0]
 
+    @pytest.mark.parametrize("fn", [
+        lambda a, b: (a @ b).sum(), lambda a, b: (a * b).sum(),
+        lambda a, b: a.sum(dtype=nb.float64),
+        lambda a, b: a.mean(dtype=nb.float64) + b.sum(), lambda a, b: (a.double() @ b).sum(),
+    ])
+    def test_grad_has_the_dtype_of_its_tensor(self, fn):
+        a = nb.ones(2, 2, requires_grad=True)
+        b = nb.ones(2, 2, dtype=nb.float64, requires_grad=True)
+        fn(a, b).backward()
+        assert a.grad.dtype is nb.float32
+        assert b.grad is None or b.grad.dtype is nb.float64
+        h = a * 1
+        g = nb.autograd.grad(fn(h, b), [a, h, b], allow_unused=True)
+        assert [t.dtype for t in g if t is not None][:2] == [nb.float32, nb.float32]
+
     def test_gradient_shape_checked(self):
         x = vec(1.0, 2.0)
         with pytest.raises(RuntimeError, match=r"\(3,\).*\(2,\)"):
@@ -93,6 +108,22 @@ class TestBackward:
         (x * 1).backward(seed)
         x.grad.add_(1)
         assert seed.tolist() == [1.0, 1.0]
+
+    def test_grads_never_alias_each_other_or_the_seed(self):
+        x, y = vec(1.0, 1.0), vec(1.0, 1.0)
+        seed = nb.tensor([1.0, 2.0])
+        h = x + y  # AddBackward hands the same gradient to both inputs
+        h.retain_grad()
+        h.backward(seed)
+        arrays = [seed.numpy(), x.grad.numpy(), y.grad.numpy(), h.grad.numpy()]
+        for i, a in enumerate(arrays):
+            for b in arrays[i + 1:]:
+                assert not np.shares_memory(a, b)
+        x.grad.zero_()
+        assert y.grad.tolist() == [1.0, 2.0] and seed.tolist() == [1.0, 2.0]
+        z = vec(0.0, 0.0)
+        z.backward(seed)
+        assert not np.shares_memory(z.grad.numpy(), seed.numpy())
 
     def test_backward_on_leaf(self):
         x = vec(1.0, 2.0)
@@ -361,6 +392,13 @@ class TestGraph:
         o1, o2 = h * 2, h + 1
         nb.autograd.backward([o1, o2], [nb.ones(1), nb.full((1,), 2.0)])
         assert x.grad.item() == 24.0
+
+    def test_one_root_is_an_ancestor_of_another(self):
+        x = vec(3.0)
+        h = x * x
+        y = h * 2
+        nb.autograd.backward([h, y], [nb.ones(1), nb.ones(1)])
+        assert x.grad.item() == 18.0  # (1 + 2) * 2x
 
     def test_shared_subgraph_needs_retain_graph(self):
         x = vec(3.0)

@@ -231,7 +231,8 @@ ACTIVATIONS = {
     "relu": (F.relu, lambda x: np.maximum(x, 0)),
     "gelu": (F.gelu, _gelu_ref),
     "gelu_tanh": (lambda x: F.gelu(x, approximate="tanh"),
-                  lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))),
+                  lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi)
+                                                   * (x + 0.044715 * x**3)))),
     "silu": (F.silu, lambda x: x / (1 + np.exp(-x))),
     "sigmoid": (F.sigmoid, lambda x: 1 / (1 + np.exp(-x))),
     "tanh": (F.tanh, np.tanh),
@@ -323,12 +324,13 @@ def test_binary_cross_entropy_with_logits():
     pw = RNG.uniform(0.5, 3, 6)
     log_sig = -np.logaddexp(0, -z)
     ref = -(pw * t * log_sig + (1 - t) * (log_sig - z))
-    out = F.binary_cross_entropy_with_logits(t64(z, False), t64(t, False), pos_weight=t64(pw, False),
-                                             reduction="none")
+    out = F.binary_cross_entropy_with_logits(t64(z, False), t64(t, False),
+                                             pos_weight=t64(pw, False), reduction="none")
     np.testing.assert_allclose(out.numpy(), ref, rtol=1e-12)
     plain = F.binary_cross_entropy_with_logits(t64(z, False), t64(t, False))
     sig = 1 / (1 + np.exp(-z))
-    np.testing.assert_allclose(plain.item(), (-(t * np.log(sig) + (1 - t) * np.log(1 - sig))).mean())
+    np.testing.assert_allclose(plain.item(),
+                               (-(t * np.log(sig) + (1 - t) * np.log(1 - sig))).mean())
     big = F.binary_cross_entropy_with_logits(nb.tensor([500.0, -500.0]), nb.tensor([0.0, 1.0]),
                                              reduction="none")
     np.testing.assert_allclose(big.numpy(), [500.0, 500.0])
@@ -399,3 +401,27 @@ def test_one_hot():
         F.one_hot(nb.tensor([3]), num_classes=3)
     with pytest.raises(RuntimeError, match="index tensor"):
         F.one_hot(nb.tensor([1.0]))
+
+
+def test_linear_is_one_node_whose_weight_gradient_needs_no_copy():
+    x = nb.randn(4, 3)
+    w = nb.randn(2, 3, requires_grad=True)
+    b = nb.randn(2, requires_grad=True)
+    out = F.linear(x, w, b)
+    assert out.grad_fn.name() == "LinearBackward0"
+    out.sum().backward()
+    assert w.grad.is_contiguous() and w.grad.shape == (2, 3)
+    np.testing.assert_allclose(w.grad.numpy(), np.ones((4, 2)).T @ x.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(b.grad.numpy(), [4.0, 4.0])
+    mixed = F.linear(nb.ones(1, 3, dtype=nb.float64), w)  # no fused kernel: composed ops
+    assert mixed.dtype is nb.float64
+
+
+def test_an_all_minus_inf_row_gives_nan_not_an_exception():
+    x = nb.tensor([[-math.inf, -math.inf], [1.0, 2.0]], requires_grad=True)
+    assert np.isnan(F.softmax(x, 1).detach().numpy()[0]).all()
+    assert np.isnan(F.log_softmax(x, 1).detach().numpy()[0]).all()
+    loss = F.cross_entropy(x, nb.tensor([0, 1]), reduction="none")
+    assert math.isnan(loss.detach().numpy()[0]) and math.isfinite(loss.detach().numpy()[1])
+    loss.sum().backward()
+    assert np.isfinite(x.grad.numpy()[1]).all()

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import nbgrad as nb
-from nbgrad.autograd import gradcheck
+from nbgrad.autograd import gradcheck, gradgradcheck
 from nbgrad.autograd.graph import unsafe_preserve_version_counter
 
 
@@ -84,6 +84,16 @@ def test_write_through_view_reaches_base(name):
     expected = np.zeros((2, 3, 4))
     VIEWS[name](nb.from_numpy(expected)).fill_(7)
     np.testing.assert_array_equal(base.numpy(), expected)
+
+
+@pytest.mark.parametrize("name", list(VIEWS))
+def test_view_gradients(name):
+    rng = np.random.default_rng(0)
+    x = nb.tensor(rng.standard_normal((2, 3, 4)), dtype=nb.float64, requires_grad=True)
+    assert gradcheck(VIEWS[name], (x,))
+    assert gradgradcheck(VIEWS[name], (x,))
+    y = VIEWS[name](x)
+    assert y.requires_grad and not y.is_leaf
 
 
 def test_view_values_match_numpy():
@@ -378,6 +388,27 @@ def test_inplace_on_unsaved_non_leaf_rebases():  # VC-6
     assert a.grad.tolist() == [2.0, 2.0, 2.0]
 
 
+@pytest.mark.parametrize("overwrite", [
+    lambda y: y.zero_(), lambda y: y.fill_(2.0), lambda y: y.copy_(nb.ones(3)),
+    lambda y: y.__setitem__(slice(None), 4.0),
+])
+def test_overwritten_values_get_zero_gradient(overwrite):
+    a = nb.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = a * 1
+    overwrite(y)
+    (g,) = nb.autograd.grad(y.sum(), a)  # a was used: a zero gradient, not "unused"
+    assert g.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_fill_with_tensor_value_is_differentiable():
+    a = nb.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    b = nb.tensor(2.0, requires_grad=True)
+    y = a * 1
+    y[1:].fill_(b)
+    y.sum().backward()
+    assert a.grad.tolist() == [1.0, 0.0, 0.0] and b.grad.item() == 2.0
+
+
 def test_inplace_into_plain_tensor_makes_it_non_leaf():
     x = nb.ones(3)
     y = nb.tensor([1.0, 2.0, 3.0], requires_grad=True)
@@ -456,7 +487,8 @@ def test_setitem_into_zeros():
 
 @pytest.mark.parametrize("case", [
     "slice_mul", "view_of_view", "transposed_setitem", "advanced_setitem", "mask_setitem",
-    "copy_into_view", "iadd_view", "pow_view", "base_changed_after_view",
+    "copy_into_view", "iadd_view", "pow_view", "base_changed_after_view", "two_views",
+    "row_loop", "overlapping_setitem",
 ])
 def test_inplace_views_gradcheck(case):
     def fn(a, b):
@@ -485,6 +517,16 @@ def test_inplace_views_gradcheck(case):
             v = y[:2]
             y.mul_(b.sum())
             y = v * 1
+        elif case == "two_views":
+            v1, v2 = y[:2], y[1:]
+            v1.mul_(b[:2])
+            y = v2 * 1
+        elif case == "row_loop":
+            y2 = y.view(2, 2)
+            for i in range(2):
+                y2[i] = y2[i] * (i + 2) + b[i]  # saves nothing of y2[i]: legal
+        elif case == "overlapping_setitem":
+            y[1:] = y[:3] + b  # reads what it overwrites
         return y * y
 
     a = f64([1.0, 2.0, 3.0, 4.0])

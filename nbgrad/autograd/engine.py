@@ -92,6 +92,12 @@ def _needed_nodes(roots: list, targets: set) -> set:
     return needed
 
 
+def _as_dtype_of(g: Tensor, tensor: Tensor) -> Tensor:
+    """A gradient always has the dtype of the tensor it is for (PyTorch casts it the same way),
+    whatever dtype the ops that produced it computed in (e.g. ``float32 @ float64``)."""
+    return g if g._data.dtype == tensor._data.dtype else g.to(tensor.dtype)
+
+
 class _Run:
     """One backward pass."""
 
@@ -124,6 +130,8 @@ class _Run:
 
     def deliver(self, tensor: Tensor | None, key, g: Tensor, hooks) -> None:
         """A gradient reaching a leaf, or a retained/captured non-leaf."""
+        if tensor is not None:
+            g = _as_dtype_of(g, tensor)
         if hooks:
             for hook in list(hooks):
                 replaced = hook(g)
@@ -141,6 +149,7 @@ class _Run:
         self.accumulate(tensor, g)
 
     def accumulate(self, tensor: Tensor, g: Tensor) -> None:
+        g = _as_dtype_of(g, tensor)
         if not self.create_graph:
             g = g.detach()
         if tensor._grad is None:
@@ -342,7 +351,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     if allow_unused is None:
         allow_unused = materialize_grads
     if materialize_grads and allow_unused is False:
-        raise ValueError("Expected allow_unused to be True or not passed when materialize_grads=True")
+        raise ValueError(
+            "Expected allow_unused to be True or not passed when materialize_grads=True"
+        )
     capture: dict = {}
     keys = []
     targets: set = set()
@@ -373,8 +384,10 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
                     f"One of the differentiated Tensors (input {i}) appears to not have been used "
                     "in the graph. Set allow_unused=True if this is the desired behavior."
                 )
-        elif not create_graph:
-            g = g.detach()
+        else:
+            g = _as_dtype_of(g, t)
+            if not create_graph:
+                g = g.detach()
         result.append(g)
     del single
     return tuple(result)

@@ -131,6 +131,11 @@ class _FunctionBackward(OpDef):
             )
         checked = []
         for i, (g, edge, meta) in enumerate(zip(result, node.edges, in_meta)):
+            if meta is None and g is not None:
+                raise RuntimeError(
+                    f"function {name} returned a gradient different than None at position "
+                    f"{i}, but the corresponding forward input was not a Tensor"
+                )
             if edge is None or g is None:
                 checked.append(None)
                 continue
@@ -325,7 +330,8 @@ def once_differentiable(fn):
     ...         (x,) = ctx.saved_tensors
     ...         return nb.from_numpy(2 * x.detach().numpy() * grad.detach().numpy())
     >>> x = nb.tensor([3.0], requires_grad=True)
-    >>> (g,) = nb.autograd.grad(Square.apply(x), x, create_graph=True)
+    >>> v = nb.ones(1, requires_grad=True)
+    >>> (g,) = nb.autograd.grad(Square.apply(x), x, v, create_graph=True)
     >>> g
     tensor([6.], grad_fn=<DelayedErrorBackward0>)
     >>> g.backward()

@@ -133,14 +133,15 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"linear: input of shape {input.shape} does not fit weight of shape {weight.shape} "
             f"(expected input shape (*, {weight.shape[1] if weight.ndim == 2 else '?'}))"
         )
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(
+            f"linear: bias of shape {bias.shape} does not fit weight of shape {weight.shape}"
+        )
+    fused = nn_ops.linear(input, weight, bias)
+    if fused is not None:
+        return fused
     out = input @ weight.t()
-    if bias is not None:
-        if bias.shape != (weight.shape[0],):
-            raise ValueError(
-                f"linear: bias of shape {bias.shape} does not fit weight of shape {weight.shape}"
-            )
-        out = out + bias
-    return out
+    return out if bias is None else out + bias
 
 
 # ----------------------------------------------------------------------------- losses

@@ -349,18 +349,19 @@ class Module:
         if dtype is not None:
             from nbgrad._dtype import as_dtype
 
-            if not as_dtype(dtype).is_floating_point:
+            dtype = as_dtype(dtype)
+            if not dtype.is_floating_point:
                 raise TypeError(
                     f"nn.Module.to only accepts floating point dtypes, but got desired dtype="
-                    f"{as_dtype(dtype).name}"
+                    f"{dtype.name}"
                 )
 
         def convert(t: Tensor) -> Tensor:
             out = t
             if dtype is not None and t.is_floating_point():
-                out = out.to(dtype)
+                out = out.to(dtype=dtype)
             if device is not None:
-                out = out.to(device)
+                out = out.to(device=device)
             return out
 
         return self._apply(convert)

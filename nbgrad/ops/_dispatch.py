@@ -267,6 +267,7 @@ def apply_inplace(op: OpDef, target: Tensor, others: tuple = (), params=None) ->
         _bump(target, op)
         return target
     stand_in = _make(target._data, VersionCounter())
+    stand_in._device = target._device
     if target.requires_grad:
         stand_in._requires_grad = True
         stand_in._grad_fn, stand_in._output_nr = edge_of(target)

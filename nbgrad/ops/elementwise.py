@@ -147,20 +147,34 @@ class Elementwise(OpDef):
 class _IntegerDivision(Elementwise):
     """``//`` and ``%``: integer operands must not divide by zero (PyTorch raises too)."""
 
-    def _prepare(self, args):
-        compute, out_dtype, cast = super()._prepare(args)
-        divisor = cast[1]
+    def _check_divisor(self, bk, args) -> None:
+        compute, _ = self.dtypes(args)
+        divisor = args[1]
         if compute.kind in "iub":
-            zero = divisor == 0 if isinstance(divisor, (int, bool)) else bool((divisor == 0).any())
+            zero = divisor == 0 if isinstance(divisor, (int, bool)) else bk.any_true(
+                bk.map_elementwise(_is_zero, divisor.dtype, np.dtype(np.bool_), (divisor,)))
             if zero:
                 raise ZeroDivisionError(
                     f"{self.key}: integer division by zero (ZeroDivisionError)"
                 )
-        return compute, out_dtype, cast
+
+    def forward(self, bk, params, *args):
+        self._check_divisor(bk, args)
+        return super().forward(bk, params, *args)
+
+    def forward_into(self, bk, params, out, *args):
+        self._check_divisor(bk, args)
+        return super().forward_into(bk, params, out, *args)
+
+
+def _is_zero(x):
+    return x == 0
 
 
 def _broadcast_shape(args) -> tuple:
-    return np.broadcast_shapes(*[() if isinstance(a, (int, float, bool)) else a.shape for a in args])
+    return np.broadcast_shapes(
+        *[() if isinstance(a, (int, float, bool)) else a.shape for a in args]
+    )
 
 
 def sum_to(g: Tensor, shape: tuple) -> Tensor:
@@ -404,11 +418,18 @@ def clamp(x: Tensor, min=None, max=None) -> Tensor:
     return apply(op, (x, *bounds))
 
 
+def _broadcast_or_none(*shapes):
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        return None
+
+
 def clamp_(x: Tensor, min=None, max=None) -> Tensor:
     """In-place ``clamp`` (one version bump)."""
     op, bounds = _clamp_op(x, min, max, "clamp_")
     for b in bounds:
-        if isinstance(b, Tensor) and np.broadcast_shapes(x.shape, b.shape) != x.shape:
+        if isinstance(b, Tensor) and _broadcast_or_none(x.shape, b.shape) != x.shape:
             raise ValueError(
                 f"clamp_: bound of shape {b.shape} does not broadcast to the output shape "
                 f"{x.shape}"

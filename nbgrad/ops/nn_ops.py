@@ -17,8 +17,8 @@ from nbgrad.ops.elementwise import Elementwise
 from nbgrad.tensor import Tensor, _wrap_dim
 
 __all__ = [
-    "softmax", "log_softmax", "cross_entropy_indices", "nll_loss_indices", "embedding",
-    "gelu", "logsigmoid", "log_clamped", "sgd_step_", "adam_step_",
+    "softmax", "log_softmax", "linear", "cross_entropy_indices", "nll_loss_indices", "embedding",
+    "gelu", "logsigmoid", "log_clamped", "sgd_step_", "adam_step_", "has_kernels",
 ]
 
 _KERNELS: dict = {}
@@ -37,6 +37,17 @@ def _kernels(bk, kind: str = "nn"):
             ) from None
         _KERNELS[key] = found
     return found
+
+
+def has_kernels(device, kind: str) -> bool:
+    """Whether the backend of ``device`` provides the fused ``kind`` ("nn"/"optim") kernels."""
+    from nbgrad._device import backend_for
+
+    try:
+        _kernels(backend_for(device), kind)
+    except NotImplementedError:
+        return False
+    return True
 
 
 def _check_float(x: Tensor, op: str) -> None:
@@ -150,6 +161,56 @@ def softmax(x: Tensor, dim: int, dtype=None) -> Tensor:
 def log_softmax(x: Tensor, dim: int, dtype=None) -> Tensor:
     """Log-softmax along ``dim`` (fused, max-subtracted)."""
     return _along(LOG_SOFTMAX, x, dim, dtype, "log_softmax")
+
+
+# ----------------------------------------------------------------------------- linear
+class Linear(OpDef):
+    """``x @ w.T (+ b)`` in one node: BLAS on the transposed view, bias added in place.
+
+    The weight gradient comes out as ``g.T @ x``, already in ``w``'s (out, in) layout.
+    """
+
+    name = "Linear"
+    wants_meta = True
+
+    def forward(self, bk, params, x, w, b=None):
+        return _kernels(bk).linear_forward(x, w, b)
+
+    def save(self, needs):
+        return (needs[1], needs[0], False)[: 2 + (len(needs) > 2)], False
+
+    def meta(self, arrays, out):
+        return tuple(arrays[0].shape)
+
+    def backward(self, node, grad):
+        x_shape = node.meta
+        needs = node.needs_input_grad
+        gx = gw = gb = None
+        n_out = grad.shape[-1] if grad.ndim else 1
+        if needs[0]:
+            gx = grad @ node.saved_input(1)
+        if needs[1]:
+            x = node.saved_input(0)
+            gw = grad.reshape(-1, n_out).t() @ x.reshape(-1, x_shape[-1])
+        if len(needs) > 2 and needs[2]:
+            gb = grad.reshape(-1, n_out).sum(0)
+        return (gx, gw, gb) if len(needs) > 2 else (gx, gw)
+
+
+LINEAR = Linear()
+
+
+def linear(x: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor | None:
+    """The fused ``x @ w.T + b``, or None when this device/dtype mix has no fused kernel (the
+    caller then composes it from ``matmul`` and ``add``)."""
+    if x.dtype is not w.dtype or (b is not None and b.dtype is not w.dtype) \
+            or not w.dtype.is_floating_point or not has_kernels(x.device, "nn"):
+        return None
+    from nbgrad._device import backend_for
+
+    if getattr(_kernels(backend_for(x.device)), "linear_forward", None) is None:
+        return None
+    return apply(LINEAR, (x, w) if b is None else (x, w, b))
 
 
 # ----------------------------------------------------------------------------- losses

@@ -174,7 +174,8 @@ class Copy(OpDef):
         if node.edges[1] is not None:
             shape, dtype = node.meta
             gsrc = sum_to(grad, shape).to(_dtype.from_numpy_dtype(dtype))
-        return None, gsrc
+        # the overwritten values get a zero gradient (not none: they were used), as in PyTorch
+        return (_zeros_like(grad) if node.edges[0] is not None else None), gsrc
 
 
 class Fill(OpDef):
@@ -189,7 +190,7 @@ class Fill(OpDef):
         bk.assign(out, params)
 
     def backward(self, node, grad):
-        return (None,)
+        return (_zeros_like(grad),)
 
 
 class Clone(OpDef):
@@ -215,6 +216,12 @@ class Cast(OpDef):
     def backward(self, node, grad):
         source = _dtype.from_numpy_dtype(node.params[1])
         return (grad.to(source) if source.is_floating_point else None,)
+
+
+def _zeros_like(g: Tensor) -> Tensor:
+    from nbgrad.ops.creation import zeros_like
+
+    return zeros_like(g)
 
 
 VIEW, SQUEEZE, UNSQUEEZE = Reshape("View"), Reshape("Squeeze"), Reshape("Unsqueeze")

@@ -21,7 +21,7 @@ class Adam(Optimizer):
     ``m = beta1 m + (1 - beta1) g``; ``v = beta2 v + (1 - beta2) g^2``;
     ``p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)``. ``weight_decay`` adds
     ``weight_decay * p`` to the gradient (L2); ``AdamW`` decays the weights directly instead.
-    On CPU each parameter is updated by one fused kernel.
+    Each parameter is updated by one fused kernel where its backend provides one.
     """
 
     _decoupled = False

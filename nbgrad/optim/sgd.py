@@ -13,8 +13,10 @@ __all__ = ["SGD"]
 
 
 def _fusable(p: Tensor, *others: Tensor) -> bool:
-    """Whether the fused CPU kernel can update ``p`` (contiguous float arrays of one dtype)."""
-    if p.device.type != "cpu" or not p.is_floating_point() or not p.is_contiguous():
+    """Whether a fused kernel can update ``p`` (contiguous float arrays of one dtype, on a
+    device whose backend has the optimizer kernels)."""
+    if not p.is_floating_point() or not p.is_contiguous() or \
+            not nn_ops.has_kernels(p.device, "optim"):
         return False
     return all(o.dtype is p.dtype and o.is_contiguous() and o.shape == p.shape for o in others)
 
@@ -24,8 +26,9 @@ class SGD(Optimizer):
 
     With ``g = grad (+ weight_decay * p)``: ``buf = g`` on the first step, then
     ``buf = momentum * buf + (1 - dampening) * g``; the step direction is ``buf`` (or
-    ``g + momentum * buf`` with ``nesterov``); ``p -= lr * direction``. On CPU the whole update
-    runs as one fused kernel per parameter; elsewhere it uses tensor ops.
+    ``g + momentum * buf`` with ``nesterov``); ``p -= lr * direction``. The whole update runs
+    as one fused kernel per parameter (on any device whose backend provides one); other
+    layouts fall back to tensor ops.
 
     >>> import nbgrad as nb
     >>> w = nb.nn.Parameter(nb.tensor([1.0, 2.0]))

@@ -23,6 +23,9 @@ def host(t) -> np.ndarray:
 
 def assert_same(cpu_result, gpu_result, rtol=1e-5, atol=1e-6):
     """Values, dtype and shape of a CUDA result match the CPU result."""
+    if cpu_result is None or gpu_result is None:
+        assert cpu_result is None and gpu_result is None, (cpu_result, gpu_result)
+        return
     if isinstance(cpu_result, (tuple, list)):
         assert len(cpu_result) == len(gpu_result)
         for c, g in zip(cpu_result, gpu_result):

@@ -17,7 +17,7 @@ from nbgrad.backends._jit import kernel
 __all__ = [
     "softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
     "cross_entropy_forward", "cross_entropy_backward", "nll_forward", "nll_backward",
-    "row_weights", "embedding_forward", "embedding_backward",
+    "row_weights", "embedding_forward", "embedding_backward", "linear_forward",
 ]
 
 
@@ -55,7 +55,7 @@ def _softmax_rows(x, out):
             e = math.exp(x[i, j] - m)
             out[i, j] = e
             s += e
-        inv = 1.0 / s
+        inv = 1.0 / s if s > 0.0 else math.nan  # an all -inf row has no distribution
         for j in range(n):
             out[i, j] *= inv
 
@@ -151,7 +151,7 @@ def _cross_entropy_backward_rows(x, target, weight, coef, ignore_index, smoothin
             out[i, j] = e
             s += e
         wt = (1.0 - smoothing) * weight[t]
-        scale = c * (wt + smoothing / n * wsum) / s
+        scale = c * (wt + smoothing / n * wsum) / s if s > 0.0 else math.nan
         if smoothing != 0.0:
             off = c * smoothing / n
             for j in range(n):
@@ -333,6 +333,14 @@ def nll_backward(g: np.ndarray, target: np.ndarray, weight, shape: tuple, ignore
         coef = _coef(g, wts, reduction, g.dtype)
         _nll_backward_rows(coef, _c(target.astype(np.int64, copy=False)),
                            _weights(weight, n_classes, g.dtype), ignore_index, out)
+    return out
+
+
+def linear_forward(x: np.ndarray, w: np.ndarray, b) -> np.ndarray:
+    """``x @ w.T + b``: BLAS reads the transposed weight in place; the bias is added in place."""
+    out = np.matmul(x, w.T)
+    if b is not None:
+        out += b
     return out
 
 

@@ -43,7 +43,11 @@ def _adam(p, g, m, v, vmax, lr, beta1, beta2, eps, weight_decay, decoupled, amsg
             if vi > vmax[i]:
                 vmax[i] = vi
             vi = vmax[i]
-        p[i] -= step_size * (mi / (math.sqrt(vi) / bc2_sqrt + eps))
+        denom = math.sqrt(vi) / bc2_sqrt + eps
+        if denom != 0.0:
+            p[i] -= step_size * (mi / denom)
+        else:  # eps=0 and a zero second moment: IEEE results, as PyTorch (no exception)
+            p[i] -= step_size * (math.nan if mi == 0.0 else math.copysign(math.inf, mi))
 
 
 def _flat(a):

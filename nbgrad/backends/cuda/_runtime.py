@@ -24,7 +24,7 @@ SIMULATOR = bool(config.ENABLE_CUDASIM)
 MAXD = 8  # kernels take shapes and strides as fixed-length tuples: one signature for any ndim
 # The simulator runs one Python thread per CUDA thread: small blocks keep it fast. Real cards
 # get 256 threads per block and enough blocks to fill every SM; kernels are grid-stride loops.
-THREADS = 32 if SIMULATOR else 256
+THREADS = 8 if SIMULATOR else 256
 MAX_BLOCKS = 2 if SIMULATOR else 4096
 DTYPES = frozenset(np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64, np.bool_))
 
@@ -75,6 +75,9 @@ def download(buf, start: int, n: int) -> np.ndarray:
 
 def launch(kernel, blocks, threads, args) -> None:
     """Launch ``kernel[blocks, threads](*args)`` on the default stream (asynchronous)."""
+    if SIMULATOR:  # the simulator's kernel[...] reconfigures the kernel object itself
+        kernel[blocks, threads](*args)
+        return
     key = (kernel, blocks, threads)
     configured = _configs.get(key)
     if configured is None:

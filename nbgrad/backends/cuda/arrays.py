@@ -39,7 +39,7 @@ def asarray(data, dtype) -> CudaArray:
     """A fresh device array from host data (one host-to-device copy)."""
     if isinstance(data, CudaArray):
         return astype(data, dtype) if data.dtype != np.dtype(dtype) else copy(data)
-    host = np.ascontiguousarray(np.asarray(data, dtype=_check_dtype(dtype)))
+    host = np.asarray(data, dtype=_check_dtype(dtype), order="C")  # keeps 0-d arrays 0-d
     return CudaArray(upload(host.reshape(-1)), host.shape)
 
 

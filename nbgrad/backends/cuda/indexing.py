@@ -117,7 +117,7 @@ def _plan(x: CudaArray, index) -> _Plan:
         elif item is not None and item is not Ellipsis:
             raise IndexError(f"unsupported index {item!r}")
         items.append(item)
-    if items.count(Ellipsis) > 1:
+    if sum(item is Ellipsis for item in items) > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
     if consumed > x.ndim:
         raise IndexError(f"too many indices for tensor of dimension {x.ndim}")

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from nbgrad.backends.cuda import arrays
-from nbgrad.backends.cuda._runtime import MAXD, SIMULATOR, CudaArray, launch, new, pad
+from nbgrad.backends.cuda._runtime import MAX_BLOCKS, MAXD, SIMULATOR, CudaArray, launch, new, pad
 from nbgrad.backends.cuda.elementwise import broadcast_shapes
 from numba import cuda, from_dtype
 
@@ -100,7 +100,7 @@ def matmul(a: CudaArray, b: CudaArray) -> CudaArray:
         out = new(full_shape, a.dtype)
         if out.size:
             kernel = _matmul_kernel(a.dtype)
-            grid = (-(-n // TILE), -(-m // TILE), min(n_batch, 65535))
+            grid = (-(-n // TILE), -(-m // TILE), min(n_batch, MAX_BLOCKS, 65535))
             launch(kernel, grid, (TILE, TILE), [
                 a.buf, a.offset, _batch_strides(a, batch), b.buf, b.offset,
                 _batch_strides(b, batch), out.buf, pad(batch, 1)[2:], m, n, k, n_batch,

@@ -1,9 +1,10 @@
 """Fused CUDA kernels for the neural-network ops: softmax, log-softmax, cross-entropy, NLL,
 embedding. Same functions and contracts as ``nbgrad.backends.cpu.nn_kernels``.
 
-Row kernels run one block per row of a contiguous ``(rows, n)`` array (another axis is moved
-last first, one copy) and reduce the row's maximum and sums with a tree in shared memory, in
-float64 like the CPU kernels. Out-of-range class targets are detected on the device and
+Row kernels work on a contiguous ``(rows, n)`` array (another axis is moved last first, one
+copy). Long rows get one block each, which reduces the row's maximum and sums with a tree in
+shared memory; rows shorter than ``ROWS_MIN`` get one thread each (the CPU kernel's loops).
+Sums are in float64 like the CPU kernels. Out-of-range class targets are detected on the device and
 reported after one 4-byte copy back (the CPU raises the same IndexError).
 """
 
@@ -14,10 +15,10 @@ import math
 import numpy as np
 
 from nbgrad.backends.cuda import arrays
-from nbgrad.backends.cuda._runtime import CudaArray, grid_1d, launch, new
+from nbgrad.backends.cuda._runtime import MAX_BLOCKS, CudaArray, grid_1d, launch, new
 from nbgrad.backends.cuda.elementwise import map_elementwise
 from nbgrad.backends.cuda.indexing import getitem
-from nbgrad.backends.cuda.reduce import TPB, reduce
+from nbgrad.backends.cuda.reduce import ROWS_MIN, TPB, reduce
 from numba import cuda, float64
 
 __all__ = [
@@ -117,6 +118,44 @@ def _softmax_backward_rows(g, y, out, rows, n, log):
 
 
 @cuda.jit
+def _softmax_rows_serial(x, out, rows, n, log):
+    """One thread per row (short rows): the CPU kernel's loops."""
+    r = cuda.grid(1)
+    while r < rows:
+        base = r * n
+        m = -math.inf
+        for j in range(n):
+            if x[base + j] > m:
+                m = x[base + j]
+        if m == -math.inf:
+            m = 0.0
+        s = 0.0
+        for j in range(n):
+            s += math.exp(x[base + j] - m)
+        lse = m + math.log(s)
+        inv = 1.0 / s
+        for j in range(n):
+            out[base + j] = x[base + j] - lse if log else math.exp(x[base + j] - m) * inv
+        r += cuda.gridsize(1)
+
+
+@cuda.jit
+def _softmax_backward_rows_serial(g, y, out, rows, n, log):
+    r = cuda.grid(1)
+    while r < rows:
+        base = r * n
+        s = 0.0
+        for j in range(n):
+            s += g[base + j] if log else g[base + j] * y[base + j]
+        for j in range(n):
+            if log:
+                out[base + j] = g[base + j] - math.exp(y[base + j]) * s
+            else:
+                out[base + j] = y[base + j] * (g[base + j] - s)
+        r += cuda.gridsize(1)
+
+
+@cuda.jit
 def _row_weights(target, weight, ignore_index, n_classes, out, rows, flag):
     i = cuda.grid(1)
     while i < rows:
@@ -184,6 +223,64 @@ def _cross_entropy_backward_rows(x, target, weight, coef, ignore_index, smoothin
 
 
 @cuda.jit
+def _cross_entropy_rows_serial(x, target, weight, ignore_index, smoothing, losses, rows, n):
+    r = cuda.grid(1)
+    while r < rows:
+        t = target[r]
+        loss = 0.0
+        if t != ignore_index and 0 <= t < n:
+            base = r * n
+            m = -math.inf
+            for j in range(n):
+                if x[base + j] > m:
+                    m = x[base + j]
+            if m == -math.inf:
+                m = 0.0
+            s = 0.0
+            for j in range(n):
+                s += math.exp(x[base + j] - m)
+            lse = m + math.log(s)
+            loss = (1.0 - smoothing) * weight[t] * (lse - x[base + t])
+            if smoothing != 0.0:
+                acc = 0.0
+                for j in range(n):
+                    acc += weight[j] * (lse - x[base + j])
+                loss += smoothing / n * acc
+        losses[r] = loss
+        r += cuda.gridsize(1)
+
+
+@cuda.jit
+def _cross_entropy_backward_rows_serial(x, target, weight, coef, ignore_index, smoothing, wsum,
+                                        out, rows, n):
+    r = cuda.grid(1)
+    while r < rows:
+        t = target[r]
+        c = coef[r]
+        base = r * n
+        if t == ignore_index or c == 0.0 or t < 0 or t >= n:
+            for j in range(n):
+                out[base + j] = 0.0
+        else:
+            m = -math.inf
+            for j in range(n):
+                if x[base + j] > m:
+                    m = x[base + j]
+            if m == -math.inf:
+                m = 0.0
+            s = 0.0
+            for j in range(n):
+                s += math.exp(x[base + j] - m)
+            wt = (1.0 - smoothing) * weight[t]
+            scale = c * (wt + smoothing / n * wsum) / s
+            off = c * smoothing / n
+            for j in range(n):
+                out[base + j] = math.exp(x[base + j] - m) * scale - off * weight[j]
+            out[base + t] -= c * wt
+        r += cuda.gridsize(1)
+
+
+@cuda.jit
 def _nll_rows(x, target, weight, ignore_index, losses, rows, n):
     i = cuda.grid(1)
     while i < rows:
@@ -214,6 +311,13 @@ def _embedding_backward(grad, index, padding_idx, out, rows, dim):
         q += cuda.gridsize(1)
 
 
+# the thread-per-row twin of each block-per-row kernel, for rows shorter than ROWS_MIN
+_SERIAL = {_softmax_rows: _softmax_rows_serial,
+           _softmax_backward_rows: _softmax_backward_rows_serial,
+           _cross_entropy_rows: _cross_entropy_rows_serial,
+           _cross_entropy_backward_rows: _cross_entropy_backward_rows_serial}
+
+
 # ----------------------------------------------------------------------------- wrappers
 def _rows(x: CudaArray, axis: int) -> CudaArray:
     """``x`` with ``axis`` moved last, as a contiguous (rows, n) array."""
@@ -235,9 +339,15 @@ def _unrows(out2: CudaArray, shape: tuple, axis: int) -> CudaArray:
     return arrays.copy(arrays.transpose(arrays.reshape(out2, moved), back))
 
 
-def _launch_rows(kernel, rows: int, args) -> None:
-    if rows:
-        launch(kernel, min(rows, 65535), TPB, args)
+def _launch_rows(kernel, rows: int, n: int, args) -> None:
+    """A block per row, or a thread per row when rows are shorter than ``ROWS_MIN``."""
+    if not rows:
+        return
+    if n < ROWS_MIN:
+        blocks, threads = grid_1d(rows)
+        launch(_SERIAL[kernel], blocks, threads, args)
+    else:
+        launch(kernel, min(rows, MAX_BLOCKS), TPB, args)
 
 
 def _row_op(kernel, axis: int, log: bool, *inputs) -> CudaArray:
@@ -246,7 +356,7 @@ def _row_op(kernel, axis: int, log: bool, *inputs) -> CudaArray:
     out = new(rows2[0].shape, inputs[0].dtype)
     r, n = out.shape
     if out.size:
-        _launch_rows(kernel, r, [*(_flat(a) for a in rows2), out.buf, r, n, log])
+        _launch_rows(kernel, r, n, [*(_flat(a) for a in rows2), out.buf, r, n, log])
     return _unrows(out, shape, axis)
 
 
@@ -344,7 +454,7 @@ def cross_entropy_forward(x: CudaArray, target: CudaArray, weight, ignore_index:
     rows, n_classes = x.shape
     wts = row_weights(target, weight, n_classes, ignore_index, x.dtype)
     losses = new((rows,), x.dtype)
-    _launch_rows(_cross_entropy_rows, rows, [
+    _launch_rows(_cross_entropy_rows, rows, n_classes, [
         _flat(x), _flat(_targets(target)), _flat(_weights(weight, n_classes, x.dtype)),
         ignore_index, float(smoothing), losses.buf, rows, n_classes,
     ])
@@ -361,7 +471,7 @@ def cross_entropy_backward(x: CudaArray, target: CudaArray, weight, g: CudaArray
         w = _weights(weight, n_classes, x.dtype)
         wsum = float(arrays.to_host(reduce("sum", w, (0,), False, np.dtype(np.float64)))) \
             if smoothing != 0.0 and weight is not None else float(n_classes)
-        _launch_rows(_cross_entropy_backward_rows, rows, [
+        _launch_rows(_cross_entropy_backward_rows, rows, n_classes, [
             _flat(x), _flat(_targets(target)), _flat(w), _flat(_coef(g, wts, reduction, x.dtype)),
             ignore_index, float(smoothing), wsum, out.buf, rows, n_classes,
         ])

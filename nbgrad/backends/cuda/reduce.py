@@ -1,10 +1,10 @@
 """Reductions over any set of axes on the GPU.
 
 As on the CPU, the input is viewed as ``(outer, reduced, inner)`` (reduced axes that are not
-adjacent are moved last first, one copy). When ``inner == 1`` the reduced elements of each
-output are contiguous: one block per output reduces them with a tree in shared memory. Otherwise
-one thread per output walks the reduced axis, so neighbouring threads read neighbouring
-addresses. Kernels come from memoised factories (one source; Numba compiles per dtype).
+adjacent are moved last first, one copy). When ``inner == 1`` and the rows are long, the
+reduced elements of each output are contiguous: one block per output reduces them with a tree
+in shared memory. Otherwise one thread per output walks the reduced axis (for ``inner > 1``
+neighbouring threads then read neighbouring addresses). Kernels come from memoised factories (one source; Numba compiles per dtype).
 """
 
 from __future__ import annotations
@@ -14,12 +14,15 @@ import math
 import numpy as np
 
 from nbgrad.backends.cuda import arrays
-from nbgrad.backends.cuda._runtime import SIMULATOR, CudaArray, grid_1d, launch, new
+from nbgrad.backends.cuda._runtime import MAX_BLOCKS, SIMULATOR, CudaArray, grid_1d, launch, new
 from numba import cuda, from_dtype, int64
 
 __all__ = ["reduce"]
 
-TPB = 32 if SIMULATOR else 256  # threads per block of the tree reductions (a power of two)
+TPB = 16 if SIMULATOR else 256  # threads per block of the tree reductions (a power of two)
+# Rows shorter than this are reduced by one thread each: a block per short row would leave
+# most of its threads idle (and the simulator is slow at barriers).
+ROWS_MIN = TPB if SIMULATOR else 64
 
 
 @cuda.jit(device=True)
@@ -201,7 +204,7 @@ def reduce(kind: str, x: CudaArray, axes: tuple[int, ...], keepdim: bool, out_dt
     out_shape = (tuple(1 if d in axes else s for d, s in enumerate(x.shape)) if keepdim
                  else kept_shape)
     outs = outer * inner
-    layout = "rows" if inner == 1 else "cols"
+    layout = "rows" if inner == 1 and red >= ROWS_MIN else "cols"
     if kind in ("sum", "prod"):
         acc_dtype = np.dtype(np.float64 if out_dtype.kind == "f" else np.int64)
         store = out_dtype if out_dtype.kind in "fi" else acc_dtype
@@ -228,7 +231,7 @@ def reduce(kind: str, x: CudaArray, axes: tuple[int, ...], keepdim: bool, out_dt
 def _run(kernel, layout, outs, src, red, inner, rest) -> None:
     rest = [r.buf if isinstance(r, CudaArray) else r for r in rest]
     if layout == "rows":
-        launch(kernel, min(outs, 65535), TPB, [*src, outs, red, *rest])
+        launch(kernel, min(outs, MAX_BLOCKS), TPB, [*src, outs, red, *rest])
     else:
         blocks, threads = grid_1d(outs)
         launch(kernel, blocks, threads, [*src, outs, red, inner, *rest])
