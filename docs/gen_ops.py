@@ -35,7 +35,7 @@ OPERATORS = {
 # Helpers the gradient lambdas call, shown as the formula they compute.
 HELPERS = [
     (r"_zeros\(g\)", "0"),
-    (r"_tie_split\((.+?), (.+?)\)", r"(\1 + (\2) / 2)"),
+    (r"_tie_split\((.+?), (.+?)\)", r"((\1) + (\2) / 2)"),
     (r"_pow_grad_base\(g, a, b\)", "g * b * a ** (b - 1) (0 where b == 0)"),
     (r"_pow_grad_exponent\(g, a, b, y\)", "g * y * log(a) (0 where a == 0 and b >= 0)"),
     (r"_log\((\w+)\)", r"log(\1)"),
@@ -149,11 +149,11 @@ def _elementwise_rows(table: dict) -> list[str]:
 
 
 def _signature(name: str, fn) -> str:
-    try:
-        sig = str(inspect.signature(fn))
-    except (TypeError, ValueError):
-        sig = "(...)"
-    sig = re.sub(r"(: [^,=)]+)|( -> .+$)", "", sig)  # no annotations
+    empty = inspect.Parameter.empty
+    full = inspect.signature(fn)
+    sig = str(full.replace(parameters=[p.replace(annotation=empty)
+                                       for p in full.parameters.values()],
+                           return_annotation=empty))
     qual = name if name.startswith("Tensor.") else f"nb.{name}"
     return f"`{qual}{sig}`"
 
@@ -194,10 +194,8 @@ def render() -> str:
         out += ["", f"## {title}", "", "| op | signature | dtypes | gradient |",
                 "| --- | --- | --- | --- |"]
         for name, fn, dtypes, grad in entries:
-            doc = (inspect.getdoc(fn) or "").split("\n\n")[0].replace("\n", " ")
             out.append(f"| {name} | {_cell(_signature(name, fn))} | {dtypes} | "
                        f"{_cell(grad)} |")
-            del doc
     return "\n".join(out) + "\n"
 
 

@@ -632,7 +632,7 @@ class FusedOp(OpDef):
             if g is None:
                 continue
             reads = plan.step_reads[(m, p)]
-            args = [value(o) if (reads is None or i in reads) else None
+            args = [value(o) if (o[0] == "c" or reads is None or i in reads) else None
                     for i, o in enumerate(operands)]
             out = value(("v", m)) if reads is None or "out" in reads else None
             c = op.grads[p](g, *args, out)
@@ -1286,4 +1286,6 @@ def compile(fn: Callable | None = None) -> Any:  # noqa: A001 - the public name,
     """
     if fn is None:
         return compile
+    if not callable(fn):
+        raise TypeError(f"nb.compile() expects a function, got {type(fn).__name__}")
     return CompiledFunction(fn)

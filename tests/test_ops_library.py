@@ -815,3 +815,20 @@ def test_every_library_function_is_public():
                "__rmod__", "__ifloordiv__", "__imod__"]
     for name in set(methods) - {"cat", "stack"}:
         assert callable(getattr(nb.Tensor, name)), name
+
+
+# =========================================================================== docs
+def test_the_op_reference_page_is_generated_from_the_table():
+    import importlib.util
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    spec = importlib.util.spec_from_file_location("nbgrad_gen_ops", docs / "gen_ops.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    page = gen.render()
+    assert (docs / "ops.md").read_text() == page, "docs/ops.md is stale: run python docs/gen_ops.py"
+    for table in (ew.UNARY, ew.BINARY, ew.TERNARY, ew.COMPARISONS):
+        for key in table:
+            assert f"`nb.{key}(" in page, key
+    assert "`g * (1 - y * y)`" in page  # gradients come from the rows themselves

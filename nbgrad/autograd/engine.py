@@ -233,34 +233,31 @@ def _execute(roots, root_grads, run: _Run, targets: set | None) -> None:
     for n in root_nodes:
         if deps.get(n, 0) == 0 and n not in ready and (needed is None or n in needed):
             ready.append(n)
+    capture = run.capture
+    retain = run.retain_graph
+    with_anomaly = anomaly_state.enabled
     while ready:
         node = ready.pop()
         grads = buffers.pop(node)
         if node.pre_hooks:
-            for nr, hooks in node.pre_hooks.items():
-                for hook in list(hooks):
-                    if grads[nr] is not None:
-                        replaced = hook(grads[nr])
-                        if replaced is not None:
-                            grads[nr] = replaced
-        if run.capture is not None:
+            _run_pre_hooks(node, grads)
+        if capture is not None:
             for nr, g in enumerate(grads):
                 key = (node, nr)
-                if key in run.capture and g is not None:
-                    prev = run.capture[key]
-                    run.capture[key] = g if prev is None else prev + g
+                if key in capture and g is not None:
+                    prev = capture[key]
+                    capture[key] = g if prev is None else prev + g
         elif node.retained or run.nonleaf_inputs:
             for nr, t in run.nonleaf_receivers(node):
                 if grads[nr] is not None:
                     run.accumulate(t, grads[nr])
-        if all(g is None for g in grads):
+        if len(grads) == 1 and grads[0] is None or not any(g is not None for g in grads):
             results = (None,) * len(node.edges)
+        elif with_anomaly:
+            results = _backward_with_anomaly(node, grads)
         else:
-            if anomaly_state.enabled:
-                results = _backward_with_anomaly(node, grads)
-            else:
-                results = node.op.backward(node, *grads)
-        if not run.retain_graph:
+            results = node.op.backward(node, *grads)
+        if not retain:
             node.free()
         for edge, g in zip(node.edges, results):
             if edge is None:
@@ -273,14 +270,25 @@ def _execute(roots, root_grads, run: _Run, targets: set | None) -> None:
                 if buf is None:
                     buf = buffers[target] = [None] * target.op.n_outputs
                 if g is not None:
-                    buf[nr] = g if buf[nr] is None else buf[nr] + g
-                deps[target] -= 1
-                if deps[target] == 0:
+                    prev = buf[nr]
+                    buf[nr] = g if prev is None else prev + g
+                left = deps[target] - 1
+                deps[target] = left
+                if not left:
                     ready.append(target)
             elif g is not None:
                 _add_leaf_grad(leaves, target, g)
     for target, g in leaves.values():
         run.deliver(target, id(target), g, target._hooks)
+
+
+def _run_pre_hooks(node: Node, grads: list) -> None:
+    for nr, hooks in node.pre_hooks.items():
+        for hook in list(hooks):
+            if grads[nr] is not None:
+                replaced = hook(grads[nr])
+                if replaced is not None:
+                    grads[nr] = replaced
 
 
 def _run(outputs, grad_outputs, retain_graph, create_graph, run_factory, targets):

@@ -87,25 +87,44 @@ def apply(op: OpDef, inputs: tuple, params=None):
     any_grad = False
     for x in inputs:
         if isinstance(x, Tensor):
-            if device is None:
-                device = x._device
-            elif x._device is not device:
-                _device_mismatch(op, device, x._device)
+            if x._device is not device:
+                if device is None:
+                    device = x._device
+                else:
+                    _device_mismatch(op, device, x._device)
             arrays.append(x._data)
             if x._requires_grad or (x._base is not None and _needs_grad(x)):
                 any_grad = True
         else:
             arrays.append(x)
-    out = op.forward(backend_for(device or CPU), params, *arrays)
-    record = any_grad and mode.grad and not mode.inference and op.differentiable
+    if device is CPU or device is None:
+        bk = _cpu_backend or _load_cpu_backend()
+        device = CPU
+    else:
+        bk = backend_for(device)
+    out = op.forward(bk, params, *arrays)
     if op.n_outputs == 1:
-        result = _wrap(op, out, inputs, mode, device, params)
+        if op.view:
+            result = _wrap(op, out, inputs, mode, device, params)
+        else:
+            result = _make(out, None if mode.inference else VersionCounter())
+            if device is not CPU:
+                result._device = device
         outputs = (result,)
     else:
         outputs = result = tuple(_wrap(op, o, inputs, mode, device, params) for o in out)
-    if record:
+    if any_grad and mode.grad and not mode.inference and op.differentiable:
         _record(op, inputs, params, arrays, out, outputs)
     return result
+
+
+_cpu_backend = None
+
+
+def _load_cpu_backend():
+    global _cpu_backend
+    _cpu_backend = backend_for(CPU)
+    return _cpu_backend
 
 
 def _needs_grad(x: Tensor) -> bool:
@@ -132,40 +151,61 @@ def _wrap(op, data, inputs, mode, device, params) -> Tensor:
             t._base_fn = t._base._grad_fn
     else:
         t = _make(data, None if mode.inference else VersionCounter())
-    if device is not None and device is not CPU:
+    if device is not CPU:
         t._device = device
     return t
+
+
+def _edge_and_need(x):
+    """(edge, needs-grad) for one input of a recorded op."""
+    if isinstance(x, Tensor):
+        if x._base is None:
+            if x._requires_grad:
+                fn = x._grad_fn
+                return ((x, 0) if fn is None else (fn, x._output_nr)), True
+        elif _needs_grad(x):
+            return edge_of(x), True
+    return None, False
 
 
 def _record(op, inputs, params, arrays, out, outputs) -> None:
     edges = []
     needs = []
+    has_constant = False
     for x in inputs:
-        if isinstance(x, Tensor) and _needs_grad(x):
-            edges.append(edge_of(x))
-            needs.append(True)
-        else:
-            edges.append(None)
-            needs.append(False)
+        edge, need = _edge_and_need(x)
+        edges.append(edge)
+        needs.append(need)
+        if not need and not isinstance(x, Tensor):
+            has_constant = True
     node = Node(op, params, tuple(edges))
     save_inputs, save_output = op.save(tuple(needs))
-    if save_inputs is not None or any(not isinstance(x, Tensor) for x in inputs):
-        node.saved = tuple(
-            (SavedTensor(x, False) if save_inputs is not None and save_inputs[i] else None)
-            if isinstance(x, Tensor) else x
-            for i, x in enumerate(inputs)
-        )
+    if save_inputs is not None:
+        saved = []
+        for x, keep in zip(inputs, save_inputs):
+            if not isinstance(x, Tensor):
+                saved.append(x)
+            elif keep:
+                saved.append(SavedTensor(x, False))
+            else:
+                saved.append(None)
+        node.saved = tuple(saved)
+    elif has_constant:  # Python numbers the gradient may need
+        node.saved = tuple(None if isinstance(x, Tensor) else x for x in inputs)
     if op.wants_meta:
         node.meta = op.meta(arrays, out)
-    for nr, t in enumerate(outputs):
-        if op.n_outputs > 1 and not op.output_differentiable(nr):
-            continue
+    if op.n_outputs == 1:
+        t = outputs[0]
         t._requires_grad = True
         t._grad_fn = node
-        t._output_nr = nr
-    if op.view:
-        view = outputs[0]
-        view._base_fn = view._base._grad_fn
+        if op.view:
+            t._base_fn = t._base._grad_fn
+    else:
+        for nr, t in enumerate(outputs):
+            if op.output_differentiable(nr):
+                t._requires_grad = True
+                t._grad_fn = node
+                t._output_nr = nr
     if save_output:
         node.saved_output = SavedTensor(outputs[0], True)
     if anomaly_state.enabled:

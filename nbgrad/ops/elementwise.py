@@ -40,8 +40,48 @@ class Elementwise(OpDef):
         self.differentiable = differentiable and bool(grads)
         self.allow_bool = allow_bool
         self.nargs = fn.__code__.co_argcount
+        self._kernels: dict = {}
+        self._no_values = (None,) * self.nargs
+        self._save_cache: dict = {}
 
     # dtype resolution --------------------------------------------------
+    def _fast_key(self, args):
+        """The computation dtype in the common cases, without the general promotion walk:
+        one array, an array and a Python number of a compatible kind, or two arrays of one
+        dtype (all arrays at least 1-D). None means: take the general path."""
+        a = args[0]
+        ta = type(a)
+        if ta is float or ta is int or ta is bool or not a.ndim:
+            return None
+        if len(args) == 1:
+            return a.dtype
+        if len(args) != 2:
+            return None
+        b = args[1]
+        tb = type(b)
+        if tb is float:
+            return a.dtype if a.dtype.kind == "f" else None
+        if tb is int:
+            return a.dtype if a.dtype.kind in "fi" else None
+        if tb is bool or isinstance(b, (int, float)):
+            return None
+        return a.dtype if b.dtype == a.dtype and b.ndim else None
+
+    def _kernel(self, bk, dtype):
+        """The compiled kernel of this op for ``dtype`` on backend ``bk`` (memoised)."""
+        per_backend = self._kernels.get(bk)
+        if per_backend is None:
+            per_backend = self._kernels[bk] = {}
+        kernel = per_backend.get(dtype)
+        if kernel is None:
+            compute, out_dtype = self.dtypes((np.empty(1, dtype),))
+            if compute != dtype:
+                return None
+            kernel = per_backend[dtype] = bk.elementwise_kernel(
+                self.fn, self.nargs, compute, out_dtype
+            )
+        return kernel
+
     def dtypes(self, args):
         """(compute dtype, output dtype) as numpy dtypes for these arguments."""
         first = None
@@ -76,12 +116,21 @@ class Elementwise(OpDef):
     def _prepare(self, args):
         compute, out_dtype = self.dtypes(args)
         cast = tuple(
-            a if isinstance(a, (int, float, bool)) or a.dtype == compute else a.astype(compute)
+            _plain_scalar(a) if isinstance(a, (int, float, bool))
+            else a if a.dtype == compute else a.astype(compute)
             for a in args
         )
         return compute, out_dtype, cast
 
     def forward(self, bk, params, *args):
+        key = self._fast_key(args)
+        if key is not None:
+            per_backend = self._kernels.get(bk)
+            kernel = per_backend.get(key) if per_backend is not None else None
+            if kernel is None:
+                kernel = self._kernel(bk, key)
+            if kernel is not None:
+                return kernel(*args)
         compute, out_dtype, cast = self._prepare(args)
         return bk.map_elementwise(self.fn, compute, out_dtype, cast)
 
@@ -101,6 +150,12 @@ class Elementwise(OpDef):
 
     # autograd ------------------------------------------------------------
     def save(self, needs):
+        found = self._save_cache.get(needs)
+        if found is None:
+            found = self._save_cache[needs] = self._save_uncached(needs)
+        return found
+
+    def _save_uncached(self, needs):
         want = set()
         for need, reads in zip(needs, self.needs):
             if need:
@@ -110,6 +165,13 @@ class Elementwise(OpDef):
         return tuple(name in want for name in "abc"[: self.nargs]), "out" in want
 
     def meta(self, arrays, out):
+        shape, dtype = out.shape, out.dtype
+        for a in arrays:
+            if type(a) in (int, float, bool) or (a.shape == shape and a.dtype == dtype):
+                continue
+            break
+        else:
+            return None
         for a in arrays:
             if not isinstance(a, (int, float, bool)) and (
                 a.shape != out.shape or a.dtype != out.dtype
@@ -121,13 +183,12 @@ class Elementwise(OpDef):
         return None
 
     def backward(self, node, grad):
-        values = [None] * self.nargs
-        out = None
-        for i in range(self.nargs):
-            if node.saved is not None and node.saved[i] is not None:
-                values[i] = node.saved_input(i)
-        if node.saved_output is not None:
-            out = node.output()
+        saved = node.saved
+        if saved is None:
+            values = self._no_values
+        else:
+            values = [None if s is None else node.saved_input(i) for i, s in enumerate(saved)]
+        out = None if node.saved_output is None else node.output()
         result = []
         for i, edge in enumerate(node.edges):
             if edge is None:
@@ -169,6 +230,15 @@ class _IntegerDivision(Elementwise):
 
 def _is_zero(x):
     return x == 0
+
+
+def _plain_scalar(value):
+    """A Python number as a builtin (``np.float64`` is a float subclass that numpy would treat
+    as a typed operand rather than a weak scalar)."""
+    kind = type(value)
+    if kind is int or kind is float or kind is bool:
+        return value
+    return float(value) if isinstance(value, float) else int(value)
 
 
 def _broadcast_shape(args) -> tuple:
@@ -334,6 +404,9 @@ def binary(name: str, reflected: bool = False):
             return apply(op, (other, self))
     else:
         def fn(self, other):
+            t = type(other)
+            if (t is float or t is int) and isinstance(self, Tensor):
+                return apply(op, (self, other))  # the common case, checked first
             if not isinstance(self, Tensor):  # functional form with a scalar first: nb.add(2, x)
                 _check_operand(name, self)
                 if not isinstance(other, Tensor):

@@ -26,7 +26,8 @@ def _real_gpu() -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
-    cuda_marked = [i for i in items if "cuda" in i.keywords or "gpu" in i.keywords]
+    # markers, not keywords: every test in tests/cuda has "cuda" among its keywords
+    cuda_marked = [i for i in items if i.get_closest_marker("cuda") or i.get_closest_marker("gpu")]
     if not cuda_marked:
         return
     gpu = _real_gpu()
@@ -35,9 +36,9 @@ def pytest_collection_modifyitems(config, items):
     )
     skip_gpu = pytest.mark.skip(reason="needs a real GPU (not the simulator)")
     for item in cuda_marked:
-        if "gpu" in item.keywords and not gpu:
+        if item.get_closest_marker("gpu") and not gpu:
             item.add_marker(skip_gpu)
-        elif "cuda" in item.keywords and not (gpu or SIMULATOR):
+        elif item.get_closest_marker("cuda") and not (gpu or SIMULATOR):
             item.add_marker(skip_cuda)
 
 

@@ -2,5 +2,5 @@
 
 from nbgrad.backends.cpu.arrays import *  # noqa: F403
 from nbgrad.backends.cpu.copying import *  # noqa: F403
-from nbgrad.backends.cpu.elementwise import map_elementwise  # noqa: F401
+from nbgrad.backends.cpu.elementwise import elementwise_kernel, map_elementwise  # noqa: F401
 from nbgrad.backends.cpu.reduce import reduce  # noqa: F401

@@ -1,7 +1,8 @@
-"""Elementwise kernels: each scalar function of the op table becomes one Numba ufunc.
+"""Elementwise kernels: each scalar function of the op table becomes Numba ufuncs.
 
 A ufunc brings broadcasting, strided views, ``out=`` buffers and every dtype from a single
-scalar definition; loops are compiled per dtype on first use and cached on disk.
+scalar definition. Each (function, dtype) pair gets its own single-loop ufunc, compiled on
+first use and cached on disk, so numpy never has to choose between loops.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 
 from nbgrad.backends._jit import elementwise
 
-__all__ = ["map_elementwise"]
+__all__ = ["map_elementwise", "elementwise_kernel"]
 
 _NB_TYPES = {
     np.dtype(np.float32): "float32",
@@ -21,37 +22,70 @@ _NB_TYPES = {
     np.dtype(np.int64): "int64",
     np.dtype(np.bool_): "boolean",
 }
-_dufuncs: dict = {}
 _loops: dict = {}
+_kernels: dict = {}
 _compile_lock = threading.Lock()
+
+
+def _ignore_fp_errors():
+    """A context manager silencing numpy's floating-point warnings: inf and nan are values,
+    as in PyTorch. numpy's own ``errstate`` costs ~2 us per use, so where numpy exposes the
+    context variable behind it we set that directly (~0.3 us)."""
+    try:
+        from numpy._core import _multiarray_umath as umath
+
+        var = umath._extobj_contextvar
+        ignore = umath._make_extobj(all="ignore")
+    except (ImportError, AttributeError, TypeError):  # pragma: no cover - other numpy builds
+        return lambda: np.errstate(all="ignore")
+    return (var, ignore)
+
+
+_FP = _ignore_fp_errors()
 
 
 def _compile(fn, nargs: int, dtype: np.dtype, out_dtype: np.dtype):
     with _compile_lock:  # several threads may ask for the same loop at once
         ufunc = _loops.get((fn, dtype))
-        return ufunc if ufunc is not None else _compile_locked(fn, nargs, dtype, out_dtype)
+        if ufunc is None:
+            dufunc = elementwise(fn)
+            arg = _NB_TYPES[dtype]
+            dufunc.add(f"{_NB_TYPES[out_dtype]}({', '.join([arg] * nargs)})")
+            ufunc = _loops[(fn, dtype)] = dufunc.ufunc
+        return ufunc
 
 
-def _compile_locked(fn, nargs: int, dtype: np.dtype, out_dtype: np.dtype):
-    dufunc = _dufuncs.get(fn)
-    if dufunc is None:
-        dufunc = _dufuncs[fn] = elementwise(fn)
-    arg = _NB_TYPES[dtype]
-    dufunc.add(f"{_NB_TYPES[out_dtype]}({', '.join([arg] * nargs)})")
-    ufunc = dufunc.ufunc
-    _loops[(fn, dtype)] = ufunc
-    return ufunc
+def elementwise_kernel(fn, nargs: int, dtype: np.dtype, out_dtype: np.dtype):
+    """A function applying ``fn`` to arrays of ``dtype`` (at least 1-D, cast already) and
+    Python scalars, returning a new array; floating-point errors are silent."""
+    found = _kernels.get((fn, dtype))
+    if found is not None:
+        return found
+    ufunc = _loops.get((fn, dtype)) or _compile(fn, nargs, dtype, out_dtype)
+    if isinstance(_FP, tuple):
+        var, ignore = _FP
+        set_errstate, reset_errstate = var.set, var.reset
+
+        def run(*args):
+            token = set_errstate(ignore)
+            try:
+                return ufunc(*args)
+            finally:
+                reset_errstate(token)
+    else:  # pragma: no cover - numpy without the private context variable
+        def run(*args):
+            with _FP():
+                return ufunc(*args)
+
+    _kernels[(fn, dtype)] = run
+    return run
 
 
 def map_elementwise(fn, dtype: np.dtype, out_dtype: np.dtype, args, out=None):
-    """Apply scalar ``fn`` elementwise over broadcast ``args`` (arrays of ``dtype`` or scalars)."""
-    ufunc = _loops.get((fn, dtype))
-    if ufunc is None:
-        ufunc = _compile(fn, len(args), dtype, out_dtype)
-    # The explicit signature picks this dtype's loop: numpy would otherwise take the first
-    # registered loop the inputs cast to safely (e.g. a float64 loop for float32 inputs).
-    sig = (dtype,) * len(args) + (out_dtype,)
+    """Apply scalar ``fn`` elementwise over broadcast ``args`` (arrays of ``dtype`` or scalars),
+    into ``out`` when given."""
+    ufunc = _loops.get((fn, dtype)) or _compile(fn, len(args), dtype, out_dtype)
     with np.errstate(all="ignore"):  # inf/nan results are values, as in PyTorch, not warnings
         if out is None:  # a ufunc returns a numpy scalar for 0-d inputs: keep an array
-            return np.asarray(ufunc(*args, signature=sig))
-        return ufunc(*args, out=out, signature=sig)
+            return np.asarray(ufunc(*args))
+        return ufunc(*args, out=out)

@@ -16,7 +16,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
 from nbgrad.backends.cuda._runtime import CudaArray, synchronize  # noqa: F401
 from nbgrad.backends.cuda.arrays import *  # noqa: F403
 from nbgrad.backends.cuda.copying import *  # noqa: F403
-from nbgrad.backends.cuda.elementwise import map_elementwise  # noqa: F401
+from nbgrad.backends.cuda.elementwise import elementwise_kernel, map_elementwise  # noqa: F401
 from nbgrad.backends.cuda.indexing import getitem, index_add, setitem  # noqa: F401
 from nbgrad.backends.cuda.linalg import matmul  # noqa: F401
 from nbgrad.backends.cuda.reduce import reduce  # noqa: F401

@@ -15,10 +15,14 @@ import numpy as np
 from nbgrad.backends.cuda._runtime import CudaArray, DTYPES, grid_1d, launch, new
 from numba import cuda
 
-__all__ = ["map_elementwise", "identity", "nonzero", "broadcast_shapes", "kernel_for"]
+__all__ = [
+    "map_elementwise", "elementwise_kernel", "identity", "nonzero", "broadcast_shapes",
+    "kernel_for",
+]
 
 _device_fns: dict = {}
 _kernels: dict = {}
+_runners: dict = {}
 
 
 def identity(x):
@@ -175,3 +179,18 @@ def map_elementwise(fn, dtype: np.dtype, out_dtype: np.dtype, args, out=None):
     blocks, threads = grid_1d(n)
     launch(kernel, blocks, threads, call)
     return out
+
+
+def elementwise_kernel(fn, nargs: int, dtype: np.dtype, out_dtype: np.dtype):
+    """A function applying ``fn`` to device arrays of ``dtype`` (cast already) and Python
+    scalars, returning a new array (the ops' fast path; memoised per function and dtype)."""
+    key = (fn, np.dtype(dtype))
+    found = _runners.get(key)
+    if found is None:
+        dtype, out_dtype = np.dtype(dtype), np.dtype(out_dtype)
+
+        def found(*args):
+            return map_elementwise(fn, dtype, out_dtype, args)
+
+        _runners[key] = found
+    return found
