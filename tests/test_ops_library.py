@@ -618,6 +618,7 @@ COPYING = {
     "repeat_same_ndim": (lambda x: x.repeat(1, 2), lambda a: np.tile(a, (1, 2)), [(3, 4)]),
     "flip_0": (lambda x: x.flip(0), lambda a: np.flip(a, 0), [(3, 4)]),
     "flip_both": (lambda x: nb.flip(x, (0, -1)), lambda a: np.flip(a, (0, 1)), [(3, 4)]),
+    "flip_varargs": (lambda x: x.flip(1, 0), lambda a: np.flip(a, (0, 1)), [(3, 4)]),
     "tril": (lambda x: x.tril(), np.tril, [(3, 4)]),
     "tril_1": (lambda x: nb.tril(x, 1), lambda a: np.tril(a, 1), [(2, 3, 4)]),
     "triu": (lambda x: x.triu(), np.triu, [(3, 4)]),

@@ -191,10 +191,12 @@ def repeat(x: Tensor, *sizes) -> Tensor:
     return out.reshape(*(r * s for r, s in zip(reps, shape)))
 
 
-def flip(x: Tensor, dims) -> Tensor:
-    """A copy of ``x`` reversed along ``dims`` (an int or a sequence)."""
-    if isinstance(dims, int):
-        dims = (dims,)
+def flip(x: Tensor, *dims) -> Tensor:
+    """A copy of ``x`` reversed along ``dims``: ``flip(x, (0, 1))``, ``x.flip(0, 1)``."""
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        dims = tuple(dims[0])
+    if not all(isinstance(d, int) for d in dims):
+        raise TypeError(f"flip(): dims must be integers, got {dims}")
     axes = tuple(_wrap_dim(d, x.ndim) for d in dims)
     if len(set(axes)) != len(axes):
         raise RuntimeError(f"flip(): dims {tuple(dims)} has a repeated dim")

@@ -34,7 +34,7 @@ def test_inference_tensors(device):
     assert y.is_inference() and not y.requires_grad
     assert y.device == x.device
     with pytest.raises(errors.InferenceTensorError, match="Inference tensors do not track"):
-        y._version
+        _ = y._version
     with pytest.raises(errors.InferenceTensorError):
         y.add_(1)
     with pytest.raises(errors.InferenceTensorError):

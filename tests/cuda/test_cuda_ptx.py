@@ -80,7 +80,7 @@ def test_every_elementwise_row_compiles_for_the_gpu(dry_run):
     from nbgrad.ops._dispatch import apply
     from nbgrad.ops.elementwise import BINARY, COMPARISONS, UNARY
 
-    for dtype in (nb.float32, nb.float64, nb.int64):
+    for dtype in (nb.float32, nb.int64):  # float64 types like float32
         x = nb.ones(2, 3, dtype=dtype, device="cuda")
         for op in UNARY.values():
             if dtype is nb.int64 and op.kind == "float":
@@ -89,8 +89,7 @@ def test_every_elementwise_row_compiles_for_the_gpu(dry_run):
         for op in (*BINARY.values(), *COMPARISONS.values()):
             apply(op, (x, x.t().contiguous().t()))  # strided operand
             apply(op, (x, 2))  # scalar operand
-    n = len(dry_run)
-    assert n > 100, n
+    assert len(dry_run) > 100
 
 
 def test_training_step_compiles_for_the_gpu(dry_run):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nbgrad.backends.cuda._runtime import CudaArray, DTYPES, download, new, upload
+from nbgrad.backends.cuda._runtime import DTYPES, CudaArray, download, new, upload
 from nbgrad.backends.cuda.elementwise import identity, map_elementwise, nonzero
 
 __all__ = [

@@ -6,11 +6,11 @@ Callers (the ops) validate shapes, dtypes and index ranges first, as for the CPU
 from __future__ import annotations
 
 import numpy as np
+from numba import cuda
 
 from nbgrad.backends.cuda import arrays
 from nbgrad.backends.cuda._runtime import MAXD, CudaArray, grid_1d, launch, new, pad
 from nbgrad.backends.cuda.reduce import reduce
-from numba import cuda
 
 __all__ = [
     "gather", "scatter_add", "concatenate", "flip", "tril", "triu", "index_bounds", "any_true",

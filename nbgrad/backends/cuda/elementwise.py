@@ -11,9 +11,9 @@ There is no hand-written kernel per op.
 from __future__ import annotations
 
 import numpy as np
-
-from nbgrad.backends.cuda._runtime import CudaArray, DTYPES, grid_1d, launch, new
 from numba import cuda
+
+from nbgrad.backends.cuda._runtime import DTYPES, CudaArray, grid_1d, launch, new
 
 __all__ = [
     "map_elementwise", "elementwise_kernel", "identity", "nonzero", "broadcast_shapes",

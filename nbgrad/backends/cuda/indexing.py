@@ -14,11 +14,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import cuda
 
 from nbgrad.backends.cuda import arrays
 from nbgrad.backends.cuda._runtime import MAXD, CudaArray, c_strides, grid_1d, launch, new, pad
 from nbgrad.backends.cuda.elementwise import broadcast_shapes, map_elementwise
-from numba import cuda
 
 __all__ = ["getitem", "setitem", "index_add"]
 

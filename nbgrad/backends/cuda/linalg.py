@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import cuda, from_dtype
 
 from nbgrad.backends.cuda import arrays
 from nbgrad.backends.cuda._runtime import MAX_BLOCKS, MAXD, SIMULATOR, CudaArray, launch, new, pad
 from nbgrad.backends.cuda.elementwise import broadcast_shapes
-from numba import cuda, from_dtype
 
 __all__ = ["matmul"]
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import cuda, float64
 
 from nbgrad.backends.cuda import arrays
 from nbgrad.backends.cuda._runtime import MAX_BLOCKS, CudaArray, grid_1d, launch, new
 from nbgrad.backends.cuda.elementwise import map_elementwise
 from nbgrad.backends.cuda.indexing import getitem
 from nbgrad.backends.cuda.reduce import ROWS_MIN, TPB, reduce
-from numba import cuda, float64
 
 __all__ = [
     "softmax", "log_softmax", "softmax_backward", "log_softmax_backward",

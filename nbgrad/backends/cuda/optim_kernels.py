@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import math
 
-from nbgrad.backends.cuda._runtime import CudaArray, grid_1d, launch
 from numba import cuda
+
+from nbgrad.backends.cuda._runtime import CudaArray, grid_1d, launch
 
 __all__ = ["sgd_step", "adam_step"]
 
@@ -68,7 +69,8 @@ def sgd_step(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximiz
 
 def adam_step(p, g, m, v, vmax, lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad,
               maximize, step):
-    """Adam (``decoupled=False``) or AdamW (``decoupled=True``) step ``step`` (1-based), in place."""
+    """Adam (``decoupled=False``) or AdamW (``decoupled=True``) step ``step`` (1-based), in
+    place."""
     step_size = lr / (1.0 - beta1 ** step)
     bc2_sqrt = math.sqrt(1.0 - beta2 ** step)
     if p.size:

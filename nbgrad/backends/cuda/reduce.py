@@ -4,7 +4,8 @@ As on the CPU, the input is viewed as ``(outer, reduced, inner)`` (reduced axes 
 adjacent are moved last first, one copy). When ``inner == 1`` and the rows are long, the
 reduced elements of each output are contiguous: one block per output reduces them with a tree
 in shared memory. Otherwise one thread per output walks the reduced axis (for ``inner > 1``
-neighbouring threads then read neighbouring addresses). Kernels come from memoised factories (one source; Numba compiles per dtype).
+neighbouring threads then read neighbouring addresses). Kernels come from memoised factories
+(one source; Numba compiles it per dtype).
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import cuda, from_dtype, int64
 
 from nbgrad.backends.cuda import arrays
 from nbgrad.backends.cuda._runtime import MAX_BLOCKS, SIMULATOR, CudaArray, grid_1d, launch, new
-from numba import cuda, from_dtype, int64
 
 __all__ = ["reduce"]
 
