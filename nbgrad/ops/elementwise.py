@@ -291,6 +291,20 @@ def _tie_split(wins: Tensor, ties: Tensor) -> Tensor:
     return wins + ties * 0.5
 
 
+def _gelu_second_derivative(x: Tensor) -> Tensor:
+    """d^2/dx^2 gelu(x) = phi(x) (2 - x^2), with nbgrad ops (differentiable again)."""
+    x2 = x * x
+    return (x2 * -0.5).exp() * 0.3989422804014327 * (2 - x2)
+
+
+# gelu'(x) as one kernel, so gelu's backward is one pass; itself differentiable.
+GELU_DERIVATIVE = Elementwise(
+    "GeluDerivative",
+    lambda x: 0.5 * (1.0 + math.erf(x * 0.7071067811865476)) + x * 0.3989422804014327 * math.exp(-0.5 * x * x),  # noqa: E501
+    (lambda g, x, y: g * _gelu_second_derivative(x),), ("a",), kind="float",
+)
+
+
 # --------------------------------------------------------------------------- the table
 # Gradient rules receive (grad, *inputs, out); inputs not saved arrive as None.
 # fmt: off
@@ -312,7 +326,7 @@ UNARY = {op.key: op for op in [
     Elementwise("Expm1",   lambda x: math.expm1(x),                        (lambda g, x, y: g * (y + 1),),              ("out",), kind="float"),  # noqa: E501
     Elementwise("Tan",     lambda x: math.tan(x),                          (lambda g, x, y: g * (1 + y * y),),          ("out",), kind="float"),  # noqa: E501
     Elementwise("Erf",     lambda x: math.erf(x),                          (lambda g, x, y: g * 1.1283791670955126 * (-x * x).exp(),), ("a",), kind="float"),  # noqa: E501
-    Elementwise("Gelu",    lambda x: 0.5 * x * (1.0 + math.erf(x * 0.7071067811865476)), (lambda g, x, y: g * (0.5 * (1 + (x * 0.7071067811865476).erf()) + x * (x * x * -0.5).exp() * 0.3989422804014327),), ("a",), kind="float"),  # noqa: E501
+    Elementwise("Gelu",    lambda x: 0.5 * x * (1.0 + math.erf(x * 0.7071067811865476)), (lambda g, x, y: g * apply(GELU_DERIVATIVE, (x,)),), ("a",), kind="float"),  # noqa: E501
     Elementwise("Silu",    lambda x: x / (1.0 + math.exp(-x)) if x >= 0 else x * math.exp(x) / (1.0 + math.exp(x)), (lambda g, x, y: g * x.sigmoid() * (1 + x * (1 - x.sigmoid())),), ("a",), kind="float"),  # noqa: E501
     Elementwise("Softplus", lambda x: x if x > 20.0 else math.log1p(math.exp(x)), (lambda g, x, y: g * x.sigmoid(),),       ("a",), kind="float"),  # noqa: E501
     Elementwise("Floor",   lambda x: x if abs(x) == math.inf else x // 1,  (lambda g, x, y: _zeros(g),),                ("",), allow_bool=False),  # noqa: E501

@@ -13,7 +13,7 @@ import math
 
 from nbgrad import _dtype
 from nbgrad.ops._dispatch import OpDef, apply, apply_inplace
-from nbgrad.ops.elementwise import Elementwise
+from nbgrad.ops.elementwise import UNARY, Elementwise
 from nbgrad.tensor import Tensor, _wrap_dim
 
 __all__ = [
@@ -453,16 +453,6 @@ def embedding(index: Tensor, weight: Tensor, padding_idx: int | None = None) -> 
 
 # ----------------------------------------------------------------------------- activations
 # Scalar kernels (one per line: Numba's cache keys on the source line).
-_SQRT1_2 = 1.0 / math.sqrt(2.0)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-
-
-def _gelu_scalar(x):
-    return 0.5 * x * (1.0 + math.erf(x * 0.7071067811865476))
-
-
-def _gelu_grad_scalar(x):
-    return 0.5 * (1.0 + math.erf(x * 0.7071067811865476)) + x * 0.3989422804014327 * math.exp(-0.5 * x * x)  # noqa: E501
 
 
 def _logsigmoid_scalar(x):
@@ -473,16 +463,6 @@ def _log_clamped_scalar(x):
     return max(math.log(x), -100.0) if x > 0 else -100.0
 
 
-def _gelu_second(x: Tensor) -> Tensor:
-    """d^2/dx^2 gelu(x) = phi(x) (2 - x^2), with nbgrad ops (differentiable again)."""
-    x2 = x * x
-    return (x2 * -0.5).exp() * _INV_SQRT_2PI * (2 - x2)
-
-
-GELU_GRAD = Elementwise("GeluBackward", _gelu_grad_scalar,
-                        (lambda g, x, y: g * _gelu_second(x),), ("a",), kind="float")
-GELU = Elementwise("Gelu", _gelu_scalar,
-                   (lambda g, x, y: g * apply(GELU_GRAD, (x,)),), ("a",), kind="float")
 LOGSIGMOID = Elementwise("LogSigmoid", _logsigmoid_scalar,
                          (lambda g, x, y: g * (-x).sigmoid(),), ("a",), kind="float")
 LOG_CLAMPED = Elementwise("LogClamped", _log_clamped_scalar,
@@ -490,8 +470,8 @@ LOG_CLAMPED = Elementwise("LogClamped", _log_clamped_scalar,
 
 
 def gelu(x: Tensor) -> Tensor:
-    """Exact GELU ``x * Phi(x)`` through ``erf``."""
-    return apply(GELU, (x,))
+    """Exact GELU ``x * Phi(x)`` through ``erf`` (the op table's row)."""
+    return apply(UNARY["gelu"], (x,))
 
 
 def logsigmoid(x: Tensor) -> Tensor:
