@@ -322,3 +322,26 @@ def test_kernels_are_written_to_the_fusion_dir(tmp_path, monkeypatch):
 def test_compile_rejects_non_callables():
     with pytest.raises(TypeError, match="expects a function"):
         nb.compile(3)
+
+
+def test_output_buffers_are_reused_only_when_released():
+    n = fusion._BufferPool.MIN_BYTES // 4 + 1
+    fn = nb.compile(lambda x, y: (x * y + 1.0) * 2.0)
+    x, y = T(n, np.float32, False), T(n, np.float32, False)
+    fn(x, y)
+    first = fn(x, y)
+    kept = first.numpy().copy()
+    second = fn(y, x)  # first is alive: a different buffer
+    assert second._data is not first._data
+    np.testing.assert_array_equal(first.numpy(), kept)
+    view = first[::2]
+    released = id(first._data)
+    del first
+    third = fn(x, y)  # a view still holds the buffer
+    assert id(third._data) != released
+    np.testing.assert_array_equal(view.numpy(), kept[::2])
+    freed = {released, id(third._data)}
+    del view, third
+    fourth = fn(x, y)  # now a released buffer is taken again (no fresh allocation)
+    assert id(fourth._data) in freed
+    np.testing.assert_array_equal(fourth.numpy(), kept)

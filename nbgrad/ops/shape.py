@@ -377,6 +377,9 @@ def _normalize_index(index):
             if isinstance(item, slice) and item.step is not None and item.step <= 0:
                 raise ValueError("step must be greater than zero")
             out.append(item)
+        elif hasattr(item, "dtype") and hasattr(item, "ndim") and item.dtype.kind in "iub":
+            out.append(item)  # a device array of an index normalised before (backward replays)
+            basic = False
         else:
             raise IndexError(
                 f"only integers, slices, None, Ellipsis and integer or boolean tensors are valid "

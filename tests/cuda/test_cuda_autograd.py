@@ -182,3 +182,12 @@ def test_contiguity_strides_and_metadata_match_cpu():
         assert c.stride() == g.stride() and c.is_contiguous() == g.is_contiguous()
         assert c.shape == g.shape and c.numel() == g.numel()
     assert xg.element_size() == 4 and xg.dim() == 3
+
+
+def test_cuda_tensors_without_a_gpu_fail_clearly():
+    if nb.cuda.is_available():
+        pytest.skip("a GPU (or the simulator) is available")
+    with pytest.raises(RuntimeError, match="CUDA is not available.*NUMBA_ENABLE_CUDASIM"):
+        nb.zeros(2, device="cuda")
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        nb.ones(2).cuda()

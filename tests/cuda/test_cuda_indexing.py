@@ -141,3 +141,20 @@ def test_index_views_reshape_and_transposes_share_storage():
     assert xg.t().reshape(-1).is_contiguous() if xg.ndim == 2 else True
     with pytest.raises(RuntimeError, match="view"):
         xg.transpose(0, 2).view(-1)
+
+
+def test_assignment_and_double_backward_through_device_indices():
+    results = []
+    for dev in ("cpu", "cuda"):
+        x = nb.ones(4, 3, dtype=nb.float64, device=dev, requires_grad=True)
+        v = nb.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=nb.float64, device=dev,
+                      requires_grad=True)
+        idx = nb.tensor([0, 2], device=dev)
+        y = x * 1
+        y[idx] = v * 2
+        (y * y).sum().backward()
+        (g,) = nb.autograd.grad((x[idx] ** 3).sum(), x, create_graph=True)
+        (h,) = nb.autograd.grad(g.sum(), x)
+        results.append((x.grad, v.grad, h))
+    for c, g in zip(*results):
+        assert_same(c, g)

@@ -132,3 +132,13 @@ def test_cross_entropy_with_many_classes_uses_the_block_kernels():
                                label_smoothing=0.1)
 
     _grads(fn, logits, RNG.random(40) + 0.5)
+
+
+def test_linear_fused_on_both_devices():
+    _grads(lambda dev, x, w, b: F.linear(x, w, b), RNG.standard_normal((2, 3, 4)),
+           RNG.standard_normal((5, 4)), RNG.standard_normal(5))
+    _grads(lambda dev, x, w: F.linear(x, w), RNG.standard_normal((3, 4)),
+           RNG.standard_normal((2, 4)))
+    x = nb.ones(3, 4, device="cuda")
+    w = nb.ones(2, 4, device="cuda", requires_grad=True)
+    assert F.linear(x, w).grad_fn.name() == "LinearBackward0"

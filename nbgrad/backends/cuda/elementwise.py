@@ -149,22 +149,31 @@ def map_elementwise(fn, dtype: np.dtype, out_dtype: np.dtype, args, out=None):
                 f"cuda elementwise: expected cuda device arrays or Python numbers, got "
                 f"{type(a).__name__} (is a tensor on another device?)"
             )
-    shape = broadcast_shapes(*[a.shape for a in arrays]) if arrays else ()
+    first = arrays[0] if arrays else None
+    same = first is not None and first.contiguous and all(
+        a.shape == first.shape and a.contiguous for a in arrays)
+    shape = first.shape if same else (
+        broadcast_shapes(*[a.shape for a in arrays]) if arrays else ())
     if out is None:
         if np.dtype(out_dtype) not in DTYPES:
             raise TypeError(f"cuda elementwise: unsupported dtype {out_dtype}")
         out = new(shape, out_dtype)
-    else:
+    elif shape != out.shape:
         shape = broadcast_shapes(shape, out.shape)
         if shape != out.shape:
             raise ValueError(f"cannot write a result of shape {shape} into shape {out.shape}")
+        same = False
     n = out.size
     if n == 0:
         return out
-    strides = [out.strides] + [_broadcast_strides(a, shape) for a in arrays]
-    cshape, cstrides = _coalesce(shape, strides)
-    flat = len(cshape) <= 1 and all(st in ((), (1,)) for st in cstrides)
-    nd = 0 if flat else len(cshape)
+    if same and out.contiguous:  # the common case: no broadcasting, no strides
+        nd = 0
+        cstrides = [()] * (len(arrays) + 1)
+    else:
+        strides = [out.strides] + [_broadcast_strides(a, shape) for a in arrays]
+        cshape, cstrides = _coalesce(shape, strides)
+        flat = len(cshape) <= 1 and all(st in ((), (1,)) for st in cstrides)
+        nd = 0 if flat else len(cshape)
     kernel = kernel_for(fn, tuple(pattern), nd)
     call = [out.buf, out.offset, n]
     if nd:

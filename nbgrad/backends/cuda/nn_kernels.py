@@ -19,12 +19,13 @@ from nbgrad.backends.cuda import arrays
 from nbgrad.backends.cuda._runtime import MAX_BLOCKS, CudaArray, grid_1d, launch, new
 from nbgrad.backends.cuda.elementwise import map_elementwise
 from nbgrad.backends.cuda.indexing import getitem
+from nbgrad.backends.cuda.linalg import matmul
 from nbgrad.backends.cuda.reduce import ROWS_MIN, TPB, reduce
 
 __all__ = [
     "softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
     "cross_entropy_forward", "cross_entropy_backward", "nll_forward", "nll_backward",
-    "row_weights", "embedding_forward", "embedding_backward",
+    "row_weights", "linear_forward", "embedding_forward", "embedding_backward",
 ]
 
 
@@ -505,6 +506,19 @@ def nll_backward(g: CudaArray, target: CudaArray, weight, shape: tuple, ignore_i
             _flat(_coef(g, wts, reduction, g.dtype)), _flat(_targets(target)),
             _flat(_weights(weight, n_classes, g.dtype)), ignore_index, out.buf, rows, n_classes,
         ])
+    return out
+
+
+def _add(a, b):
+    return a + b
+
+
+def linear_forward(x: CudaArray, w: CudaArray, b) -> CudaArray:
+    """``x @ w.T + b``: the tiled kernel reads the transposed weight in place; the bias is
+    added into the fresh output (two launches)."""
+    out = matmul(x, arrays.transpose(w, (1, 0)))
+    if b is not None:
+        map_elementwise(_add, out.dtype, out.dtype, (out, b), out=out)
     return out
 
 
