@@ -54,7 +54,7 @@ import numpy as np
 
 from nbgrad._device import CPU
 from nbgrad._graph import VersionCounter
-from nbgrad.grad_mode import MODES, is_grad_enabled, mode_var
+from nbgrad.grad_mode import is_grad_enabled, is_inference_mode_enabled, no_grad
 from nbgrad.ops import _dispatch
 from nbgrad.ops import elementwise as _ew
 from nbgrad.ops._dispatch import OpDef, apply, new_tensor
@@ -83,6 +83,12 @@ _OPAQUE = {
 _MAKERS = {_dispatch.new_tensor.__code__, _make.__code__}
 
 
+def _mode() -> tuple[bool, bool]:
+    """The grad mode as ``(grad, inference)``, read through the public functions (the dispatch
+    point alone decides what to record; a plan is only keyed on the mode)."""
+    return is_grad_enabled(), is_inference_mode_enabled()
+
+
 class _Recorder:
     """A ``sys.setprofile`` hook recording the ``apply`` calls made at depth 0 (not from inside
     another op) and the tensors created outside ops."""
@@ -93,7 +99,7 @@ class _Recorder:
         self.events: list = []  # (op, inputs, params, mode, result)
         self.made: dict = {}  # id -> tensor created outside apply while recording
         self.failed: str | None = None
-        self.mode = mode_var.get()
+        self.mode = _mode()
 
     def __call__(self, frame, event, arg):
         if event == "call":
@@ -101,7 +107,7 @@ class _Recorder:
             if code is _APPLY:
                 if self.depth == 0:
                     loc = frame.f_locals
-                    self.pending.append((loc["op"], loc["inputs"], loc["params"], mode_var.get()))
+                    self.pending.append((loc["op"], loc["inputs"], loc["params"], _mode()))
                 self.depth += 1
             elif self.depth == 0 and self.failed is None and code in _OPAQUE:
                 self.failed = _OPAQUE[code]
@@ -206,7 +212,7 @@ class _Plan:
 
     def __init__(self, n_slots, items, out_tree, out_leaves, externals, n_fused, n_eager):
         self.n_slots = n_slots
-        self.items = items  # ("op", op, ins, params, out_slots) with fused ops among them
+        self.items = items  # (op, ins, params, out_slots); fused chains are FusedOps
         self.out_tree = out_tree
         self.out_leaves = out_leaves  # ("s", slot) | ("c", value)
         self.externals = externals  # (slot, tensor, guard)
@@ -292,7 +298,7 @@ def _build_plan(rec: _Recorder, leaves: list, result) -> _Plan | _Eager:
     for op, inputs, params, mode, res in rec.events:
         if res is None:
             raise _Unsupported(f"{op.name} raised while tracing")
-        if mode is not rec.mode:
+        if mode != rec.mode:
             raise _Unsupported("the grad mode changes inside the function")
         if _has_array(params):
             raise _Unsupported(f"{op.name} has array-valued parameters (tensor indexing?)")
@@ -583,7 +589,9 @@ class FusedOp(OpDef):
         key = (needs, present)
         plan = self._bwd_plans.get(key)
         if plan is None:
-            plan = self._bwd_plans[key] = _BackwardPlan(self, needs, present)
+            plan = _BackwardPlan(self, needs, present)
+            if plan.cacheable:
+                self._bwd_plans[key] = plan
         return plan
 
     def _backward_fused(self, plan, saved, grads):
@@ -689,6 +697,7 @@ class _BackwardPlan:
             if present[nr]:
                 flow[m] = True
         contribs = []
+        self.cacheable = True
         self.step_reads: dict = {}
         self.graphs: dict = {}
         fusable = True
@@ -700,6 +709,9 @@ class _BackwardPlan:
                 if not reaches(o):
                     continue
                 graph = _grad_graph(op, p, _grad_config(fop, m))
+                if graph is _BUSY:
+                    self.cacheable = False
+                    graph = _FAIL
                 if graph is _FAIL:
                     fusable = False
                     self.step_reads[(m, p)] = None  # unknown: read everything
@@ -776,6 +788,7 @@ class _GradGraph:
 
 
 _FAIL = object()
+_BUSY = object()  # another trace is recording in this thread: try again later, do not cache
 _GRAPHS: dict = {}
 _graphs_lock = threading.Lock()
 
@@ -785,6 +798,8 @@ def _grad_graph(op, p: int, cfg: tuple):
     ``_FAIL`` if it uses anything but fusable elementwise ops."""
     key = (op, p, cfg)
     found = _GRAPHS.get(key)
+    if found is None and sys.getprofile() is not None:
+        return _BUSY
     if found is None:
         with _graphs_lock:
             found = _GRAPHS.get(key)
@@ -803,8 +818,6 @@ def _probe(dt: np.dtype, zero_d: bool) -> Tensor:
 
 
 def _trace_grad(op, p, cfg):
-    if sys.getprofile() is not None:
-        return _FAIL
     operand_cfg, out_dt = cfg
     g = _probe(out_dt, False)
     out = _probe(out_dt, False)
@@ -818,11 +831,8 @@ def _trace_grad(op, p, cfg):
             names[id(t)] = ("a", i)
             args.append(t)
     rec = _Recorder()
-    token = mode_var.set(MODES[(False, False)])
-    try:
+    with no_grad():
         res = rec.run(op.grads[p], g, *args, out)
-    finally:
-        mode_var.reset(token)
     if rec.failed:
         return _FAIL
     steps = []
@@ -1276,7 +1286,7 @@ class CompiledFunction:
     def __call__(self, *args, **kwargs):
         leaves: list = []
         tree = _flatten((args, kwargs), leaves)
-        key = (tree, _signature(leaves), mode_var.get())
+        key = (tree, _signature(leaves), _mode())
         plan = self._plans.get(key)
         if plan is None:
             return self._trace(key, leaves, args, kwargs)
@@ -1316,7 +1326,8 @@ class CompiledFunction:
         lines = []
         for (_, sig, mode), plan in self._plans.items():
             shapes = ", ".join(f"{tuple(s[0])}" if len(s) == 5 else repr(s[1]) for s in sig)
-            lines.append(f"({shapes}) {mode}: {plan.describe()}")
+            name = "inference_mode" if mode[1] else ("grad" if mode[0] else "no_grad")
+            lines.append(f"({shapes}) {name}: {plan.describe()}")
         return "\n".join(lines) or "not called yet"
 
 
