@@ -400,6 +400,11 @@ def _missing(w: Workload) -> str | None:
 
 def run(only: set | None, repeat: int, out=sys.stdout) -> list[dict]:
     """Measure the selected workloads and print the table; return its rows."""
+    # Three thread pools share the cores here: PyTorch's OpenMP, Numba's OpenMP layer and
+    # OpenBLAS. An OpenMP pool that spins while idle starves the library whose turn it is (an MLP
+    # forward measured 20-60x slower either side); idle pools must sleep for the rounds to be fair.
+    # Set before either OpenMP runtime starts.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import nbgrad
 
     try:
@@ -413,7 +418,8 @@ def run(only: set | None, repeat: int, out=sys.stdout) -> list[dict]:
           f"(512³ float32) {limits['matmul_gflops']:.0f} GFLOP/s; Numba {limits['threads']} "
           f"threads", file=out)
     print(f"reference: {'torch ' + torch.__version__ if torch else 'PyTorch not installed'}; "
-          f"{repeat} alternating rounds per row, median of per-round ratios\n", file=out)
+          f"{repeat} alternating rounds per row, median of per-round ratios; "
+          f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}\n", file=out)
     rows = []
     for w in WORKLOADS:
         if only and w.id not in only:

@@ -8,7 +8,14 @@ __all__ = ["Device", "as_device", "backend_for"]
 
 
 class Device:
-    """Where a tensor's memory lives: ``Device("cpu")`` or ``Device("cuda", 0)``."""
+    """Where a tensor's memory lives: ``Device("cpu")`` or ``Device("cuda", 0)``.
+
+    >>> import nbgrad as nb
+    >>> nb.device("cpu"), nb.device("cuda", 0)
+    (device(type='cpu'), device(type='cuda', index=0))
+    >>> nb.zeros(1).device == "cpu"
+    True
+    """
 
     __slots__ = ("type", "index")
 

@@ -10,7 +10,12 @@ _BOOL, _INT, _FLOAT = 0, 1, 2
 
 
 class DType:
-    """A tensor element type (``nb.float32`` ...), wrapping a numpy dtype."""
+    """A tensor element type (``nb.float32`` ...), wrapping a numpy dtype.
+
+    >>> import nbgrad as nb
+    >>> nb.tensor([1, 2]).dtype is nb.int64, nb.float64.itemsize, nb.float is nb.float32
+    (True, 8, True)
+    """
 
     __slots__ = ("name", "np", "category", "itemsize")
 

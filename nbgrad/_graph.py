@@ -119,6 +119,12 @@ class Node:
 
     ``edges[i]`` is ``(target, output_nr)`` where target is the input's Node, or the input tensor
     itself when it is a leaf that requires grad, or ``None`` when input ``i`` needs no gradient.
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor([1.0, 2.0], requires_grad=True)
+    >>> y = (x * 3).sum()
+    >>> y.grad_fn.name(), y.grad_fn.next_functions[0][0].name()
+    ('SumBackward0', 'MulBackward0')
     """
 
     __slots__ = (
@@ -138,17 +144,34 @@ class Node:
         self.trace = None
 
     def name(self) -> str:
-        """PyTorch-style name of the backward function, e.g. ``MulBackward0``."""
+        """PyTorch-style name of the backward function, e.g. ``MulBackward0``.
+
+        >>> import nbgrad as nb
+        >>> nb.tensor([1.0], requires_grad=True).exp().grad_fn.name()
+        'ExpBackward0'
+        """
         return self.op.backward_name
 
     @property
     def needs_input_grad(self) -> tuple[bool, ...]:
-        """For each input, whether it needs a gradient."""
+        """For each input, whether it needs a gradient.
+
+        >>> import nbgrad as nb
+        >>> x = nb.tensor([1.0], requires_grad=True)
+        >>> (x * nb.tensor([2.0])).grad_fn.needs_input_grad
+        (True, False)
+        """
         return tuple(e is not None for e in self.edges)
 
     @property
     def next_functions(self) -> tuple:
-        """``((node_or_AccumulateGrad_or_None, output_nr), ...)`` for each input, as in PyTorch."""
+        """``((node_or_AccumulateGrad_or_None, output_nr), ...)`` for each input, as in PyTorch.
+
+        >>> import nbgrad as nb
+        >>> x = nb.tensor([1.0], requires_grad=True)
+        >>> (x * nb.tensor([2.0])).grad_fn.next_functions
+        ((<AccumulateGrad object at 0x...>, 0), (None, 0))
+        """
         out = []
         for edge in self.edges:
             if edge is None:
@@ -160,7 +183,13 @@ class Node:
         return tuple(out)
 
     def saved_input(self, i: int):
-        """Input ``i`` as saved at forward: a version-checked tensor, or the Python scalar."""
+        """Input ``i`` as saved at forward: a version-checked tensor, or the Python scalar.
+
+        >>> import nbgrad as nb
+        >>> x = nb.tensor([1.0], requires_grad=True)
+        >>> (x * nb.tensor([3.0])).grad_fn.saved_input(1)  # d(x * b)/dx needs b
+        tensor([3.])
+        """
         found = self.saved[i]
         if type(found) is SavedTensor:
             return found.unpack(self)
@@ -169,14 +198,29 @@ class Node:
         return found
 
     def output(self):
-        """The saved output (version-checked)."""
+        """The saved output (version-checked).
+
+        >>> import nbgrad as nb
+        >>> x = nb.tensor([0.0, 1.0], requires_grad=True)
+        >>> x.exp().grad_fn.output().tolist()  # d exp(x)/dx is exp(x) itself
+        [1.0, 2.7182817459106445]
+        """
         found = self.saved_output
         if found is FREED:
             raise errors.GraphFreedError(errors.SECOND_BACKWARD)
         return found.unpack(self)
 
     def free(self) -> None:
-        """Drop the saved tensors (after a backward without ``retain_graph``)."""
+        """Drop the saved tensors (after a backward without ``retain_graph``).
+
+        >>> import nbgrad as nb
+        >>> y = nb.tensor([1.0], requires_grad=True).exp().sum()
+        >>> y.grad_fn.next_functions[0][0].free()
+        >>> y.backward()
+        Traceback (most recent call last):
+            ...
+        nbgrad.errors.GraphFreedError: Trying to backward through the graph a second time...
+        """
         saved = self.saved
         if saved is not None:
             self.saved = tuple(FREED if type(s) is SavedTensor else s for s in saved)
@@ -184,7 +228,14 @@ class Node:
             self.saved_output = FREED
 
     def register_hook(self, fn):
-        """Not supported on nodes; use ``Tensor.register_hook``."""
+        """Not supported on nodes; use ``Tensor.register_hook``.
+
+        >>> import nbgrad as nb
+        >>> (nb.tensor([1.0], requires_grad=True) * 2).grad_fn.register_hook(print)
+        Traceback (most recent call last):
+            ...
+        RuntimeError: register hooks on tensors (Tensor.register_hook), not on grad_fn
+        """
         raise RuntimeError("register hooks on tensors (Tensor.register_hook), not on grad_fn")
 
     def __repr__(self) -> str:

@@ -17,7 +17,13 @@ def _numba_cuda():
 
 
 def is_available() -> bool:
-    """True when numba-cuda is installed and finds a GPU (or the CUDA simulator is on)."""
+    """True when numba-cuda is installed and finds a GPU (or the CUDA simulator is on).
+
+    >>> import nbgrad as nb
+    >>> device = "cuda" if nb.cuda.is_available() else "cpu"
+    >>> nb.zeros(2, device=device).device.type == device
+    True
+    """
     cuda = _numba_cuda()
     try:
         return bool(cuda is not None and cuda.is_available())
@@ -26,7 +32,12 @@ def is_available() -> bool:
 
 
 def is_simulator() -> bool:
-    """True when Numba's CUDA simulator stands in for a GPU (``NUMBA_ENABLE_CUDASIM=1``)."""
+    """True when Numba's CUDA simulator stands in for a GPU (``NUMBA_ENABLE_CUDASIM=1``).
+
+    >>> import nbgrad as nb
+    >>> nb.cuda.is_simulator() <= nb.cuda.is_available()  # the simulator counts as available
+    True
+    """
     if not is_available():
         return False
     from numba import config
@@ -35,7 +46,12 @@ def is_simulator() -> bool:
 
 
 def device_count() -> int:
-    """How many CUDA devices are visible (0 without a GPU)."""
+    """How many CUDA devices are visible (0 without a GPU).
+
+    >>> import nbgrad as nb
+    >>> (nb.cuda.device_count() > 0) == nb.cuda.is_available()
+    True
+    """
     if not is_available():
         return 0
     return len(_numba_cuda().gpus)
@@ -50,13 +66,27 @@ def _require() -> None:
 
 
 def synchronize() -> None:
-    """Wait for every kernel launched on the GPU to finish (launches are asynchronous)."""
+    """Wait for every kernel launched on the GPU to finish (launches are asynchronous).
+
+    >>> import nbgrad as nb
+    >>> if nb.cuda.is_available():
+    ...     y = nb.ones(1000, device="cuda") * 2
+    ...     nb.cuda.synchronize()  # e.g. before reading a timer
+    """
     _require()
     _numba_cuda().synchronize()
 
 
 def manual_seed(seed: int) -> None:
-    """Seed the generator behind ``rand``/``randn``/``randint`` on the GPU."""
+    """Seed the generator behind ``rand``/``randn``/``randint`` on the GPU.
+
+    >>> import nbgrad as nb
+    >>> if nb.cuda.is_available():
+    ...     nb.cuda.manual_seed(0)
+    ...     a = nb.rand(3, device="cuda")
+    ...     nb.cuda.manual_seed(0)
+    ...     assert a.tolist() == nb.rand(3, device="cuda").tolist()
+    """
     _require()
     from nbgrad._device import CUDA0, backend_for
 

@@ -15,35 +15,98 @@ __all__ = [
 
 
 class AutogradError(RuntimeError):
-    """Base class of every autograd error nbgrad raises."""
+    """Base class of every autograd error nbgrad raises.
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor([1.0], requires_grad=True)
+    >>> try:
+    ...     x.add_(1.0)
+    ... except nb.AutogradError as e:  # catches each of the autograd errors below
+    ...     print(type(e).__name__)
+    InplaceError
+    """
 
 
 class NotDifferentiableError(AutogradError):
-    """Backward or grad asked of a tensor that has no gradient history."""
+    """Backward or grad asked of a tensor that has no gradient history.
+
+    >>> import nbgrad as nb
+    >>> nb.tensor([1.0]).sum().backward()
+    Traceback (most recent call last):
+        ...
+    nbgrad.errors.NotDifferentiableError: element 0 of tensors does not require grad...
+    """
 
 
 class GraphFreedError(AutogradError):
-    """Backward went through saved tensors that a previous backward already freed."""
+    """Backward went through saved tensors that a previous backward already freed.
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor([1.0], requires_grad=True)
+    >>> y = (x * x).sum()
+    >>> y.backward()
+    >>> y.backward()  # the second time needs y.backward(retain_graph=True) the first time
+    Traceback (most recent call last):
+        ...
+    nbgrad.errors.GraphFreedError: Trying to backward through the graph a second time...
+    """
 
 
 class VersionMismatchError(AutogradError):
-    """A tensor saved for backward was modified in place before backward used it."""
+    """A tensor saved for backward was modified in place before backward used it.
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor([1.0], requires_grad=True)
+    >>> y = x * 2
+    >>> z = (y * y).sum()  # saves y
+    >>> _ = y.add_(1.0)
+    >>> z.backward()
+    Traceback (most recent call last):
+        ...
+    nbgrad.errors.VersionMismatchError: ...modified by an inplace operation...
+    """
 
 
 class InplaceError(AutogradError):
-    """An in-place operation that autograd cannot allow."""
+    """An in-place operation that autograd cannot allow.
+
+    >>> import nbgrad as nb
+    >>> nb.tensor([1.0], requires_grad=True).add_(1.0)
+    Traceback (most recent call last):
+        ...
+    nbgrad.errors.InplaceError: a leaf Variable that requires grad is being used in an in-place...
+    """
 
 
 class InferenceTensorError(AutogradError):
-    """Misuse of an inference tensor outside inference mode."""
+    """Misuse of an inference tensor outside inference mode.
+
+    >>> import nbgrad as nb
+    >>> with nb.inference_mode():
+    ...     x = nb.ones(2)
+    >>> x.requires_grad_()
+    Traceback (most recent call last):
+        ...
+    nbgrad.errors.InferenceTensorError: Setting requires_grad=True on inference tensor outside...
+    """
 
 
 class DeviceMismatchError(RuntimeError):
-    """Tensors on different devices were mixed in one op."""
+    """Tensors on different devices were mixed in one op.
+
+    >>> import nbgrad as nb
+    >>> issubclass(nb.errors.DeviceMismatchError, RuntimeError)  # e.g. a CPU and a CUDA tensor
+    True
+    """
 
 
 class ShapeError(ValueError, RuntimeError):
-    """Operand shapes do not fit the op (a ``ValueError`` and a ``RuntimeError``)."""
+    """Operand shapes do not fit the op (a ``ValueError`` and a ``RuntimeError``).
+
+    >>> import nbgrad as nb
+    >>> issubclass(nb.errors.ShapeError, ValueError), issubclass(nb.errors.ShapeError, RuntimeError)
+    (True, True)
+    """
 
 
 SECOND_BACKWARD = (

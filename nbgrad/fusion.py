@@ -31,10 +31,11 @@ them to later processes.
 What makes a function run eagerly instead (decided once per signature; see
 :meth:`CompiledFunction.explain`): in-place ops, reading tensor values in Python (``item()``,
 ``tolist()``, ``numpy()``), tensors created inside the function by factories or ``detach()``,
-changing the grad mode inside it, op parameters holding arrays (indexing with a tensor), tensors
-off the CPU. Python control flow is frozen at trace time, as with ``torch.jit.trace``. Tensors
-reached through closures or globals are bound by identity (guarded on shape, dtype and
-``requires_grad``): pass tensors that are rebound between calls as arguments.
+changing the grad mode inside it, running backward or registering hooks inside it, op parameters
+holding arrays (indexing with a tensor), tensors off the CPU. Python control flow is frozen at
+trace time, as with ``torch.jit.trace``. Tensors reached through closures or globals are bound by
+identity (guarded on shape, dtype and ``requires_grad``): pass tensors that are rebound between
+calls as arguments.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ import numpy as np
 
 from nbgrad._device import CPU
 from nbgrad._graph import VersionCounter
+from nbgrad.autograd import engine as _engine
 from nbgrad.grad_mode import is_grad_enabled, is_inference_mode_enabled, no_grad
 from nbgrad.ops import _dispatch
 from nbgrad.ops import elementwise as _ew
@@ -79,6 +81,10 @@ _OPAQUE = {
     _dispatch.apply_inplace.__code__: "an in-place op",
     Tensor._host.__code__: "reads tensor values in Python (item/tolist)",
     Tensor.numpy.__code__: "reads tensor values in Python (numpy)",
+    _engine.backward.__code__: "runs backward inside the function",
+    _engine.grad.__code__: "runs backward inside the function",
+    Tensor.register_hook.__code__: "registers a hook",
+    Tensor.retain_grad.__code__: "calls retain_grad",
 }
 _MAKERS = {_dispatch.new_tensor.__code__, _make.__code__}
 

@@ -176,6 +176,14 @@ def load(f, map_location=None, weights_only: bool = True):
 
     Nothing is unpickled; a file that is not an nbgrad archive raises ``SerializationError`` (a
     ``RuntimeError``). ``map_location`` (e.g. ``"cpu"``) puts every tensor on that device.
+
+    >>> import nbgrad as nb
+    >>> import io
+    >>> buffer = io.BytesIO()
+    >>> nb.save({"w": nb.tensor([1.0, 2.0])}, buffer)
+    >>> _ = buffer.seek(0)
+    >>> nb.load(buffer, map_location="cpu")
+    {'w': tensor([1., 2.])}
     """
     if not weights_only:
         raise ValueError("nb.load never unpickles: weights_only=False is not supported")
@@ -204,9 +212,14 @@ def _load(f, where: str, map_location):
             manifest = json.loads(bytes(raw.astype(np.uint8)).decode("utf-8"))
         except (ValueError, OSError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
             raise _corrupt(where, f"unreadable manifest: {exc}") from None
+        except RecursionError:
+            raise _corrupt(where, "manifest nested too deeply") from None
         if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
             raise _corrupt(where, "unknown manifest format")
         if manifest.get("version") != _VERSION:
             raise _corrupt(where, f"unsupported format version {manifest.get('version')!r}")
-        return _decode(manifest.get("root"), archive, where, map_location)
+        try:
+            return _decode(manifest.get("root"), archive, where, map_location)
+        except RecursionError:
+            raise _corrupt(where, "manifest nested too deeply") from None
 

@@ -6,6 +6,8 @@ module holds the data model: metadata, version counter, autograd attributes, con
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from nbgrad import errors
@@ -31,7 +33,15 @@ def _make(data, counter: VersionCounter | None) -> Tensor:
 
 
 class Tensor:
-    """An n-dimensional array with autograd support (see ``nb.tensor`` to create one)."""
+    """An n-dimensional array with autograd support (see ``nb.tensor`` to create one).
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    >>> x.shape, x.dtype, x.device
+    ((2, 2), nbgrad.float32, device(type='cpu'))
+    >>> (x * x).sum()
+    tensor(30., grad_fn=<SumBackward0>)
+    """
 
     # Defaults live on the class so that creating a tensor sets only what differs.
     _grad_fn: Node | None = None
@@ -58,65 +68,135 @@ class Tensor:
     # ----------------------------------------------------------------- metadata
     @property
     def shape(self) -> tuple[int, ...]:
-        """The size of each dimension."""
+        """The size of each dimension.
+
+        >>> import nbgrad as nb
+        >>> nb.zeros(2, 3).shape
+        (2, 3)
+        """
         return tuple(self._data.shape)
 
     def size(self, dim: int | None = None):
-        """The shape, or the size of one dimension."""
+        """The shape, or the size of one dimension.
+
+        >>> import nbgrad as nb
+        >>> x = nb.zeros(2, 3)
+        >>> x.size(), x.size(1), x.size(-2)
+        ((2, 3), 3, 2)
+        """
         shape = self._data.shape
         return tuple(shape) if dim is None else shape[_wrap_dim(dim, len(shape))]
 
     @property
     def dtype(self) -> DType:
-        """The element type."""
+        """The element type.
+
+        >>> import nbgrad as nb
+        >>> nb.tensor([1, 2]).dtype, nb.tensor([1.0]).dtype
+        (nbgrad.int64, nbgrad.float32)
+        """
         return from_numpy_dtype(self._data.dtype)
 
     @property
     def device(self) -> Device:
-        """Where the data lives."""
+        """Where the data lives.
+
+        >>> import nbgrad as nb
+        >>> nb.zeros(2).device
+        device(type='cpu')
+        """
         return self._device
 
     @property
     def is_cuda(self) -> bool:
-        """True for tensors on a CUDA device."""
+        """True for tensors on a CUDA device.
+
+        >>> import nbgrad as nb
+        >>> nb.zeros(2).is_cuda
+        False
+        """
         return self._device.type == "cuda"
 
     @property
     def ndim(self) -> int:
-        """Number of dimensions."""
+        """Number of dimensions.
+
+        >>> import nbgrad as nb
+        >>> nb.zeros(2, 3).ndim
+        2
+        """
         return self._data.ndim
 
     def dim(self) -> int:
-        """Number of dimensions."""
+        """Number of dimensions.
+
+        >>> import nbgrad as nb
+        >>> nb.zeros(2, 3).dim()
+        2
+        """
         return self._data.ndim
 
     def numel(self) -> int:
-        """Number of elements."""
+        """Number of elements.
+
+        >>> import nbgrad as nb
+        >>> nb.zeros(2, 3).numel()
+        6
+        """
         return int(self._data.size)
 
     def element_size(self) -> int:
-        """Bytes per element."""
+        """Bytes per element.
+
+        >>> import nbgrad as nb
+        >>> nb.zeros(2).element_size(), nb.zeros(2, dtype=nb.float64).element_size()
+        (4, 8)
+        """
         return self._data.dtype.itemsize
 
     def stride(self, dim: int | None = None):
-        """Strides in elements (all dims, or one)."""
+        """Strides in elements (all dims, or one).
+
+        >>> import nbgrad as nb
+        >>> x = nb.zeros(2, 3)
+        >>> x.stride(), x.t().stride(), x.stride(0)
+        ((3, 1), (1, 3), 3)
+        """
         from nbgrad._device import backend_for
 
         st = backend_for(self._device).strides(self._data)
         return st if dim is None else st[_wrap_dim(dim, len(st))]
 
     def is_contiguous(self) -> bool:
-        """Whether the data is laid out in C order without gaps."""
+        """Whether the data is laid out in C order without gaps.
+
+        >>> import nbgrad as nb
+        >>> x = nb.zeros(2, 3)
+        >>> x.is_contiguous(), x.t().is_contiguous()
+        (True, False)
+        """
         from nbgrad._device import backend_for
 
         return backend_for(self._device).is_contiguous(self._data)
 
     def is_floating_point(self) -> bool:
-        """True for float32/float64 tensors."""
+        """True for float32/float64 tensors.
+
+        >>> import nbgrad as nb
+        >>> nb.tensor([1.0]).is_floating_point(), nb.tensor([1]).is_floating_point()
+        (True, False)
+        """
         return self.dtype.is_floating_point
 
     def is_inference(self) -> bool:
-        """True for tensors created in inference mode (they carry no version counter)."""
+        """True for tensors created in inference mode (they carry no version counter).
+
+        >>> import nbgrad as nb
+        >>> with nb.inference_mode():
+        ...     y = nb.ones(2) * 2
+        >>> y.is_inference(), nb.ones(2).is_inference()
+        (True, False)
+        """
         return self._version_counter is None
 
     @property
@@ -129,13 +209,21 @@ class Tensor:
     # ------------------------------------------------------------- autograd
     @property
     def requires_grad(self) -> bool:
-        """Whether gradients are recorded for this tensor."""
+        """Whether gradients are recorded for this tensor.
+
+        >>> import nbgrad as nb
+        >>> x = nb.tensor([1.0, 2.0], requires_grad=True)
+        >>> x.requires_grad, (x * 2).requires_grad, x.detach().requires_grad
+        (True, True, False)
+        """
         if self._base is not None and self._view_meta == VIEW_NORMAL:
             _refresh_view(self)
         return self._requires_grad
 
     @requires_grad.setter
     def requires_grad(self, mode: bool) -> None:
+        if not isinstance(mode, (bool, np.bool_)):
+            raise TypeError(f"requires_grad must be a bool, got {type(mode).__name__}")
         if self.grad_fn is not None:  # TN-3: the attribute of a non-leaf cannot be set at all
             raise errors.AutogradError(errors.NON_LEAF_REQUIRES_GRAD)
         if mode:
@@ -148,14 +236,27 @@ class Tensor:
         self._requires_grad = bool(mode)
 
     def requires_grad_(self, mode: bool = True) -> Tensor:
-        """Set ``requires_grad`` in place and return self (``True`` on a non-leaf is a no-op)."""
+        """Set ``requires_grad`` in place and return self (``True`` on a non-leaf is a no-op).
+
+        >>> import nbgrad as nb
+        >>> nb.zeros(2).requires_grad_()
+        tensor([0., 0.], requires_grad=True)
+        """
+        if not isinstance(mode, (bool, np.bool_)):
+            raise TypeError(f"requires_grad_(): mode must be a bool, got {type(mode).__name__}")
         if not (mode and self.grad_fn is not None):
             self.requires_grad = mode
         return self
 
     @property
     def grad_fn(self) -> Node | None:
-        """The node that created this tensor (None for leaves)."""
+        """The node that created this tensor (None for leaves).
+
+        >>> import nbgrad as nb
+        >>> x = nb.tensor([1.0], requires_grad=True)
+        >>> (x * 2).grad_fn.name(), x.grad_fn is None
+        ('MulBackward0', True)
+        """
         if self._base is not None:
             if self._view_meta == VIEW_NORMAL:
                 _refresh_view(self)
@@ -169,12 +270,25 @@ class Tensor:
 
     @property
     def is_leaf(self) -> bool:
-        """True for tensors not produced by a recorded op."""
+        """True for tensors not produced by a recorded op.
+
+        >>> import nbgrad as nb
+        >>> x = nb.tensor([1.0], requires_grad=True)
+        >>> x.is_leaf, (x * 2).is_leaf, (x * 2).detach().is_leaf
+        (True, False, True)
+        """
         return self.grad_fn is None
 
     @property
     def grad(self) -> Tensor | None:
-        """Accumulated gradient (leaves, and non-leaves after ``retain_grad()``)."""
+        """Accumulated gradient (leaves, and non-leaves after ``retain_grad()``).
+
+        >>> import nbgrad as nb
+        >>> x = nb.tensor([1.0, 2.0], requires_grad=True)
+        >>> (x * x).sum().backward()
+        >>> x.grad
+        tensor([2., 4.])
+        """
         return self._grad
 
     @grad.setter
@@ -201,11 +315,29 @@ class Tensor:
 
     @property
     def retains_grad(self) -> bool:
-        """True when ``retain_grad()`` was called on this non-leaf."""
+        """True when ``retain_grad()`` was called on this non-leaf.
+
+        >>> import nbgrad as nb
+        >>> y = nb.tensor([1.0], requires_grad=True) * 2
+        >>> y.retains_grad
+        False
+        >>> y.retain_grad()
+        >>> y.retains_grad
+        True
+        """
         return self._retains_grad
 
     def retain_grad(self) -> None:
-        """Keep the gradient of this non-leaf in ``.grad`` after backward."""
+        """Keep the gradient of this non-leaf in ``.grad`` after backward.
+
+        >>> import nbgrad as nb
+        >>> x = nb.tensor([1.0, 2.0], requires_grad=True)
+        >>> y = x * 3
+        >>> y.retain_grad()
+        >>> (y * y).sum().backward()
+        >>> y.grad
+        tensor([ 6., 12.])
+        """
         fn = self.grad_fn
         if not self._requires_grad:
             raise errors.AutogradError("can't retain_grad on Tensor that has requires_grad=False")
@@ -220,7 +352,16 @@ class Tensor:
 
     def register_hook(self, hook):
         """Call ``hook(grad)`` when the gradient of this tensor is computed; it may return a
-        replacement. Returns a handle whose ``remove()`` unregisters it."""
+        replacement. Returns a handle whose ``remove()`` unregisters it.
+
+        >>> import nbgrad as nb
+        >>> x = nb.tensor([1.0, 2.0], requires_grad=True)
+        >>> handle = x.register_hook(lambda g: g * 10)
+        >>> (x * x).sum().backward()
+        >>> x.grad
+        tensor([20., 40.])
+        >>> handle.remove()
+        """
         if not self.requires_grad:
             raise errors.AutogradError(
                 "cannot register a hook on a tensor that doesn't require gradient"
@@ -238,20 +379,42 @@ class Tensor:
         return _HookHandle(hooks, hook)
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
-        """Accumulate d(self)/d(leaf) into each leaf's ``.grad`` (see ``nb.autograd.backward``)."""
+        """Accumulate d(self)/d(leaf) into each leaf's ``.grad`` (see ``nb.autograd.backward``).
+
+        >>> import nbgrad as nb
+        >>> x = nb.tensor([1.0, 2.0], requires_grad=True)
+        >>> (x * x).backward(nb.tensor([1.0, 0.5]))  # a non-scalar output needs ``gradient``
+        >>> x.grad
+        tensor([2., 2.])
+        """
         from nbgrad.autograd.engine import backward
 
         backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     def detach(self) -> Tensor:
-        """A tensor sharing storage and version counter, cut off from the graph."""
+        """A tensor sharing storage and version counter, cut off from the graph.
+
+        >>> import nbgrad as nb
+        >>> x = nb.tensor([1.0, 2.0], requires_grad=True)
+        >>> y = (x * 2).detach()
+        >>> y, y.requires_grad
+        (tensor([2., 4.]), False)
+        """
         out = _make(self._data, self._version_counter)
         if self._device is not CPU:
             out._device = self._device
         return out
 
     def detach_(self) -> Tensor:
-        """Cut this tensor off from the graph, in place, making it a leaf."""
+        """Cut this tensor off from the graph, in place, making it a leaf.
+
+        >>> import nbgrad as nb
+        >>> y = nb.tensor([1.0], requires_grad=True) * 2
+        >>> y.detach_()
+        tensor([2.])
+        >>> y.is_leaf
+        True
+        """
         if self._base is not None and self._base.requires_grad:
             raise errors.AutogradError("Can't detach views in-place. Use detach() instead.")
         self._grad_fn = None
@@ -260,7 +423,14 @@ class Tensor:
 
     @property
     def data(self) -> Tensor:
-        """An alias of the values outside autograd: changes to it are not tracked."""
+        """An alias of the values outside autograd: changes to it are not tracked.
+
+        >>> import nbgrad as nb
+        >>> x = nb.tensor([1.0, 2.0], requires_grad=True)
+        >>> _ = x.data.mul_(10)  # allowed on a leaf that requires grad, and not recorded
+        >>> x
+        tensor([10., 20.], requires_grad=True)
+        """
         out = _make(self._data, None if self._version_counter is None else VersionCounter())
         if self._device is not CPU:
             out._device = self._device
@@ -275,7 +445,12 @@ class Tensor:
 
     # ---------------------------------------------------------- conversions
     def numpy(self) -> np.ndarray:
-        """The values as a numpy array sharing memory (CPU tensors without grad only)."""
+        """The values as a numpy array sharing memory (CPU tensors without grad only).
+
+        >>> import nbgrad as nb
+        >>> nb.tensor([1.0, 2.0]).numpy()
+        array([1., 2.], dtype=float32)
+        """
         if self.requires_grad:
             raise errors.AutogradError(errors.NUMPY_REQUIRES_GRAD)
         if self._device.type != "cpu":
@@ -291,7 +466,12 @@ class Tensor:
         return backend_for(self._device).to_host(self._data)
 
     def item(self):
-        """The value of a one-element tensor as a Python number."""
+        """The value of a one-element tensor as a Python number.
+
+        >>> import nbgrad as nb
+        >>> nb.tensor([[2.5]]).item(), nb.tensor(3).item()
+        (2.5, 3)
+        """
         if self._data.size != 1:
             raise RuntimeError(
                 f"a Tensor with {self._data.size} elements cannot be converted to Scalar"
@@ -299,7 +479,12 @@ class Tensor:
         return self._host().reshape(()).item()
 
     def tolist(self):
-        """The values as (nested) Python lists."""
+        """The values as (nested) Python lists.
+
+        >>> import nbgrad as nb
+        >>> nb.tensor([[1, 2], [3, 4]]).tolist()
+        [[1, 2], [3, 4]]
+        """
         return self._host().tolist()
 
     def __array__(self, dtype=None, copy=None):
@@ -360,6 +545,11 @@ class _HookHandle:
 
 def _wrap_dim(dim: int, ndim: int) -> int:
     """Normalise a possibly negative dimension index, with PyTorch's error message."""
+    if not isinstance(dim, int):
+        try:
+            dim = operator.index(dim)
+        except TypeError:
+            raise TypeError(f"dim must be an int, got {type(dim).__name__}") from None
     n = max(ndim, 1)
     if not -n <= dim < n:
         raise IndexError(

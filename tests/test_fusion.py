@@ -199,6 +199,8 @@ def test_same_tensor_twice_is_a_separate_signature():
     (lambda x: (x * 2 + 1) * float((x * 2).sum().item()), "reads tensor values"),
     (lambda x: (x * 2 + nb.ones(3)) * 3, "created inside the function"),
     (lambda x: (x * 2 + x.detach()) * 3, "created inside the function"),
+    (lambda x: (x * 2 + 1) * nb.autograd.grad((x * x).sum(), x, create_graph=True)[0],
+     "runs backward"),
 ])
 def test_unsupported_code_runs_eagerly(body, reason):
     fn = nb.compile(body)

@@ -15,7 +15,8 @@
    inference tensor. (``tests/test_grad_mode.py`` covers the bare mode stack; this adds tensors.)
 
 Sizes are tiny and example counts modest so the file runs in well under a minute; set
-``NBGRAD_PROPERTY_EXAMPLES`` to run more examples per test.
+``NBGRAD_PROPERTY_EXAMPLES`` to run more examples per test, and ``NBGRAD_PROPERTY_RANDOM=1`` to draw
+new examples on each run (by default the examples are derandomized: the same on every run).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def _profile(n: int):
         max_examples=_SCALE or n,
         deadline=None,
         database=None,
+        derandomize=not os.environ.get("NBGRAD_PROPERTY_RANDOM"),
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
 
@@ -162,6 +164,11 @@ def _present(t, layout):
 
 def _run_program(full, leaves, steps, inputs, lib):
     """Run a program on leaf storages with nbgrad (``lib='nb'``) or numpy; returns the output."""
+    with np.errstate(all="ignore"):  # numpy's overflow warnings (the results are checked)
+        return _run_program_body(full, leaves, steps, inputs, lib)
+
+
+def _run_program_body(full, leaves, steps, inputs, lib):
     values = [_present(x, layout) for x, (_, layout) in zip(inputs, leaves)]
     idx = 1 if lib == "np" else 0
     for step in steps:
@@ -212,7 +219,7 @@ def _tolerances(dtype):
     return (1e-4, 1e-5) if dtype is nb.float32 else (1e-9, 1e-12)
 
 
-@_profile(60)
+@_profile(150)
 @given(programs(), st.sampled_from([nb.float32, nb.float64]))
 def test_random_programs_match_numpy_values(program, dtype):
     full, leaves, steps, seed = program
@@ -259,6 +266,11 @@ def test_every_program_op_on_broadcast_non_contiguous_inputs(steps, dtype):
 def _kink_free(full, leaves, steps, arrays) -> bool:
     """False when a kinked op (abs, relu, max/min) sees an argument within 1e-4 of its kink,
     where finite differences with eps=1e-6 are not meaningful."""
+    with np.errstate(all="ignore"):
+        return _kink_free_body(full, leaves, steps, arrays)
+
+
+def _kink_free_body(full, leaves, steps, arrays) -> bool:
     values = [np.asarray(_present(a, lay), dtype=np.float64) for a, (_, lay) in zip(arrays,
                                                                                    leaves)]
     for k in range(len(steps)):
@@ -281,7 +293,7 @@ def _kink_free(full, leaves, steps, arrays) -> bool:
     return True
 
 
-@_profile(100)
+@_profile(200)
 @given(programs())
 def test_random_programs_gradients_match_finite_differences(program):
     full, leaves, steps, seed = program
@@ -322,8 +334,9 @@ def test_random_programs_gradients_match_finite_differences(program):
 #   h = w * 1.0  (saves nothing)      k = w.exp()  (its node saves k itself)
 #   c = a constant (no grad)
 # Steps add views/aliases of pool entries, out-of-place results (which save what PyTorch's
-# formulas save), or run an in-place op on a pool entry. The model tracks, per storage group,
-# its version and whether it needs grad, and records (group, version) for every saved tensor.
+# formulas save), run an in-place op on a pool entry, or call backward (retain_graph=True) on
+# the loss so far. The model tracks, per storage group, its version and whether it needs grad,
+# and records (group, version) for every saved tensor.
 
 _VIEWS = ["t", "tail", "row", "unsqueeze", "detach", "data"]
 _SAVING = ["sin", "exp", "mul", "add", "scale", "mul_w", "sin_w"]
@@ -334,8 +347,9 @@ _INPLACE = ["add_s", "mul_s", "noop_mul", "noop_add", "sin_", "add_t", "mul_t", 
 def inplace_programs(draw):
     steps = []
     for _ in range(draw(st.integers(1, 8))):
-        kind = draw(st.sampled_from(["view", "save", "save", "inplace", "inplace"]))
-        op = draw(st.sampled_from({"view": _VIEWS, "save": _SAVING, "inplace": _INPLACE}[kind]))
+        kind = draw(st.sampled_from(["view", "save", "save", "inplace", "inplace", "backward"]))
+        op = draw(st.sampled_from({"view": _VIEWS, "save": _SAVING, "inplace": _INPLACE,
+                                   "backward": [""]}[kind]))
         steps.append((kind, op, draw(st.integers(0, 63)), draw(st.integers(0, 63))))
     return steps, draw(st.integers(0, 2**32 - 1))
 
@@ -370,11 +384,11 @@ def _broadcasts_to(src, dst) -> bool:
         return False
 
 
-def _interpret_inplace_program(steps, w_array, c_array, lib, model=None):
-    """Run the program with nbgrad (``lib='nb'``, updating ``model``) or numpy.
+def _interpret_inplace_program(steps, w_array, c_array, lib, model=None, on_backward=None):
+    """Run the program with nbgrad (``lib='nb'``, updating ``model``) or numpy; return the pool.
 
-    Returns (pool, steps actually taken). Steps that do not apply (shape mismatch, a view that
-    needs 2 dims, ...) are skipped identically in both libraries.
+    Steps that do not apply (shape mismatch, a view that needs 2 dims, ...) are skipped
+    identically in both libraries. A backward step calls ``on_backward(pool, steps_so_far)``.
     """
     if lib == "nb":
         w = nb.tensor(w_array, dtype=nb.float64, requires_grad=True)
@@ -387,11 +401,15 @@ def _interpret_inplace_program(steps, w_array, c_array, lib, model=None):
     pool = [_Entry(h, h, "h"), _Entry(k, k, "k"), _Entry(c, c, "c")]
     if model is not None:
         model.update(versions={"h": 0, "k": 0, "c": 0}, needs={"h": True, "k": True, "c": False},
-                     saved=[("k", 0)], w=w, aliases_data=0)
+                     saved=[("k", 0)], w=w)
     n_groups = 0
-    for kind, op, i, j in steps:
+    for n, (kind, op, i, j) in enumerate(steps):
         x = pool[i % len(pool)]
         y = pool[j % len(pool)]
+        if kind == "backward":
+            if on_backward is not None:
+                on_backward(pool, steps[:n])
+            continue
         if kind == "view":
             if op == "t" and x.t.ndim != 2 or op in ("tail", "row") and (
                     x.t.ndim == 0 or x.t.shape[0] < 2):
@@ -506,12 +524,52 @@ def _inplace_np(op, x, y):
         x *= y
 
 
-def _np_loss(steps, w_array, c_array, weights):
-    pool = _interpret_inplace_program(steps, w_array, c_array, "np")
-    return sum(float((e.a * weights[n]).sum()) for n, e in enumerate(pool) if e.in_loss), pool
+def _weight(n: int, shape) -> np.ndarray:
+    """The fixed weight of pool entry ``n`` in the loss (values in [0.5, 1.5])."""
+    size = int(np.prod(shape))
+    return (0.5 + ((np.arange(size) * 7 + n * 3) % 11) / 10).reshape(shape)
 
 
-@_profile(120)
+def _np_loss(steps, w_array, c_array):
+    with np.errstate(all="ignore"):  # numpy's overflow warnings (the results are checked)
+        pool = _interpret_inplace_program(steps, w_array, c_array, "np")
+        loss = sum(float((e.a * _weight(n, e.a.shape)).sum())
+                   for n, e in enumerate(pool) if e.in_loss)
+        return loss, pool
+
+
+def _check_backward(pool, steps, model, w_array, c_array) -> None:
+    """Backward of the loss over ``pool`` (built by ``steps``) raises exactly when a saved
+    tensor is stale; otherwise the gradient equals central differences of the numpy replay."""
+    loss = sum((e.t * nb.tensor(_weight(n, e.t.shape), dtype=nb.float64)).sum()
+               for n, e in enumerate(pool) if e.in_loss)
+    stale = [(g, v) for g, v in model["saved"] if g != "w" and model["versions"][g] != v]
+    w = model["w"]
+    w.grad = None
+    event("backward raises" if stale else "gradient compared")
+    if stale:
+        with pytest.raises(RuntimeError, match="modified by an inplace operation") as info:
+            loss.backward(retain_graph=True)
+        assert "expected version" in str(info.value)
+        assert w.grad is None  # nothing was accumulated
+        return
+    expected, _ = _np_loss(steps, w_array, c_array)
+    assume(math.isfinite(expected) and abs(expected) < 1e6)
+    loss.backward(retain_graph=True)
+    eps = 1e-6
+    numeric = np.zeros_like(w_array)
+    for idx in np.ndindex(w_array.shape):
+        plus, minus = w_array.copy(), w_array.copy()
+        plus[idx] += eps
+        minus[idx] -= eps
+        numeric[idx] = (_np_loss(steps, plus, c_array)[0]
+                        - _np_loss(steps, minus, c_array)[0]) / (2 * eps)
+    np.testing.assert_allclose(w.grad.numpy(), numeric, rtol=1e-5,
+                               atol=1e-5 * max(1.0, np.abs(numeric).max()))
+    w.grad = None
+
+
+@_profile(300)
 @given(inplace_programs())
 def test_inplace_interleavings_follow_the_version_counter_rule(program):
     steps, seed = program
@@ -519,9 +577,12 @@ def test_inplace_interleavings_follow_the_version_counter_rule(program):
     w_array = rng.uniform(-1, 1, (3, 2))
     c_array = rng.uniform(-1, 1, (3, 2))
     model: dict = {}
-    pool = _interpret_inplace_program(steps, w_array, c_array, "nb", model)
-    weights = [rng.uniform(0.5, 1.5, e.t.shape) for e in pool]
-    expected_loss, np_pool = _np_loss(steps, w_array, c_array, weights)
+
+    def on_backward(pool, steps_so_far):  # a backward in the middle of the program
+        _check_backward(pool, steps_so_far, model, w_array, c_array)
+
+    pool = _interpret_inplace_program(steps, w_array, c_array, "nb", model, on_backward)
+    expected_loss, np_pool = _np_loss(steps, w_array, c_array)
     assume(math.isfinite(expected_loss) and abs(expected_loss) < 1e6)
 
     # forward values: every pool entry equals its numpy twin (aliasing effects included)
@@ -532,29 +593,7 @@ def test_inplace_interleavings_follow_the_version_counter_rule(program):
     for e in pool:
         if e.group in model["versions"]:
             assert e.t._version == model["versions"][e.group], (e.group, steps)
-
-    loss = sum((e.t * nb.tensor(weights[n], dtype=nb.float64)).sum()
-               for n, e in enumerate(pool) if e.in_loss)
-    stale = [(g, v) for g, v in model["saved"] if g != "w" and model["versions"][g] != v]
-    w = model["w"]
-    event("backward raises" if stale else "gradient compared")
-    if stale:
-        with pytest.raises(RuntimeError, match="modified by an inplace operation") as info:
-            loss.backward()
-        assert "expected version" in str(info.value)
-        return
-    loss.backward()
-    # the gradient equals central differences of the numpy replay
-    eps = 1e-6
-    numeric = np.zeros_like(w_array)
-    for idx in np.ndindex(w_array.shape):
-        plus, minus = w_array.copy(), w_array.copy()
-        plus[idx] += eps
-        minus[idx] -= eps
-        numeric[idx] = (_np_loss(steps, plus, c_array, weights)[0]
-                        - _np_loss(steps, minus, c_array, weights)[0]) / (2 * eps)
-    np.testing.assert_allclose(w.grad.numpy(), numeric, rtol=1e-5,
-                               atol=1e-6 * max(1.0, np.abs(numeric).max()))
+    _check_backward(pool, steps, model, w_array, c_array)
 
 
 def test_inplace_rule_examples():
@@ -738,7 +777,7 @@ def _interpret_modes(program, state, x, log):
     return state
 
 
-@_profile(150)
+@_profile(300)
 @given(_MODE_PROGRAM, st.sampled_from(sorted(MODES)))
 def test_mode_nestings_with_tensor_ops_match_the_stack_model(program, start):
     x = nb.tensor([1.0, 2.0], requires_grad=True)  # a normal tensor made in the default mode

@@ -276,7 +276,7 @@ async def _task(n: int, x, log: list) -> int:
             nb.set_grad_enabled(True)
         elif kind == "decorated":
             @nb.inference_mode()
-            async def inner():
+            async def inner(tag=tag):
                 await asyncio.sleep(0)
                 _expect_tensors(x, (False, True), tag)
                 await asyncio.sleep(0)
@@ -284,7 +284,7 @@ async def _task(n: int, x, log: list) -> int:
 
             assert await inner() == "inner"
         else:
-            async def body():
+            async def body(tag=tag):
                 await asyncio.sleep(0)
                 _expect_tensors(x, (False, False), tag)
                 return "body"

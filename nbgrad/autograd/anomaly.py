@@ -68,6 +68,16 @@ class detect_anomaly(_AnomalySwitch):
     """Context manager (and decorator) turning anomaly detection on inside its block.
 
     ``check_nan=False`` keeps the forward traces but skips the nan/inf check of gradients.
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor([-1.0], requires_grad=True)
+    >>> with nb.autograd.detect_anomaly():
+    ...     x.sqrt().sum().backward()  # sqrt(-1) is nan, and so is its gradient
+    Traceback (most recent call last):
+        ...
+    nbgrad.errors.AutogradError: Function 'SqrtBackward0' returned nan values in its 0th output...
+    >>> nb.autograd.anomaly.is_anomaly_enabled()  # off again after the block
+    False
     """
 
     def __init__(self, check_nan: bool = True) -> None:

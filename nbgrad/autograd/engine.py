@@ -27,6 +27,11 @@ def _as_tuple(x) -> tuple:
 def _root_grads(outputs: tuple, grad_outputs) -> list:
     from nbgrad.ops.creation import ones_like
 
+    if grad_outputs is not None and not isinstance(grad_outputs, (Tensor, list, tuple)):
+        raise TypeError(
+            "gradient must be a Tensor or a sequence of Tensors, got "
+            f"{type(grad_outputs).__name__}"
+        )
     if grad_outputs is None or isinstance(grad_outputs, Tensor):
         grad_outputs = (grad_outputs,) * len(outputs) if grad_outputs is None else (grad_outputs,)
     grad_outputs = tuple(grad_outputs)

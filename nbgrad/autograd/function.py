@@ -39,7 +39,22 @@ _RECORDING = MODES[(True, False)]  # the mode a recorded Function.apply ran in
 
 
 class FunctionCtx:
-    """The ``ctx`` object ``forward`` and ``backward`` share; store extra attributes freely."""
+    """The ``ctx`` object ``forward`` and ``backward`` share; store extra attributes freely.
+
+    >>> import nbgrad as nb
+    >>> class Scale(nb.autograd.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x, k):
+    ...         ctx.k = k  # any attribute, read back in backward
+    ...         return x * k
+    ...     @staticmethod
+    ...     def backward(ctx, grad):
+    ...         return grad * ctx.k, None  # no gradient for the number k
+    >>> x = nb.tensor([1.0, 2.0], requires_grad=True)
+    >>> Scale.apply(x, 10.0).sum().backward()
+    >>> x.grad
+    tensor([10., 10.])
+    """
 
     def __init__(self) -> None:
         self.to_save: tuple | None = None
@@ -50,7 +65,23 @@ class FunctionCtx:
         self._node: Node | None = None
 
     def save_for_backward(self, *tensors) -> None:
-        """Keep tensors (or None) for ``backward``; they are version-checked when read."""
+        """Keep tensors (or None) for ``backward``; they are version-checked when read.
+
+        >>> import nbgrad as nb
+        >>> class Square(nb.autograd.Function):
+        ...     @staticmethod
+        ...     def forward(ctx, x):
+        ...         ctx.save_for_backward(x)
+        ...         return x * x
+        ...     @staticmethod
+        ...     def backward(ctx, grad):
+        ...         (x,) = ctx.saved_tensors
+        ...         return 2 * x * grad
+        >>> x = nb.tensor([3.0], requires_grad=True)
+        >>> Square.apply(x).backward()
+        >>> x.grad
+        tensor([6.])
+        """
         for i, t in enumerate(tensors):
             if t is not None and not isinstance(t, Tensor):
                 raise TypeError(
@@ -61,7 +92,27 @@ class FunctionCtx:
 
     @property
     def saved_tensors(self) -> tuple:
-        """The tensors given to ``save_for_backward`` (checked against in-place changes)."""
+        """The tensors given to ``save_for_backward`` (checked against in-place changes).
+
+        >>> import nbgrad as nb
+        >>> class Square(nb.autograd.Function):
+        ...     @staticmethod
+        ...     def forward(ctx, x):
+        ...         ctx.save_for_backward(x)
+        ...         return x * x
+        ...     @staticmethod
+        ...     def backward(ctx, grad):
+        ...         (x,) = ctx.saved_tensors
+        ...         return 2 * x * grad
+        >>> x = nb.tensor([3.0], requires_grad=True)
+        >>> a = x * 1
+        >>> y = Square.apply(a)
+        >>> _ = a.mul_(2.0)  # a was saved: backward now refuses to use it
+        >>> y.backward()
+        Traceback (most recent call last):
+            ...
+        nbgrad.errors.VersionMismatchError: ...modified by an inplace operation...
+        """
         node = self._node
         if node is None:
             if self.to_save is not None:  # forward never recorded a node (no grad needed)
@@ -72,16 +123,65 @@ class FunctionCtx:
         return tuple(node.saved_input(i) for i in range(len(node.saved)))
 
     def mark_dirty(self, *tensors) -> None:
-        """Declare inputs that ``forward`` modified in place (they must also be returned)."""
+        """Declare inputs that ``forward`` modified in place (they must also be returned).
+
+        >>> import nbgrad as nb
+        >>> class AddOne_(nb.autograd.Function):
+        ...     @staticmethod
+        ...     def forward(ctx, x):
+        ...         x.add_(1.0)
+        ...         ctx.mark_dirty(x)
+        ...         return x
+        ...     @staticmethod
+        ...     def backward(ctx, grad):
+        ...         return grad
+        >>> x = nb.tensor([1.0, 2.0], requires_grad=True)
+        >>> y = x * 1  # a non-leaf may be changed in place
+        >>> AddOne_.apply(y) is y, y
+        (True, tensor([2., 3.], grad_fn=<AddOne_Backward>))
+        """
         self._dirty = tensors
 
     def mark_non_differentiable(self, *tensors) -> None:
-        """Declare outputs that get no gradient (e.g. indices); they never require grad."""
+        """Declare outputs that get no gradient (e.g. indices); they never require grad.
+
+        >>> import nbgrad as nb
+        >>> class Max(nb.autograd.Function):
+        ...     @staticmethod
+        ...     def forward(ctx, x):
+        ...         index = x.argmax()
+        ...         ctx.mark_non_differentiable(index)
+        ...         ctx.save_for_backward(x)
+        ...         return x.amax(), index
+        ...     @staticmethod
+        ...     def backward(ctx, grad, grad_index):
+        ...         (x,) = ctx.saved_tensors
+        ...         return grad * (x == x.amax())
+        >>> value, index = Max.apply(nb.tensor([1.0, 3.0, 2.0], requires_grad=True))
+        >>> value.requires_grad, index.requires_grad, index
+        (True, False, tensor(1))
+        """
         self._non_differentiable = tensors
 
     def set_materialize_grads(self, value: bool) -> None:
         """Whether ``backward`` receives zeros (True, the default) or None for outputs that
-        got no gradient."""
+        got no gradient.
+
+        >>> import nbgrad as nb
+        >>> class Twice(nb.autograd.Function):
+        ...     @staticmethod
+        ...     def forward(ctx, x):
+        ...         ctx.set_materialize_grads(False)
+        ...         return x * 1, x * 2
+        ...     @staticmethod
+        ...     def backward(ctx, g1, g2):
+        ...         print("g2 is None:", g2 is None)
+        ...         return g1 if g2 is None else g1 + 2 * g2
+        >>> x = nb.tensor([1.0], requires_grad=True)
+        >>> a, b = Twice.apply(x)
+        >>> a.sum().backward()
+        g2 is None: True
+        """
         self.materialize_grads = bool(value)
 
 
@@ -189,6 +289,22 @@ class Function:
     kernels it should be decorated with :func:`once_differentiable`.
     Alternatively ``forward(*args)`` may omit ``ctx`` when ``setup_context(ctx, inputs,
     output)`` is defined.
+
+    >>> import nbgrad as nb
+    >>> class Exp(nb.autograd.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         y = x.exp()
+    ...         ctx.save_for_backward(y)
+    ...         return y
+    ...     @staticmethod
+    ...     def backward(ctx, grad):
+    ...         (y,) = ctx.saved_tensors
+    ...         return grad * y
+    >>> x = nb.tensor([0.0, 1.0], requires_grad=True)
+    >>> Exp.apply(x).sum().backward()
+    >>> x.grad
+    tensor([1.0000, 2.7183])
     """
 
     def __init__(self, *args, **kwargs) -> None:
@@ -199,17 +315,60 @@ class Function:
 
     @staticmethod
     def forward(ctx, *args):
-        """Compute the outputs from the inputs (runs with grad mode off)."""
+        """Compute the outputs from the inputs (runs with grad mode off).
+
+        >>> import nbgrad as nb
+        >>> class Double(nb.autograd.Function):
+        ...     @staticmethod
+        ...     def forward(ctx, x):
+        ...         return x * 2, nb.is_grad_enabled()
+        ...     @staticmethod
+        ...     def backward(ctx, grad, _):
+        ...         return grad * 2
+        >>> Double.apply(nb.tensor([1.0, 2.0], requires_grad=True))
+        (tensor([2., 4.], grad_fn=<DoubleBackward>), False)
+        """
         raise NotImplementedError("You must implement the forward function for custom Function")
 
     @staticmethod
     def backward(ctx, *grad_outputs):
-        """Gradients of the inputs given those of the outputs."""
+        """Gradients of the inputs given those of the outputs.
+
+        >>> import nbgrad as nb
+        >>> class Clip(nb.autograd.Function):  # the identity, with the gradient clipped to [-1, 1]
+        ...     @staticmethod
+        ...     def forward(ctx, x):
+        ...         return x.clone()
+        ...     @staticmethod
+        ...     def backward(ctx, grad):
+        ...         return grad.clamp(-1.0, 1.0)
+        >>> x = nb.tensor([1.0, 2.0], requires_grad=True)
+        >>> (Clip.apply(x) * nb.tensor([0.5, 5.0])).sum().backward()
+        >>> x.grad
+        tensor([0.5000, 1.0000])
+        """
         raise NotImplementedError("You must implement the backward function for custom Function")
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        """Optional: fill ``ctx`` when ``forward`` does not take it."""
+        """Optional: fill ``ctx`` when ``forward`` does not take it.
+
+        >>> import nbgrad as nb
+        >>> class Mul(nb.autograd.Function):
+        ...     @staticmethod
+        ...     def forward(x, k):  # no ctx
+        ...         return x * k
+        ...     @staticmethod
+        ...     def setup_context(ctx, inputs, output):
+        ...         ctx.k = inputs[1]
+        ...     @staticmethod
+        ...     def backward(ctx, grad):
+        ...         return grad * ctx.k, None
+        >>> x = nb.tensor([1.0, 2.0], requires_grad=True)
+        >>> Mul.apply(x, 3.0).sum().backward()
+        >>> x.grad
+        tensor([3., 3.])
+        """
         raise NotImplementedError
 
     vjp = backward
@@ -217,7 +376,23 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs):
         """Run the op; record a node for ``backward`` when grad mode is on and an input
-        requires grad."""
+        requires grad.
+
+        >>> import nbgrad as nb
+        >>> class Neg(nb.autograd.Function):
+        ...     @staticmethod
+        ...     def forward(ctx, x):
+        ...         return -x
+        ...     @staticmethod
+        ...     def backward(ctx, grad):
+        ...         return -grad
+        >>> x = nb.tensor([1.0], requires_grad=True)
+        >>> Neg.apply(x)
+        tensor([-1.], grad_fn=<NegBackward>)
+        >>> with nb.no_grad():
+        ...     Neg.apply(x)
+        tensor([-1.])
+        """
         if kwargs:
             raise TypeError(f"{cls.__name__}.apply() takes positional arguments only")
         needs = tuple(_needs_grad(a) for a in args)

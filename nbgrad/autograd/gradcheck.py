@@ -12,7 +12,15 @@ __all__ = ["gradcheck", "gradgradcheck", "GradcheckError"]
 
 
 class GradcheckError(RuntimeError):
-    """Analytical and numerical gradients disagree."""
+    """Analytical and numerical gradients disagree.
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor([1.0, 2.0], dtype=nb.float64, requires_grad=True)
+    >>> nb.autograd.gradcheck(lambda t: t.detach() * t, (x,))  # the detach hides half of 2 * t
+    Traceback (most recent call last):
+        ...
+    nbgrad.autograd.gradcheck.GradcheckError: Jacobian mismatch for output 0 with respect to input 0...
+    """
 
 
 def _outputs(fn, inputs) -> tuple:

@@ -242,7 +242,7 @@ def new_tensor(data, device=CPU, requires_grad: bool = False) -> Tensor:
     if device is not CPU:
         t._device = device
     if requires_grad:
-        t.requires_grad_(True)
+        t.requires_grad_(requires_grad)  # validates the flag (a bool)
     return t
 
 
@@ -292,6 +292,13 @@ def apply_inplace(op: OpDef, target: Tensor, others: tuple = (), params=None) ->
     """
     mode = mode_var.get()
     check_inplace(target, mode)
+    flags = getattr(target._data, "flags", None)
+    if flags is not None and not flags.writeable:  # an expanded view, or read-only numpy memory
+        raise RuntimeError(
+            f"unsupported operation: {op.name.lower()}_ writes to a read-only tensor (an expanded "
+            "view, where more than one element refers to a single memory location, or read-only "
+            "numpy memory). Please clone() the tensor before performing the operation."
+        )
     grad_on = mode.grad and not mode.inference
     needs_record = grad_on and (
         target.requires_grad

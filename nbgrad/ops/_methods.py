@@ -10,7 +10,15 @@ from nbgrad.tensor import Tensor
 
 
 def _to(self: Tensor, *args, **kwargs) -> Tensor:
-    """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(other_tensor)``."""
+    """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(other_tensor)``.
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor([1, 2])
+    >>> x.to(nb.float64)
+    tensor([1., 2.], dtype=nbgrad.float64)
+    >>> x.to("cpu", nb.float32), x.to(nb.zeros(1, dtype=nb.float64)).dtype
+    (tensor([1., 2.]), nbgrad.float64)
+    """
     device = kwargs.pop("device", None)
     dtype = kwargs.pop("dtype", None)
     kwargs.pop("non_blocking", None)
@@ -34,27 +42,57 @@ def _to(self: Tensor, *args, **kwargs) -> Tensor:
 
 
 def _add(self, other, *, alpha=1):
-    """``self + alpha * other``."""
+    """``self + alpha * other``.
+
+    >>> import nbgrad as nb
+    >>> nb.tensor([1.0, 2.0]).add(nb.tensor([10.0, 20.0]), alpha=2)
+    tensor([21., 42.])
+    """
     return ew.binary("add")(self, other if alpha == 1 else other * alpha)
 
 
 def _sub(self, other, *, alpha=1):
-    """``self - alpha * other``."""
+    """``self - alpha * other``.
+
+    >>> import nbgrad as nb
+    >>> nb.tensor([1.0, 2.0]).sub(1.0, alpha=0.5)
+    tensor([0.5000, 1.5000])
+    """
     return ew.binary("sub")(self, other if alpha == 1 else other * alpha)
 
 
 def _T(self):
-    """The tensor with its dimensions reversed."""
+    """The tensor with its dimensions reversed.
+
+    >>> import nbgrad as nb
+    >>> nb.tensor([[1, 2, 3]]).T
+    tensor([[1],
+            [2],
+            [3]])
+    >>> nb.zeros(2, 3, 4).T.shape
+    (4, 3, 2)
+    """
     return shape.t(self) if self.ndim <= 2 else shape.permute(self, *reversed(range(self.ndim)))
 
 
 def _mT(self):
-    """Transpose of the last two dims."""
+    """Transpose of the last two dims.
+
+    >>> import nbgrad as nb
+    >>> nb.zeros(5, 2, 3).mT.shape
+    (5, 3, 2)
+    """
     return shape.transpose(self, -2, -1)
 
 
 def _where(self, condition, other):
-    """``self`` where ``condition`` is true, else ``other`` (as ``nb.where``)."""
+    """``self`` where ``condition`` is true, else ``other`` (as ``nb.where``).
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor([1.0, -2.0])
+    >>> x.where(x > 0, 0.0)
+    tensor([1., 0.])
+    """
     return ew.where(condition, self, other)
 
 
@@ -137,17 +175,58 @@ for _name in (*ew.UNARY, *ew.BINARY):
 _LAMBDA_DOCS = {  # docstrings of the one-line methods above
     "where": "``self`` where ``condition`` holds, else ``other`` (``nb.where(condition, self, "
              "other)``).",
-    "float": "``self`` as float32 (itself when it already is).",
-    "double": "``self`` as float64 (itself when it already is).",
-    "int": "``self`` as int32 (itself when it already is).",
-    "long": "``self`` as int64 (itself when it already is).",
-    "bool": "``self`` as bool (itself when it already is).",
-    "cpu": "``self`` on the CPU (itself when it already is there).",
-    "cuda": "``self`` on a CUDA device, ``\"cuda\"`` by default (itself when already there).",
+    "float": """``self`` as float32 (itself when it already is).
+
+>>> import nbgrad as nb
+>>> nb.tensor([1, 2]).float()
+tensor([1., 2.])
+""",
+    "double": """``self`` as float64 (itself when it already is).
+
+>>> import nbgrad as nb
+>>> nb.tensor([1, 2]).double()
+tensor([1., 2.], dtype=nbgrad.float64)
+""",
+    "int": """``self`` as int32 (itself when it already is); floats are truncated toward zero.
+
+>>> import nbgrad as nb
+>>> nb.tensor([1.7, -1.7]).int()
+tensor([ 1, -1], dtype=nbgrad.int32)
+""",
+    "long": """``self`` as int64 (itself when it already is); floats are truncated toward zero.
+
+>>> import nbgrad as nb
+>>> nb.tensor([1.5, 2.5]).long()
+tensor([1, 2])
+""",
+    "bool": """``self`` as bool (itself when it already is): nonzero is ``True``.
+
+>>> import nbgrad as nb
+>>> nb.tensor([0, 2]).bool()
+tensor([False,  True])
+""",
+    "cpu": """``self`` on the CPU (itself when it already is there).
+
+>>> import nbgrad as nb
+>>> x = nb.tensor([1.0, 2.0])
+>>> x.cpu() is x, x.cpu().device
+(True, device(type='cpu'))
+""",
+    "cuda": """``self`` on a CUDA device, ``"cuda"`` by default (itself when already there).
+
+>>> import nbgrad as nb
+>>> x = nb.tensor([1.0, 2.0])
+>>> y = x.cuda() if nb.cuda.is_available() else x  # a copy in GPU memory when there is a GPU
+>>> y.cpu()
+tensor([1., 2.])
+""",
 }
 for _name, _doc in _LAMBDA_DOCS.items():
     if _name in METHODS and not METHODS[_name].__doc__:
         METHODS[_name].__doc__ = _doc
+# The one-line methods are no module attributes, so the doctest collection would not find them.
+__test__ = {_name: METHODS[_name] for _name in _LAMBDA_DOCS
+            if METHODS[_name].__name__ == "<lambda>"}
 
 for _name, _fn in METHODS.items():
     setattr(Tensor, _name, _fn)

@@ -34,6 +34,13 @@ def _host_array(data, dtype) -> np.ndarray:
         arr = np.array(data)
     except ValueError as exc:
         raise ValueError(f"could not build a tensor from ragged nested sequences: {exc}") from None
+    if (arr.dtype.kind == "u" and (dtype is None or _dtype.as_dtype(dtype).np.kind == "i")) or (
+            arr.dtype.kind == "O" and arr.size and all(
+                isinstance(v, int) and not isinstance(v, bool) for v in arr.flat)):
+        raise RuntimeError(
+            "Overflow when unpacking long: an integer does not fit in int64 "
+            "(the range is [-2**63, 2**63 - 1])"
+        )
     if arr.dtype.kind not in "biuf":
         raise TypeError(
             f"could not convert data to a tensor: expected numbers or bools, found {arr.dtype} "
@@ -51,14 +58,33 @@ def _host_array(data, dtype) -> np.ndarray:
 
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """A new tensor copied from data (nested lists, numbers, numpy arrays or tensors)."""
+    """A new tensor copied from data (nested lists, numbers, numpy arrays or tensors).
+
+    >>> import nbgrad as nb
+    >>> nb.tensor([[1, 2], [3, 4]])
+    tensor([[1, 2],
+            [3, 4]])
+    >>> nb.tensor([1.0, 2.0], requires_grad=True)
+    tensor([1., 2.], requires_grad=True)
+    >>> nb.tensor(3, dtype=nb.float64)
+    tensor(3., dtype=nbgrad.float64)
+    """
     dev = as_device(device)
     arr = _host_array(data, dtype)
     return new_tensor(backend_for(dev).asarray(arr, arr.dtype), dev, requires_grad)
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
-    """Like ``tensor`` but shares memory when ``data`` already fits (tensor or numpy array)."""
+    """Like ``tensor`` but shares memory when ``data`` already fits (tensor or numpy array).
+
+    >>> import nbgrad as nb
+    >>> import numpy as np
+    >>> a = np.array([1.0, 2.0], dtype=np.float32)
+    >>> t = nb.as_tensor(a)
+    >>> a[0] = 5.0
+    >>> t
+    tensor([5., 2.])
+    """
     dev = as_device(device) if device is not None else None
     if isinstance(data, Tensor):
         out = data if dev is None else data.to(dev)
@@ -70,7 +96,16 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
 
 
 def from_numpy(array: np.ndarray) -> Tensor:
-    """A CPU tensor sharing memory with ``array``."""
+    """A CPU tensor sharing memory with ``array``.
+
+    >>> import nbgrad as nb
+    >>> import numpy as np
+    >>> a = np.zeros(2)
+    >>> t = nb.from_numpy(a)
+    >>> a[1] = 3.0
+    >>> t
+    tensor([0., 3.], dtype=nbgrad.float64)
+    """
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
     _dtype.from_numpy_dtype(array.dtype)
@@ -84,25 +119,53 @@ def _factory(make, shape, dtype, device, requires_grad, default=_dtype.float32) 
 
 
 def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """A tensor of zeros."""
+    """A tensor of zeros.
+
+    >>> import nbgrad as nb
+    >>> nb.zeros(2, 3)
+    tensor([[0., 0., 0.],
+            [0., 0., 0.]])
+    >>> nb.zeros((2,), dtype=nb.int64)
+    tensor([0, 0])
+    """
     return _factory(lambda bk, s, d: bk.zeros(s, d), parse_shape(size), dtype, device,
                     requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """A tensor of ones."""
+    """A tensor of ones.
+
+    >>> import nbgrad as nb
+    >>> nb.ones(2), nb.ones(2, dtype=nb.int32)
+    (tensor([1., 1.]), tensor([1, 1], dtype=nbgrad.int32))
+    """
     return _factory(lambda bk, s, d: bk.full(s, 1, d), parse_shape(size), dtype, device,
                     requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """An uninitialised tensor."""
+    """An uninitialised tensor.
+
+    >>> import nbgrad as nb
+    >>> nb.empty(2, 3).shape
+    (2, 3)
+    """
     return _factory(lambda bk, s, d: bk.empty(s, d), parse_shape(size), dtype, device,
                     requires_grad)
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """A tensor filled with ``fill_value`` (dtype inferred from it, as in PyTorch)."""
+    """A tensor filled with ``fill_value`` (dtype inferred from it, as in PyTorch).
+
+    >>> import nbgrad as nb
+    >>> nb.full((2,), 7), nb.full((2,), 0.5)
+    (tensor([7, 7]), tensor([0.5000, 0.5000]))
+    """
+    if isinstance(fill_value, Tensor) and fill_value.ndim == 0:
+        fill_value = fill_value.item()
+    if not isinstance(fill_value, (int, float, np.number, np.bool_)) or isinstance(
+            fill_value, (complex, np.complexfloating)):
+        raise TypeError(f"full(): fill_value must be a number, got {type(fill_value).__name__}")
     default = _dtype.scalar_dtype(fill_value)
     return _factory(lambda bk, s, d: bk.full(s, fill_value, d), parse_shape((size,)), dtype,
                     device, requires_grad, default)
@@ -110,7 +173,14 @@ def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False)
 
 def arange(start, end=None, step=1, *, dtype=None, device=None,
            requires_grad: bool = False) -> Tensor:
-    """Values from ``start`` to ``end`` (exclusive) in steps of ``step``."""
+    """Values from ``start`` to ``end`` (exclusive) in steps of ``step``.
+
+    >>> import nbgrad as nb
+    >>> nb.arange(5)
+    tensor([0, 1, 2, 3, 4])
+    >>> nb.arange(1, 2, 0.25)
+    tensor([1.0000, 1.2500, 1.5000, 1.7500])
+    """
     if end is None:
         start, end = 0, start
     if step == 0:
@@ -123,7 +193,12 @@ def arange(start, end=None, step=1, *, dtype=None, device=None,
 
 def linspace(start, end, steps: int, *, dtype=None, device=None,
              requires_grad: bool = False) -> Tensor:
-    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive.
+
+    >>> import nbgrad as nb
+    >>> nb.linspace(0, 1, 5)
+    tensor([0.0000, 0.2500, 0.5000, 0.7500, 1.0000])
+    """
     values = np.linspace(start, end, steps)
     dt = _dtype.as_dtype(dtype) if dtype is not None else _dtype.float32
     return tensor(values, dtype=dt, device=device, requires_grad=requires_grad)
@@ -131,25 +206,59 @@ def linspace(start, end, steps: int, *, dtype=None, device=None,
 
 def eye(n: int, m: int | None = None, *, dtype=None, device=None,
         requires_grad: bool = False) -> Tensor:
-    """The identity matrix (n x m)."""
+    """The identity matrix (n x m).
+
+    >>> import nbgrad as nb
+    >>> nb.eye(2, 3)
+    tensor([[1., 0., 0.],
+            [0., 1., 0.]])
+    """
     dt = _dtype.as_dtype(dtype) if dtype is not None else _dtype.float32
     return tensor(np.eye(n, m), dtype=dt, device=device, requires_grad=requires_grad)
 
 
+def _check_float(name: str, dtype) -> None:
+    if dtype is not None and not _dtype.as_dtype(dtype).is_floating_point:
+        raise TypeError(
+            f"{name}(): expected a floating point dtype, got {_dtype.as_dtype(dtype).name}"
+        )
+
+
 def rand(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """Uniform samples in [0, 1)."""
+    """Uniform samples in [0, 1).
+
+    >>> import nbgrad as nb
+    >>> x = nb.rand(2, 3)
+    >>> x.shape, bool(x.min() >= 0), bool(x.max() < 1)
+    ((2, 3), True, True)
+    """
+    _check_float("rand", dtype)
     return _factory(lambda bk, s, d: bk.uniform(s, d), parse_shape(size), dtype, device,
                     requires_grad)
 
 
 def randn(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """Standard normal samples."""
+    """Standard normal samples.
+
+    >>> import nbgrad as nb
+    >>> nb.randn(2, 3).shape, nb.randn(2, dtype=nb.float64).dtype
+    ((2, 3), nbgrad.float64)
+    """
+    _check_float("randn", dtype)
     return _factory(lambda bk, s, d: bk.normal(s, d), parse_shape(size), dtype, device,
                     requires_grad)
 
 
 def randint(low, high=None, size=(), *, dtype=None, device=None) -> Tensor:
-    """Uniform integers in [low, high): ``randint(high, size)`` or ``randint(low, high, size)``."""
+    """Uniform integers in [low, high): ``randint(high, size)`` or ``randint(low, high, size)``.
+
+    >>> import nbgrad as nb
+    >>> x = nb.randint(3, 6, (4,))
+    >>> x.dtype, bool(x.min() >= 3), bool(x.max() < 6)
+    (nbgrad.int64, True, True)
+    >>> nb.randint(10, (2, 2)).shape
+    (2, 2)
+    """
     if isinstance(high, (tuple, list)):  # randint(high, size)
         low, high, size = 0, low, high
     elif high is None:
@@ -161,7 +270,15 @@ def randint(low, high=None, size=(), *, dtype=None, device=None) -> Tensor:
 
 
 def manual_seed(seed: int) -> None:
-    """Seed the random generators of every device."""
+    """Seed the random generators of every device.
+
+    >>> import nbgrad as nb
+    >>> nb.manual_seed(0)
+    >>> a = nb.randn(3)
+    >>> nb.manual_seed(0)
+    >>> a.tolist() == nb.randn(3).tolist()
+    True
+    """
     if not isinstance(seed, numbers.Integral):
         raise TypeError(f"manual_seed expects an int, got {type(seed).__name__}")
     backend_for(CPU).seed(int(seed))
@@ -184,15 +301,46 @@ ones_like = _like(ones)
 empty_like = _like(empty)
 rand_like = _like(rand)
 randn_like = _like(randn)
-zeros_like.__doc__ = "Zeros with the shape (and by default dtype/device) of ``x``."
-ones_like.__doc__ = "Ones with the shape (and by default dtype/device) of ``x``."
-empty_like.__doc__ = "Uninitialised, with the shape of ``x``."
-rand_like.__doc__ = "Uniform samples with the shape of ``x``."
-randn_like.__doc__ = "Normal samples with the shape of ``x``."
+zeros_like.__doc__ = """Zeros with the shape (and by default dtype/device) of ``x``.
+
+>>> import nbgrad as nb
+>>> nb.zeros_like(nb.tensor([[1, 2]]))
+tensor([[0, 0]])
+"""
+ones_like.__doc__ = """Ones with the shape (and by default dtype/device) of ``x``.
+
+>>> import nbgrad as nb
+>>> nb.ones_like(nb.tensor([1.0, 2.0])), nb.ones_like(nb.tensor([1, 2]), dtype=nb.float64)
+(tensor([1., 1.]), tensor([1., 1.], dtype=nbgrad.float64))
+"""
+empty_like.__doc__ = """Uninitialised, with the shape of ``x``.
+
+>>> import nbgrad as nb
+>>> nb.empty_like(nb.zeros(2, 3)).shape
+(2, 3)
+"""
+rand_like.__doc__ = """Uniform samples with the shape of ``x``.
+
+>>> import nbgrad as nb
+>>> x = nb.rand_like(nb.zeros(2, 3, dtype=nb.float64))
+>>> x.shape, x.dtype
+((2, 3), nbgrad.float64)
+"""
+randn_like.__doc__ = """Normal samples with the shape of ``x``.
+
+>>> import nbgrad as nb
+>>> nb.randn_like(nb.zeros(2, 3)).shape
+(2, 3)
+"""
 
 
 def full_like(x: Tensor, fill_value, *, dtype=None, device=None,
               requires_grad: bool = False) -> Tensor:
-    """``fill_value`` everywhere, with the shape of ``x``."""
+    """``fill_value`` everywhere, with the shape of ``x``.
+
+    >>> import nbgrad as nb
+    >>> nb.full_like(nb.zeros(2), 3.5)
+    tensor([3.5000, 3.5000])
+    """
     return full(x.shape, fill_value, dtype=dtype or x.dtype, device=device or x.device,
                 requires_grad=requires_grad)

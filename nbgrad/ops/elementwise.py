@@ -8,6 +8,7 @@ Rows are one per line so each kernel has its own source line (Numba's cache keys
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -24,14 +25,20 @@ _FLOAT_ONLY = {"float"}
 
 
 class Elementwise(OpDef):
-    """An op applying a scalar function elementwise with broadcasting."""
+    """An op applying a scalar function elementwise with broadcasting.
+
+    ``example`` = ``(*inputs, expected_repr)``: the docstring example of the public functions
+    made from this row (a list input becomes ``nb.tensor(list)``, a number stays a number), with
+    its expected output written out literally.
+    """
 
     wants_meta = True
 
     def __init__(self, name, fn, grads=(), needs=(), kind="same", differentiable=True,
-                 allow_bool=True, key=None):
+                 allow_bool=True, key=None, example=None):
         super().__init__(name)
         self.key = key or name.lower()  # the public name (``nb.<key>``, ``Tensor.<key>``)
+        self.example = example
         self.fn = fn
         self.grads = grads
         # per input: the values its gradient reads, from "a", "b", "c" (inputs) and "out"
@@ -309,63 +316,91 @@ GELU_DERIVATIVE = Elementwise(
 # Gradient rules receive (grad, *inputs, out); inputs not saved arrive as None.
 # fmt: off
 UNARY = {op.key: op for op in [
-    Elementwise("Neg",     lambda x: -x,                                   (lambda g, x, y: -g,),                       ("",), allow_bool=False),  # noqa: E501
-    Elementwise("Abs",     lambda x: abs(x),                               (lambda g, x, y: g * x.sign(),),             ("a",)),  # noqa: E501
-    Elementwise("Sign",    lambda x: 1 if x > 0 else (-1 if x < 0 else 0), (lambda g, x, y: g * 0,),                    ("",)),  # noqa: E501
-    Elementwise("Exp",     lambda x: math.exp(x),                          (lambda g, x, y: g * y,),                    ("out",), kind="float"),  # noqa: E501
-    Elementwise("Log",     lambda x: math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan), (lambda g, x, y: g / x,), ("a",), kind="float"),  # noqa: E501
-    Elementwise("Sin",     lambda x: math.sin(x),                          (lambda g, x, y: g * x.cos(),),              ("a",), kind="float"),  # noqa: E501
-    Elementwise("Cos",     lambda x: math.cos(x),                          (lambda g, x, y: -g * x.sin(),),             ("a",), kind="float"),  # noqa: E501
-    Elementwise("Tanh",    lambda x: math.tanh(x),                         (lambda g, x, y: g * (1 - y * y),),          ("out",), kind="float"),  # noqa: E501
-    Elementwise("Sigmoid", lambda x: 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x)), (lambda g, x, y: g * y * (1 - y),), ("out",), kind="float"),  # noqa: E501
-    Elementwise("Relu",    lambda x: x if x > 0 or x != x else 0,              (lambda g, x, y: g * (y > 0),),              ("out",), allow_bool=False),  # noqa: E501
-    Elementwise("Sqrt",    lambda x: math.sqrt(x) if x >= 0 else math.nan, (lambda g, x, y: g / (2 * y),),              ("out",), kind="float"),  # noqa: E501
-    Elementwise("Reciprocal", lambda x: 1.0 / x if x != 0 else math.copysign(math.inf, x), (lambda g, x, y: -g * y * y,), ("out",), kind="float"),  # noqa: E501
-    Elementwise("Rsqrt",   lambda x: 1.0 / math.sqrt(x) if x > 0 else (math.inf if x == 0 else math.nan), (lambda g, x, y: g * -0.5 * y * y * y,), ("out",), kind="float"),  # noqa: E501
-    Elementwise("Log1p",   lambda x: math.log1p(x) if x > -1 else (-math.inf if x == -1 else math.nan), (lambda g, x, y: g / (x + 1),), ("a",), kind="float"),  # noqa: E501
-    Elementwise("Expm1",   lambda x: math.expm1(x),                        (lambda g, x, y: g * (y + 1),),              ("out",), kind="float"),  # noqa: E501
-    Elementwise("Tan",     lambda x: math.tan(x),                          (lambda g, x, y: g * (1 + y * y),),          ("out",), kind="float"),  # noqa: E501
-    Elementwise("Erf",     lambda x: math.erf(x),                          (lambda g, x, y: g * 1.1283791670955126 * (-x * x).exp(),), ("a",), kind="float"),  # noqa: E501
-    Elementwise("Gelu",    lambda x: 0.5 * x * (1.0 + math.erf(x * 0.7071067811865476)), (lambda g, x, y: g * apply(GELU_DERIVATIVE, (x,)),), ("a",), kind="float"),  # noqa: E501
-    Elementwise("Silu",    lambda x: x / (1.0 + math.exp(-x)) if x >= 0 else x * math.exp(x) / (1.0 + math.exp(x)), (lambda g, x, y: g * x.sigmoid() * (1 + x * (1 - x.sigmoid())),), ("a",), kind="float"),  # noqa: E501
-    Elementwise("Softplus", lambda x: x if x > 20.0 else math.log1p(math.exp(x)), (lambda g, x, y: g * x.sigmoid(),),       ("a",), kind="float"),  # noqa: E501
-    Elementwise("Floor",   lambda x: x if abs(x) == math.inf else x // 1,  (lambda g, x, y: _zeros(g),),                ("",), allow_bool=False),  # noqa: E501
-    Elementwise("Ceil",    lambda x: x if abs(x) == math.inf else -((-x) // 1), (lambda g, x, y: _zeros(g),),           ("",), allow_bool=False),  # noqa: E501
-    Elementwise("Round",   lambda x: x if abs(x) == math.inf else (x // 1) + ((x - x // 1 > 0.5) or (x - x // 1 == 0.5 and (x // 1) % 2 == 1)), (lambda g, x, y: _zeros(g),), ("",), allow_bool=False),  # noqa: E501
+    Elementwise("Neg",     lambda x: -x,                                   (lambda g, x, y: -g,),                       ("",), allow_bool=False, example=([1.0, -2.0], "tensor([-1.,  2.])")),  # noqa: E501
+    Elementwise("Abs",     lambda x: abs(x),                               (lambda g, x, y: g * x.sign(),),             ("a",), example=([-1.0, 2.0], "tensor([1., 2.])")),  # noqa: E501
+    Elementwise("Sign",    lambda x: 1 if x > 0 else (-1 if x < 0 else 0), (lambda g, x, y: g * 0,),                    ("",), example=([-2.0, 0.0, 3.0], "tensor([-1.,  0.,  1.])")),  # noqa: E501
+    Elementwise("Exp",     lambda x: math.exp(x),                          (lambda g, x, y: g * y,),                    ("out",), kind="float", example=([0.0, 1.0], "tensor([1.0000, 2.7183])")),  # noqa: E501
+    Elementwise("Log",     lambda x: math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan), (lambda g, x, y: g / x,), ("a",), kind="float", example=([1.0, 2.0], "tensor([0.0000, 0.6931])")),  # noqa: E501
+    Elementwise("Sin",     lambda x: math.sin(x),                          (lambda g, x, y: g * x.cos(),),              ("a",), kind="float", example=([0.0, 1.0], "tensor([0.0000, 0.8415])")),  # noqa: E501
+    Elementwise("Cos",     lambda x: math.cos(x),                          (lambda g, x, y: -g * x.sin(),),             ("a",), kind="float", example=([0.0, 1.0], "tensor([1.0000, 0.5403])")),  # noqa: E501
+    Elementwise("Tanh",    lambda x: math.tanh(x),                         (lambda g, x, y: g * (1 - y * y),),          ("out",), kind="float", example=([0.0, 1.0], "tensor([0.0000, 0.7616])")),  # noqa: E501
+    Elementwise("Sigmoid", lambda x: 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x)), (lambda g, x, y: g * y * (1 - y),), ("out",), kind="float", example=([0.0, 2.0], "tensor([0.5000, 0.8808])")),  # noqa: E501
+    Elementwise("Relu",    lambda x: x if x > 0 or x != x else 0,              (lambda g, x, y: g * (y > 0),),              ("out",), allow_bool=False, example=([-1.0, 2.0], "tensor([0., 2.])")),  # noqa: E501
+    Elementwise("Sqrt",    lambda x: math.sqrt(x) if x >= 0 else math.nan, (lambda g, x, y: g / (2 * y),),              ("out",), kind="float", example=([4.0, 2.0], "tensor([2.0000, 1.4142])")),  # noqa: E501
+    Elementwise("Reciprocal", lambda x: 1.0 / x if x != 0 else math.copysign(math.inf, x), (lambda g, x, y: -g * y * y,), ("out",), kind="float", example=([2.0, 4.0], "tensor([0.5000, 0.2500])")),  # noqa: E501
+    Elementwise("Rsqrt",   lambda x: 1.0 / math.sqrt(x) if x > 0 else (math.inf if x == 0 else math.nan), (lambda g, x, y: g * -0.5 * y * y * y,), ("out",), kind="float", example=([4.0, 16.0], "tensor([0.5000, 0.2500])")),  # noqa: E501
+    Elementwise("Log1p",   lambda x: math.log1p(x) if x > -1 else (-math.inf if x == -1 else math.nan), (lambda g, x, y: g / (x + 1),), ("a",), kind="float", example=([0.0, 1.0], "tensor([0.0000, 0.6931])")),  # noqa: E501
+    Elementwise("Expm1",   lambda x: math.expm1(x),                        (lambda g, x, y: g * (y + 1),),              ("out",), kind="float", example=([0.0, 1.0], "tensor([0.0000, 1.7183])")),  # noqa: E501
+    Elementwise("Tan",     lambda x: math.tan(x),                          (lambda g, x, y: g * (1 + y * y),),          ("out",), kind="float", example=([0.0, 1.0], "tensor([0.0000, 1.5574])")),  # noqa: E501
+    Elementwise("Erf",     lambda x: math.erf(x),                          (lambda g, x, y: g * 1.1283791670955126 * (-x * x).exp(),), ("a",), kind="float", example=([0.0, 1.0], "tensor([0.0000, 0.8427])")),  # noqa: E501
+    Elementwise("Gelu",    lambda x: 0.5 * x * (1.0 + math.erf(x * 0.7071067811865476)), (lambda g, x, y: g * apply(GELU_DERIVATIVE, (x,)),), ("a",), kind="float", example=([-1.0, 1.0], "tensor([-0.1587,  0.8413])")),  # noqa: E501
+    Elementwise("Silu",    lambda x: x / (1.0 + math.exp(-x)) if x >= 0 else x * math.exp(x) / (1.0 + math.exp(x)), (lambda g, x, y: g * x.sigmoid() * (1 + x * (1 - x.sigmoid())),), ("a",), kind="float", example=([0.0, 1.0], "tensor([0.0000, 0.7311])")),  # noqa: E501
+    Elementwise("Softplus", lambda x: x if x > 20.0 else math.log1p(math.exp(x)), (lambda g, x, y: g * x.sigmoid(),),       ("a",), kind="float", example=([0.0, 1.0], "tensor([0.6931, 1.3133])")),  # noqa: E501
+    Elementwise("Floor",   lambda x: x if abs(x) == math.inf else x // 1,  (lambda g, x, y: _zeros(g),),                ("",), allow_bool=False, example=([-1.5, 1.5], "tensor([-2.,  1.])")),  # noqa: E501
+    Elementwise("Ceil",    lambda x: x if abs(x) == math.inf else -((-x) // 1), (lambda g, x, y: _zeros(g),),           ("",), allow_bool=False, example=([-1.5, 1.5], "tensor([-1.,  2.])")),  # noqa: E501
+    Elementwise("Round",   lambda x: x if abs(x) == math.inf else (x // 1) + ((x - x // 1 > 0.5) or (x - x // 1 == 0.5 and (x // 1) % 2 == 1)), (lambda g, x, y: _zeros(g),), ("",), allow_bool=False, example=([0.5, 1.5, 2.4], "tensor([0., 2., 2.])")),  # noqa: E501
 ]}
 
 BINARY = {op.key: op for op in [
-    Elementwise("Add", lambda a, b: a + b,  (lambda g, a, b, y: g,      lambda g, a, b, y: g),                        ("", "")),  # noqa: E501
-    Elementwise("Sub", lambda a, b: a - b,  (lambda g, a, b, y: g,      lambda g, a, b, y: -g),                       ("", ""), allow_bool=False),  # noqa: E501
-    Elementwise("Mul", lambda a, b: a * b,  (lambda g, a, b, y: g * b,  lambda g, a, b, y: g * a),                    ("b", "a")),  # noqa: E501
-    Elementwise("Div", lambda a, b: a / b,  (lambda g, a, b, y: g / b,  lambda g, a, b, y: -g * a / (b * b)),         ("b", "a b"), kind="float"),  # noqa: E501
-    Elementwise("Pow", lambda a, b: a ** b, (lambda g, a, b, y: _pow_grad_base(g, a, b), lambda g, a, b, y: _pow_grad_exponent(g, a, b, y)), ("a b", "a b out"), allow_bool=False),  # noqa: E501
-    Elementwise("Maximum", lambda a, b: a if a > b or a != a else b, (lambda g, a, b, y: g * _tie_split(a > b, a == b), lambda g, a, b, y: g * _tie_split(b > a, a == b)), ("a b", "a b")),  # noqa: E501
-    Elementwise("Minimum", lambda a, b: a if a < b or a != a else b, (lambda g, a, b, y: g * _tie_split(a < b, a == b), lambda g, a, b, y: g * _tie_split(b < a, a == b)), ("a b", "a b")),  # noqa: E501
-    _IntegerDivision("FloorDivide", lambda a, b: a // b, (lambda g, a, b, y: _zeros(g), lambda g, a, b, y: _zeros(g)),       ("", ""), allow_bool=False, key="floor_divide"),  # noqa: E501
-    _IntegerDivision("Remainder", lambda a, b: a % b, (lambda g, a, b, y: g, lambda g, a, b, y: -g * (a // b)),             ("", "a b"), allow_bool=False, key="remainder"),  # noqa: E501
-    Elementwise("Atan2", lambda a, b: math.atan2(a, b), (lambda g, a, b, y: g * b / (a * a + b * b), lambda g, a, b, y: -g * a / (a * a + b * b)), ("a b", "a b"), kind="float"),  # noqa: E501
-    Elementwise("ClampMin", lambda x, lo: lo if x < lo else x, (lambda g, x, lo, y: g * (x >= lo), lambda g, x, lo, y: g * (x < lo)), ("a b", "a b"), allow_bool=False, key="clamp_min"),  # noqa: E501
-    Elementwise("ClampMax", lambda x, hi: hi if x > hi else x, (lambda g, x, hi, y: g * (x <= hi), lambda g, x, hi, y: g * (x > hi)), ("a b", "a b"), allow_bool=False, key="clamp_max"),  # noqa: E501
+    Elementwise("Add", lambda a, b: a + b,  (lambda g, a, b, y: g,      lambda g, a, b, y: g),                        ("", ""), example=([1.0, 2.0], [3.0, 4.0], "tensor([4., 6.])")),  # noqa: E501
+    Elementwise("Sub", lambda a, b: a - b,  (lambda g, a, b, y: g,      lambda g, a, b, y: -g),                       ("", ""), allow_bool=False, example=([5.0, 7.0], [1.0, 2.0], "tensor([4., 5.])")),  # noqa: E501
+    Elementwise("Mul", lambda a, b: a * b,  (lambda g, a, b, y: g * b,  lambda g, a, b, y: g * a),                    ("b", "a"), example=([1.0, 2.0], [3.0, 4.0], "tensor([3., 8.])")),  # noqa: E501
+    Elementwise("Div", lambda a, b: a / b,  (lambda g, a, b, y: g / b,  lambda g, a, b, y: -g * a / (b * b)),         ("b", "a b"), kind="float", example=([1.0, 3.0], [2.0, 4.0], "tensor([0.5000, 0.7500])")),  # noqa: E501
+    Elementwise("Pow", lambda a, b: a ** b, (lambda g, a, b, y: _pow_grad_base(g, a, b), lambda g, a, b, y: _pow_grad_exponent(g, a, b, y)), ("a b", "a b out"), allow_bool=False, example=([2.0, 3.0], 2, "tensor([4., 9.])")),  # noqa: E501
+    Elementwise("Maximum", lambda a, b: a if a > b or a != a else b, (lambda g, a, b, y: g * _tie_split(a > b, a == b), lambda g, a, b, y: g * _tie_split(b > a, a == b)), ("a b", "a b"), example=([1.0, 4.0], [3.0, 2.0], "tensor([3., 4.])")),  # noqa: E501
+    Elementwise("Minimum", lambda a, b: a if a < b or a != a else b, (lambda g, a, b, y: g * _tie_split(a < b, a == b), lambda g, a, b, y: g * _tie_split(b < a, a == b)), ("a b", "a b"), example=([1.0, 4.0], [3.0, 2.0], "tensor([1., 2.])")),  # noqa: E501
+    _IntegerDivision("FloorDivide", lambda a, b: a // b, (lambda g, a, b, y: _zeros(g), lambda g, a, b, y: _zeros(g)),       ("", ""), allow_bool=False, key="floor_divide", example=([7, -7], 2, "tensor([ 3, -4])")),  # noqa: E501
+    _IntegerDivision("Remainder", lambda a, b: a % b, (lambda g, a, b, y: g, lambda g, a, b, y: -g * (a // b)),             ("", "a b"), allow_bool=False, key="remainder", example=([7, -7], 3, "tensor([1, 2])")),  # noqa: E501
+    Elementwise("Atan2", lambda a, b: math.atan2(a, b), (lambda g, a, b, y: g * b / (a * a + b * b), lambda g, a, b, y: -g * a / (a * a + b * b)), ("a b", "a b"), kind="float", example=([1.0, 1.0], [1.0, -1.0], "tensor([0.7854, 2.3562])")),  # noqa: E501
+    Elementwise("ClampMin", lambda x, lo: lo if x < lo else x, (lambda g, x, lo, y: g * (x >= lo), lambda g, x, lo, y: g * (x < lo)), ("a b", "a b"), allow_bool=False, key="clamp_min", example=([-1.0, 2.0], 0.0, "tensor([0., 2.])")),  # noqa: E501
+    Elementwise("ClampMax", lambda x, hi: hi if x > hi else x, (lambda g, x, hi, y: g * (x <= hi), lambda g, x, hi, y: g * (x > hi)), ("a b", "a b"), allow_bool=False, key="clamp_max", example=([-1.0, 2.0], 1.0, "tensor([-1.,  1.])")),  # noqa: E501
 ]}
 
 # Three operands: ``where(cond, a, b)`` (cond is computed in the promoted dtype, any nonzero is
 # true) and ``clamp(x, min, max)`` = ``min(max(x, min), max)`` (all gradient to ``max`` when
 # ``min > max``, like PyTorch).
 TERNARY = {op.key: op for op in [
-    Elementwise("Where", lambda c, a, b: a if c else b, (lambda g, c, a, b, y: None, lambda g, c, a, b, y: where(c, g, 0.0), lambda g, c, a, b, y: where(c, 0.0, g)), ("", "a", "a")),  # noqa: E501
-    Elementwise("Clamp", lambda x, lo, hi: hi if (lo if x < lo else x) > hi else (lo if x < lo else x), (lambda g, x, lo, hi, y: g * ((x >= lo) * (x <= hi)), lambda g, x, lo, hi, y: g * ((x < lo) * (lo <= hi)), lambda g, x, lo, hi, y: g - g * ((x <= hi) * (lo <= hi))), ("a b c", "a b c", "a b c"), allow_bool=False),  # noqa: E501
+    Elementwise("Where", lambda c, a, b: a if c else b, (lambda g, c, a, b, y: None, lambda g, c, a, b, y: where(c, g, 0.0), lambda g, c, a, b, y: where(c, 0.0, g)), ("", "a", "a"), example=([True, False], [1.0, 2.0], [3.0, 4.0], "tensor([1., 4.])")),  # noqa: E501
+    Elementwise("Clamp", lambda x, lo, hi: hi if (lo if x < lo else x) > hi else (lo if x < lo else x), (lambda g, x, lo, hi, y: g * ((x >= lo) * (x <= hi)), lambda g, x, lo, hi, y: g * ((x < lo) * (lo <= hi)), lambda g, x, lo, hi, y: g - g * ((x <= hi) * (lo <= hi))), ("a b c", "a b c", "a b c"), allow_bool=False, example=([-1.0, 0.5, 2.0], 0.0, 1.0, "tensor([0.0000, 0.5000, 1.0000])")),  # noqa: E501
 ]}
 
 COMPARISONS = {op.name.lower(): op for op in [
-    Elementwise("Eq", lambda a, b: a == b, kind="bool"),
-    Elementwise("Ne", lambda a, b: a != b, kind="bool"),
-    Elementwise("Lt", lambda a, b: a < b,  kind="bool"),
-    Elementwise("Le", lambda a, b: a <= b, kind="bool"),
-    Elementwise("Gt", lambda a, b: a > b,  kind="bool"),
-    Elementwise("Ge", lambda a, b: a >= b, kind="bool"),
+    Elementwise("Eq", lambda a, b: a == b, kind="bool", example=([1, 2], [1, 3], "tensor([ True, False])")),
+    Elementwise("Ne", lambda a, b: a != b, kind="bool", example=([1, 2], [1, 3], "tensor([False,  True])")),
+    Elementwise("Lt", lambda a, b: a < b,  kind="bool", example=([1, 2], 2, "tensor([ True, False])")),
+    Elementwise("Le", lambda a, b: a <= b, kind="bool", example=([1, 2], 2, "tensor([True, True])")),
+    Elementwise("Gt", lambda a, b: a > b,  kind="bool", example=([1, 2], 1, "tensor([False,  True])")),
+    Elementwise("Ge", lambda a, b: a >= b, kind="bool", example=([1, 2], 2, "tensor([False,  True])")),
 ]}
 # fmt: on
+
+
+# The examples of the functions the factories below make, for the doctest collection (one per
+# public name; the function and the Tensor method of one op share a docstring).
+__test__: dict = {}
+
+
+def example_doc(op: Elementwise, call: str | None = None, inplace: bool = False) -> str:
+    """The ``>>>`` example of ``op``'s table row as docstring text (empty when it has none):
+    ``call(inputs)`` (``nb.<key>`` by default), or ``x.<key>_(inputs[1:])`` when ``inplace``."""
+    if op.example is None:
+        return ""
+    *inputs, expected = op.example
+    args = [f"nb.tensor({v!r})" if isinstance(v, list) else repr(v) for v in inputs]
+    lines = [">>> import nbgrad as nb"]
+    if inplace:
+        lines += [f">>> x = {args[0]}", f">>> x.{op.key}_({', '.join(args[1:])})"]
+    else:
+        lines.append(f">>> {call or 'nb.' + op.key}({', '.join(args)})")
+    return "\n\n" + "\n".join([*lines, expected]) + "\n"
+
+
+def with_example(fn, op: Elementwise, call: str | None = None, inplace: bool = False):
+    """``fn`` with ``op``'s example appended to its docstring, registered for the doctests."""
+    fn.__doc__ = inspect.cleandoc(fn.__doc__ or "") + example_doc(op, call, inplace)
+    if op.example is not None and "<locals>" in fn.__qualname__:  # module-level ones are found
+        __test__[fn.__name__] = fn
+    return fn
 
 
 def _check_operand(name: str, value) -> None:
@@ -386,7 +421,7 @@ def unary(name: str):
 
     fn.__name__ = name
     fn.__doc__ = f"Elementwise ``{name}`` (differentiable)."
-    return fn
+    return with_example(fn, op)
 
 
 def _binary_apply(op, a, b):
@@ -433,7 +468,7 @@ def binary(name: str, reflected: bool = False):
 
     fn.__name__ = name
     fn.__doc__ = f"Elementwise ``{name}`` with broadcasting (differentiable)."
-    return fn
+    return fn if reflected else with_example(fn, op)
 
 
 def inplace(name: str):
@@ -457,7 +492,7 @@ def inplace(name: str):
 
     fn.__name__ = name + "_"
     fn.__doc__ = f"In-place ``{name}``: updates self and bumps its version counter."
-    return fn
+    return with_example(fn, op, inplace=True)
 
 
 def where(condition: Tensor, input, other) -> Tensor:
@@ -522,3 +557,8 @@ def clamp_(x: Tensor, min=None, max=None) -> Tensor:
                 f"{x.shape}"
             )
     return apply_inplace(op, x, bounds)
+
+
+with_example(where, TERNARY["where"])
+with_example(clamp, TERNARY["clamp"])
+with_example(clamp_, TERNARY["clamp"], inplace=True)

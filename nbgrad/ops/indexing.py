@@ -111,6 +111,12 @@ def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
     """Values of ``x`` along ``dim`` at ``index`` (an int64 tensor with x's number of dims).
 
     ``out[i][j] = x[index[i][j]][j]`` for ``dim == 0``; the output has ``index``'s shape.
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor([[1, 2], [3, 4]])
+    >>> nb.gather(x, 1, nb.tensor([[0, 0], [1, 0]]))
+    tensor([[1, 1],
+            [4, 3]])
     """
     _check_index("gather", index)
     d = _wrap_dim(dim, x.ndim)
@@ -123,7 +129,14 @@ def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
 
 
 def take_along_dim(x: Tensor, indices: Tensor, dim: int) -> Tensor:
-    """``gather`` with ``indices`` broadcast against ``x`` (numpy's ``take_along_axis``)."""
+    """``gather`` with ``indices`` broadcast against ``x`` (numpy's ``take_along_axis``).
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor([[1, 2], [3, 4]])
+    >>> nb.take_along_dim(x, nb.tensor([[1], [0]]), dim=1)
+    tensor([[2],
+            [3]])
+    """
     d = _wrap_dim(dim, x.ndim)
     shape = list(np.broadcast_shapes(
         tuple(1 if i == d else s for i, s in enumerate(x.shape)),
@@ -155,19 +168,34 @@ def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     """A copy of ``x`` with ``src`` added at ``index`` along ``dim`` (repeats accumulate).
 
     ``out[index[i][j]][j] += src[i][j]`` for ``dim == 0``.
+
+    >>> import nbgrad as nb
+    >>> nb.scatter_add(nb.zeros(3), 0, nb.tensor([0, 2, 0]), nb.tensor([1.0, 2.0, 3.0]))
+    tensor([4., 0., 2.])
     """
     d, src = _scatter_args("scatter_add", x, dim, index, src)
     return apply(SCATTER_ADD, (x, index, src), d)
 
 
 def scatter_add_(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
-    """In-place ``scatter_add`` (one version bump)."""
+    """In-place ``scatter_add`` (one version bump).
+
+    >>> import nbgrad as nb
+    >>> x = nb.zeros(3)
+    >>> x.scatter_add_(0, nb.tensor([0, 2, 0]), nb.tensor([1.0, 2.0, 3.0]))
+    tensor([4., 0., 2.])
+    """
     d, src = _scatter_args("scatter_add_", x, dim, index, src)
     return apply_inplace(SCATTER_ADD, x, (index, src), d)
 
 
 def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
-    """The entries of ``x`` at the positions ``index`` (1-D, int) along ``dim``, copied."""
+    """The entries of ``x`` at the positions ``index`` (1-D, int) along ``dim``, copied.
+
+    >>> import nbgrad as nb
+    >>> nb.index_select(nb.tensor([10, 20, 30]), 0, nb.tensor([2, 0]))
+    tensor([30, 10])
+    """
     _check_index("index_select", index)
     if index.ndim > 1:
         raise IndexError(f"index_select(): Index is supposed to be a vector, got {index.shape}")
@@ -206,10 +234,22 @@ def _mask_value(name: str, x: Tensor, mask, value) -> Tensor:
 
 
 def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
-    """A copy of ``x`` with ``value`` (a number or 0-d tensor) where ``mask`` is true."""
+    """A copy of ``x`` with ``value`` (a number or 0-d tensor) where ``mask`` is true.
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor([1.0, -2.0, 3.0])
+    >>> nb.masked_fill(x, x < 0, 0.0)
+    tensor([1., 0., 3.])
+    """
     return where(mask, _mask_value("masked_fill", x, mask, value), x)
 
 
 def masked_fill_(x: Tensor, mask: Tensor, value) -> Tensor:
-    """In-place ``masked_fill`` (one version bump)."""
+    """In-place ``masked_fill`` (one version bump).
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor([1.0, -2.0, 3.0])
+    >>> x.masked_fill_(x < 0, 0.0)
+    tensor([1., 0., 3.])
+    """
     return copy_(x, where(mask, _mask_value("masked_fill_", x, mask, value), x))

@@ -82,7 +82,12 @@ def _tensors(name: str, tensors) -> list:
 
 
 def cat(tensors, dim: int = 0) -> Tensor:
-    """Join tensors along an existing ``dim``; dtypes are promoted as in arithmetic."""
+    """Join tensors along an existing ``dim``; dtypes are promoted as in arithmetic.
+
+    >>> import nbgrad as nb
+    >>> nb.cat([nb.tensor([1, 2]), nb.tensor([3])])
+    tensor([1, 2, 3])
+    """
     tensors = _tensors("cat", tensors)
     # PyTorch's legacy rule: 1-D empty tensors are skipped when joining other shapes
     if any(t.shape != (0,) for t in tensors):
@@ -111,7 +116,13 @@ concat = concatenate = cat
 
 
 def stack(tensors, dim: int = 0) -> Tensor:
-    """Join same-shape tensors along a new dim ``dim``."""
+    """Join same-shape tensors along a new dim ``dim``.
+
+    >>> import nbgrad as nb
+    >>> nb.stack([nb.tensor([1, 2]), nb.tensor([3, 4])], dim=1)
+    tensor([[1, 3],
+            [2, 4]])
+    """
     tensors = _tensors("stack", tensors)
     ref = tensors[0]
     for i, t in enumerate(tensors):
@@ -126,7 +137,14 @@ def stack(tensors, dim: int = 0) -> Tensor:
 
 def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple[Tensor, ...]:
     """Views of consecutive pieces along ``dim``: of ``split_size`` each (the last may be
-    smaller) or of the listed sizes."""
+    smaller) or of the listed sizes.
+
+    >>> import nbgrad as nb
+    >>> nb.split(nb.arange(5), 2)
+    (tensor([0, 1]), tensor([2, 3]), tensor([4]))
+    >>> nb.arange(5).split([1, 4])
+    (tensor([0]), tensor([1, 2, 3, 4]))
+    """
     d = _wrap_dim(dim, x.ndim)
     n = x.shape[d]
     if isinstance(split_size_or_sections, int):
@@ -153,7 +171,12 @@ builtin_sum = sum
 
 
 def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
-    """Split into ``chunks`` views of ``ceil(size / chunks)`` (fewer when the size runs out)."""
+    """Split into ``chunks`` views of ``ceil(size / chunks)`` (fewer when the size runs out).
+
+    >>> import nbgrad as nb
+    >>> nb.chunk(nb.arange(5), 2)
+    (tensor([0, 1, 2]), tensor([3, 4]))
+    """
     if not isinstance(chunks, int) or chunks <= 0:
         raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
     d = _wrap_dim(dim, x.ndim)
@@ -162,7 +185,12 @@ def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
 
 
 def unbind(x: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
-    """The slices along ``dim`` (views, each without that dim)."""
+    """The slices along ``dim`` (views, each without that dim).
+
+    >>> import nbgrad as nb
+    >>> nb.unbind(nb.tensor([[1, 2], [3, 4]]), dim=1)
+    (tensor([1, 3]), tensor([2, 4]))
+    """
     if x.ndim == 0:
         raise IndexError("unbind(): dimension specified as 0 but tensor has no dimensions")
     d = _wrap_dim(dim, x.ndim)
@@ -171,7 +199,15 @@ def unbind(x: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
 
 
 def repeat(x: Tensor, *sizes) -> Tensor:
-    """Tile ``x``: repeat it ``sizes[i]`` times along dim ``i`` (leading new dims allowed)."""
+    """Tile ``x``: repeat it ``sizes[i]`` times along dim ``i`` (leading new dims allowed).
+
+    >>> import nbgrad as nb
+    >>> nb.tensor([1, 2]).repeat(2)
+    tensor([1, 2, 1, 2])
+    >>> nb.tensor([1, 2]).repeat(2, 1)
+    tensor([[1, 2],
+            [1, 2]])
+    """
     from nbgrad.ops.shape import parse_shape
 
     reps = parse_shape(sizes)
@@ -192,7 +228,13 @@ def repeat(x: Tensor, *sizes) -> Tensor:
 
 
 def flip(x: Tensor, *dims) -> Tensor:
-    """A copy of ``x`` reversed along ``dims``: ``flip(x, (0, 1))``, ``x.flip(0, 1)``."""
+    """A copy of ``x`` reversed along ``dims``: ``flip(x, (0, 1))``, ``x.flip(0, 1)``.
+
+    >>> import nbgrad as nb
+    >>> nb.flip(nb.tensor([[1, 2], [3, 4]]), (0, 1))
+    tensor([[4, 3],
+            [2, 1]])
+    """
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
         dims = tuple(dims[0])
     if not all(isinstance(d, int) for d in dims):
@@ -210,10 +252,24 @@ def _triangle(op, name: str, x: Tensor, diagonal: int) -> Tensor:
 
 
 def tril(x: Tensor, diagonal: int = 0) -> Tensor:
-    """Lower triangle of the last two dims (zeros above ``diagonal``)."""
+    """Lower triangle of the last two dims (zeros above ``diagonal``).
+
+    >>> import nbgrad as nb
+    >>> nb.tril(nb.ones(3, 3))
+    tensor([[1., 0., 0.],
+            [1., 1., 0.],
+            [1., 1., 1.]])
+    """
     return _triangle(TRIL, "tril", x, diagonal)
 
 
 def triu(x: Tensor, diagonal: int = 0) -> Tensor:
-    """Upper triangle of the last two dims (zeros below ``diagonal``)."""
+    """Upper triangle of the last two dims (zeros below ``diagonal``).
+
+    >>> import nbgrad as nb
+    >>> nb.triu(nb.ones(3, 3), diagonal=1)
+    tensor([[0., 1., 1.],
+            [0., 0., 1.],
+            [0., 0., 0.]])
+    """
     return _triangle(TRIU, "triu", x, diagonal)

@@ -61,7 +61,15 @@ MATMUL = MatMul()
 
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:
-    """Matrix product with PyTorch's rules for 1-D, 2-D and batched operands."""
+    """Matrix product with PyTorch's rules for 1-D, 2-D and batched operands.
+
+    >>> import nbgrad as nb
+    >>> a = nb.tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> nb.matmul(a, nb.tensor([1.0, 1.0]))
+    tensor([3., 7.])
+    >>> (nb.ones(5, 2, 3) @ nb.ones(3, 4)).shape
+    (5, 2, 4)
+    """
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError(
             f"matmul(): expected two Tensors, got {type(a).__name__} and {type(b).__name__}"
@@ -105,7 +113,13 @@ def _expect(name: str, tensors: tuple, ndims: tuple) -> None:
 
 
 def mm(a: Tensor, b: Tensor) -> Tensor:
-    """Matrix product of two 2-D tensors ``(n, k) @ (k, m)``."""
+    """Matrix product of two 2-D tensors ``(n, k) @ (k, m)``.
+
+    >>> import nbgrad as nb
+    >>> nb.mm(nb.tensor([[1.0, 2.0], [3.0, 4.0]]), nb.tensor([[0.0, 1.0], [1.0, 0.0]]))
+    tensor([[2., 1.],
+            [4., 3.]])
+    """
     _expect("mm", (a, b), (2, 2))
     if a.shape[1] != b.shape[0]:
         raise ValueError(
@@ -116,7 +130,12 @@ def mm(a: Tensor, b: Tensor) -> Tensor:
 
 
 def bmm(a: Tensor, b: Tensor) -> Tensor:
-    """Batched matrix product ``(B, n, k) @ (B, k, m)`` (no broadcasting)."""
+    """Batched matrix product ``(B, n, k) @ (B, k, m)`` (no broadcasting).
+
+    >>> import nbgrad as nb
+    >>> nb.bmm(nb.ones(3, 2, 4), nb.ones(3, 4, 5)).shape
+    (3, 2, 5)
+    """
     _expect("bmm", (a, b), (3, 3))
     if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
         raise ValueError(
@@ -127,7 +146,12 @@ def bmm(a: Tensor, b: Tensor) -> Tensor:
 
 
 def dot(a: Tensor, b: Tensor) -> Tensor:
-    """Inner product of two 1-D tensors of the same length and dtype (a 0-d tensor)."""
+    """Inner product of two 1-D tensors of the same length and dtype (a 0-d tensor).
+
+    >>> import nbgrad as nb
+    >>> nb.dot(nb.tensor([1.0, 2.0]), nb.tensor([3.0, 4.0]))
+    tensor(11.)
+    """
     _expect("dot", (a, b), (1, 1))
     if a.shape != b.shape:
         raise ValueError(
@@ -142,6 +166,12 @@ def dot(a: Tensor, b: Tensor) -> Tensor:
 
 
 def outer(a: Tensor, b: Tensor) -> Tensor:
-    """Outer product of two 1-D tensors: ``out[i, j] = a[i] * b[j]``."""
+    """Outer product of two 1-D tensors: ``out[i, j] = a[i] * b[j]``.
+
+    >>> import nbgrad as nb
+    >>> nb.outer(nb.tensor([1.0, 2.0]), nb.tensor([1.0, 10.0, 100.0]))
+    tensor([[  1.,  10., 100.],
+            [  2.,  20., 200.]])
+    """
     _expect("outer", (a, b), (1, 1))
     return a.reshape(-1, 1) * b.reshape(1, -1)

@@ -13,7 +13,7 @@ import math
 
 from nbgrad import _dtype
 from nbgrad.ops._dispatch import OpDef, apply, apply_inplace
-from nbgrad.ops.elementwise import UNARY, Elementwise
+from nbgrad.ops.elementwise import UNARY, Elementwise, with_example
 from nbgrad.tensor import Tensor, _wrap_dim
 
 __all__ = [
@@ -464,9 +464,9 @@ def _log_clamped_scalar(x):
 
 
 LOGSIGMOID = Elementwise("LogSigmoid", _logsigmoid_scalar,
-                         (lambda g, x, y: g * (-x).sigmoid(),), ("a",), kind="float")
+                         (lambda g, x, y: g * (-x).sigmoid(),), ("a",), kind="float", example=([0.0, 1.0], "tensor([-0.6931, -0.3133])"))  # noqa: E501
 LOG_CLAMPED = Elementwise("LogClamped", _log_clamped_scalar,
-                          (lambda g, x, y: g * (y > -100.0) / x,), ("a out",), kind="float")
+                          (lambda g, x, y: g * (y > -100.0) / x,), ("a out",), kind="float", example=([1.0, 0.0], "tensor([   0., -100.])"))  # noqa: E501
 
 
 def gelu(x: Tensor) -> Tensor:
@@ -482,6 +482,11 @@ def logsigmoid(x: Tensor) -> Tensor:
 def log_clamped(x: Tensor) -> Tensor:
     """``log(x)`` clamped below at -100 (PyTorch's binary cross-entropy convention)."""
     return apply(LOG_CLAMPED, (x,))
+
+
+with_example(gelu, UNARY["gelu"], "nb.ops.nn_ops.gelu")
+with_example(logsigmoid, LOGSIGMOID, "nb.ops.nn_ops.logsigmoid")
+with_example(log_clamped, LOG_CLAMPED, "nb.ops.nn_ops.log_clamped")
 
 
 # ----------------------------------------------------------------------------- optimizer updates

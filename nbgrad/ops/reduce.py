@@ -29,7 +29,9 @@ def normalize_dims(dim, ndim: int) -> tuple[int, ...]:
         return tuple(range(ndim))
     if isinstance(dim, (int, np.integer)):
         dim = (int(dim),)
-    dims = tuple(sorted({_wrap_dim(int(d), ndim) for d in dim}))
+    elif not isinstance(dim, (tuple, list)):
+        raise TypeError(f"dim must be an int or a tuple of ints, got {type(dim).__name__}")
+    dims = tuple(sorted({int(_wrap_dim(d, ndim)) for d in dim}))
     if len(dims) != len(tuple(dim)):
         raise RuntimeError(f"dim {tuple(dim)} appears multiple times in the list of dims")
     return dims if ndim else ()  # a 0-d tensor accepts dim 0 / -1 and has nothing to reduce
@@ -61,13 +63,25 @@ def _sum_dtype(x: Tensor, dtype) -> np.dtype:
 
 
 def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
-    """Sum of elements over ``dim`` (all by default)."""
+    """Sum of elements over ``dim`` (all by default).
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> nb.sum(x), x.sum(dim=0), x.sum(dim=1)
+    (tensor(10.), tensor([4., 6.]), tensor([3., 7.]))
+    """
     axes = normalize_dims(dim, x.ndim)
     return apply(SUM, (x,), (axes, keepdim, _sum_dtype(x, dtype), x.shape))
 
 
 def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
-    """Mean over ``dim`` (all by default); floating-point tensors only."""
+    """Mean over ``dim`` (all by default); floating-point tensors only.
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> nb.mean(x), x.mean(dim=1)
+    (tensor(2.5000), tensor([1.5000, 3.5000]))
+    """
     target = _dtype.as_dtype(dtype) if dtype is not None else x.dtype
     if not target.is_floating_point:
         raise RuntimeError(
@@ -166,7 +180,13 @@ PROD = Prod()
 
 
 def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
-    """Product of elements over ``dim`` (all by default); integers give int64."""
+    """Product of elements over ``dim`` (all by default); integers give int64.
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> nb.prod(x), x.prod(dim=0)
+    (tensor(24.), tensor([3., 8.]))
+    """
     axes = normalize_dims(dim, x.ndim)
     return apply(PROD, (x,), (axes, keepdim, _sum_dtype(x, dtype), x.shape))
 
@@ -241,14 +261,26 @@ _min_result = namedtuple("min", ["values", "indices"])
 
 
 def amax(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
-    """Largest value over ``dim`` (all dims when empty or None); ties share the gradient."""
+    """Largest value over ``dim`` (all dims when empty or None); ties share the gradient.
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> nb.amax(x), x.amax(dim=1)
+    (tensor(4.), tensor([2., 4.]))
+    """
     axes = normalize_dims(None if dim == () else dim, x.ndim)
     _check_nonempty(x, axes, "amax")
     return apply(AMAX, (x,), (axes, keepdim))
 
 
 def amin(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
-    """Smallest value over ``dim`` (all dims when empty or None); ties share the gradient."""
+    """Smallest value over ``dim`` (all dims when empty or None); ties share the gradient.
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> nb.amin(x), x.amin(dim=1)
+    (tensor(1.), tensor([1., 3.]))
+    """
     axes = normalize_dims(None if dim == () else dim, x.ndim)
     _check_nonempty(x, axes, "amin")
     return apply(AMIN, (x,), (axes, keepdim))
@@ -273,13 +305,29 @@ def _extreme(x, dim, keepdim, name, whole_op, dim_op, result, elementwise):
 
 def max(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
     """``max(x)``: the largest value; ``max(x, dim)``: ``(values, indices)`` along ``dim``;
-    ``max(x, other)``: elementwise ``maximum``."""
+    ``max(x, other)``: elementwise ``maximum``.
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor([[1.0, 5.0], [3.0, 4.0]])
+    >>> nb.max(x)
+    tensor(5.)
+    >>> x.max(dim=1)
+    max(values=tensor([5., 4.]), indices=tensor([1, 1]))
+    """
     return _extreme(x, dim, keepdim, "max", MAX_ALL, MAX_DIM, _max_result, "maximum")
 
 
 def min(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
     """``min(x)``: the smallest value; ``min(x, dim)``: ``(values, indices)`` along ``dim``;
-    ``min(x, other)``: elementwise ``minimum``."""
+    ``min(x, other)``: elementwise ``minimum``.
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor([[1.0, 5.0], [3.0, 4.0]])
+    >>> nb.min(x)
+    tensor(1.)
+    >>> x.min(dim=0)
+    min(values=tensor([1., 4.]), indices=tensor([0, 1]))
+    """
     return _extreme(x, dim, keepdim, "min", MIN_ALL, MIN_DIM, _min_result, "minimum")
 
 
@@ -309,12 +357,24 @@ def _arg(op, x: Tensor, dim, keepdim: bool, name: str) -> Tensor:
 
 
 def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    """Index of the largest value (first one at ties) along ``dim``, or in the flattened input."""
+    """Index of the largest value (first one at ties) along ``dim``, or in the flattened input.
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor([[1.0, 5.0], [3.0, 4.0]])
+    >>> nb.argmax(x), x.argmax(dim=0)
+    (tensor(1), tensor([1, 0]))
+    """
     return _arg(ARGMAX, x, dim, keepdim, "argmax")
 
 
 def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    """Index of the smallest value (first one at ties) along ``dim``, or in the flattened input."""
+    """Index of the smallest value (first one at ties) along ``dim``, or in the flattened input.
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor([[1.0, 5.0], [3.0, 4.0]])
+    >>> nb.argmin(x), x.argmin(dim=1)
+    (tensor(0), tensor([0, 0]))
+    """
     return _arg(ARGMIN, x, dim, keepdim, "argmin")
 
 
@@ -354,7 +414,13 @@ def _correction(name, dim, unbiased, correction):
 def var(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False, *,
         correction=None) -> Tensor:
     """Variance over ``dim`` with Bessel's ``correction`` (1 by default; ``unbiased=False``
-    means 0). Two-pass (mean first), so it is stable for large offsets."""
+    means 0). Two-pass (mean first), so it is stable for large offsets.
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor([1.0, 2.0, 3.0, 4.0])
+    >>> nb.var(x), x.var(unbiased=False)
+    (tensor(1.6667), tensor(1.2500))
+    """
     _require_float(x, "var")
     dim, correction = _correction("var", dim, unbiased, correction)
     axes = normalize_dims(dim, x.ndim)
@@ -367,14 +433,25 @@ def var(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False
 
 def std(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False, *,
         correction=None) -> Tensor:
-    """Standard deviation: ``sqrt(var(...))``; the gradient is 0 where it is 0."""
+    """Standard deviation: ``sqrt(var(...))``; the gradient is 0 where it is 0.
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor([1.0, 2.0, 3.0, 4.0])
+    >>> nb.std(x), x.std(correction=0)
+    (tensor(1.2910), tensor(1.1180))
+    """
     _require_float(x, "std")
     return apply(STD_ROOT, (var(x, dim, unbiased, keepdim, correction=correction),), 2)
 
 
 def var_mean(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False, *,
              correction=None) -> tuple[Tensor, Tensor]:
-    """``(var(x, ...), mean(x, ...))``."""
+    """``(var(x, ...), mean(x, ...))``.
+
+    >>> import nbgrad as nb
+    >>> nb.var_mean(nb.tensor([1.0, 2.0, 3.0, 4.0]))
+    (tensor(1.6667), tensor(2.5000))
+    """
     dim_, _ = _correction("var_mean", dim, unbiased, correction)
     return (var(x, dim, unbiased, keepdim, correction=correction),
             mean(x, normalize_dims(dim_, x.ndim), keepdim))
@@ -382,14 +459,24 @@ def var_mean(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = 
 
 def std_mean(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False, *,
              correction=None) -> tuple[Tensor, Tensor]:
-    """``(std(x, ...), mean(x, ...))``."""
+    """``(std(x, ...), mean(x, ...))``.
+
+    >>> import nbgrad as nb
+    >>> nb.std_mean(nb.tensor([1.0, 2.0, 3.0, 4.0]))
+    (tensor(1.2910), tensor(2.5000))
+    """
     dim_, _ = _correction("std_mean", dim, unbiased, correction)
     return (std(x, dim, unbiased, keepdim, correction=correction),
             mean(x, normalize_dims(dim_, x.ndim), keepdim))
 
 
 def logsumexp(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    """``log(sum(exp(x)))`` over ``dim``, computed stably around the maximum (float32 safe)."""
+    """``log(sum(exp(x)))`` over ``dim``, computed stably around the maximum (float32 safe).
+
+    >>> import nbgrad as nb
+    >>> nb.logsumexp(nb.tensor([0.0, 0.0])), nb.tensor([1000.0, 1000.0]).logsumexp(dim=0)
+    (tensor(0.6931), tensor(1000.6932))
+    """
     if not isinstance(x, Tensor):
         raise TypeError(f"logsumexp(): expected a Tensor, got {type(x).__name__}")
     if not x.dtype.is_floating_point:
@@ -407,7 +494,13 @@ def logsumexp(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
 def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Vector norm over ``dim`` (all elements by default): ``p`` = 2/'fro' (default), 1, any
     real, ``inf``/``-inf`` (max/min of ``|x|``) or 0 (count of nonzeros). The gradient at an
-    all-zero slice is 0, as in PyTorch."""
+    all-zero slice is 0, as in PyTorch.
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor([3.0, -4.0])
+    >>> nb.norm(x), x.norm(p=1), x.norm(p=float("inf"))
+    (tensor(5.), tensor(7.), tensor(4.))
+    """
     _require_float(x, "norm")
     if dtype is not None:
         x = x.to(dtype)

@@ -231,10 +231,18 @@ EXPAND = Expand("Expand")
 SELECT, SLICE, ADV_INDEX = Index("Select", True), Index("Slice", True), Index("Index", False)
 INDEX_ADD, INDEX_PUT, COPY, FILL = IndexAddIntoZeros(), IndexPut(), Copy(), Fill()
 CLONE, CAST = Clone(), Cast()
+CAST_NO_GRAD = Cast()  # to an integer or bool dtype: the result is not differentiable
+CAST_NO_GRAD.differentiable = False
 
 
 def view(x: Tensor, *shape) -> Tensor:
-    """A view with another shape (no copy; fails when the layout does not allow it)."""
+    """A view with another shape (no copy; fails when the layout does not allow it).
+
+    >>> import nbgrad as nb
+    >>> nb.arange(6).view(2, 3)
+    tensor([[0, 1, 2],
+            [3, 4, 5]])
+    """
     if len(shape) == 1 and isinstance(shape[0], _dtype.DType):
         raise TypeError("view(dtype) is not supported; use .to(dtype)")
     target = _infer_shape(parse_shape(shape), x.numel(), "view", x.shape)
@@ -242,7 +250,12 @@ def view(x: Tensor, *shape) -> Tensor:
 
 
 def reshape(x: Tensor, *shape) -> Tensor:
-    """Another shape: a view when the layout allows it, else a copy."""
+    """Another shape: a view when the layout allows it, else a copy.
+
+    >>> import nbgrad as nb
+    >>> nb.reshape(nb.arange(6), (3, -1)).shape
+    (3, 2)
+    """
     target = _infer_shape(parse_shape(shape), x.numel(), "reshape", x.shape)
     if target == x.shape:
         return apply(VIEW, (x,), (x.shape, target))
@@ -254,7 +267,12 @@ def reshape(x: Tensor, *shape) -> Tensor:
 
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-    """Merge dims ``start_dim..end_dim`` into one."""
+    """Merge dims ``start_dim..end_dim`` into one.
+
+    >>> import nbgrad as nb
+    >>> nb.flatten(nb.zeros(2, 3, 4)).shape, nb.zeros(2, 3, 4).flatten(1).shape
+    ((24,), (2, 12))
+    """
     if x.ndim == 0:
         return reshape(x, 1)
     s, e = _wrap_dim(start_dim, x.ndim), _wrap_dim(end_dim, x.ndim)
@@ -265,7 +283,13 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 
 
 def squeeze(x: Tensor, dim=None) -> Tensor:
-    """Remove dims of size 1 (all, or those listed in ``dim``)."""
+    """Remove dims of size 1 (all, or those listed in ``dim``).
+
+    >>> import nbgrad as nb
+    >>> x = nb.zeros(1, 3, 1)
+    >>> nb.squeeze(x).shape, x.squeeze(0).shape
+    ((3,), (3, 1))
+    """
     if dim is None:
         dims = {d for d, s in enumerate(x.shape) if s == 1}
     else:
@@ -276,14 +300,26 @@ def squeeze(x: Tensor, dim=None) -> Tensor:
 
 
 def unsqueeze(x: Tensor, dim: int) -> Tensor:
-    """Insert a dim of size 1 at ``dim``."""
+    """Insert a dim of size 1 at ``dim``.
+
+    >>> import nbgrad as nb
+    >>> nb.unsqueeze(nb.tensor([1, 2]), 0)
+    tensor([[1, 2]])
+    >>> nb.tensor([1, 2]).unsqueeze(-1).shape
+    (2, 1)
+    """
     d = _wrap_dim(dim, x.ndim + 1)
     shape = x.shape[:d] + (1,) + x.shape[d:]
     return apply(UNSQUEEZE, (x,), (x.shape, shape))
 
 
 def permute(x: Tensor, *dims) -> Tensor:
-    """A view with dims reordered."""
+    """A view with dims reordered.
+
+    >>> import nbgrad as nb
+    >>> nb.permute(nb.zeros(2, 3, 4), (2, 0, 1)).shape, nb.zeros(2, 3, 4).permute(1, 0, 2).shape
+    ((4, 2, 3), (3, 2, 4))
+    """
     axes = tuple(_wrap_dim(d, x.ndim) for d in parse_shape(dims))
     if sorted(axes) != list(range(x.ndim)):
         raise RuntimeError(f"permute: dims {dims} are not a permutation of {x.ndim} dims")
@@ -291,7 +327,14 @@ def permute(x: Tensor, *dims) -> Tensor:
 
 
 def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
-    """A view with two dims swapped."""
+    """A view with two dims swapped.
+
+    >>> import nbgrad as nb
+    >>> nb.transpose(nb.tensor([[1, 2, 3]]), 0, 1)
+    tensor([[1],
+            [2],
+            [3]])
+    """
     axes = list(range(x.ndim))
     a, b = _wrap_dim(dim0, x.ndim), _wrap_dim(dim1, x.ndim)
     axes[a], axes[b] = axes[b], axes[a]
@@ -299,14 +342,26 @@ def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
 
 
 def t(x: Tensor) -> Tensor:
-    """Transpose of a matrix (1-D and 0-D tensors are returned as views unchanged)."""
+    """Transpose of a matrix (1-D and 0-D tensors are returned as views unchanged).
+
+    >>> import nbgrad as nb
+    >>> nb.t(nb.tensor([[1, 2], [3, 4]]))
+    tensor([[1, 3],
+            [2, 4]])
+    """
     if x.ndim > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D")
     return apply(T, (x,), tuple(reversed(range(x.ndim))))
 
 
 def expand(x: Tensor, *sizes) -> Tensor:
-    """A broadcast view to ``sizes`` (-1 keeps a dim)."""
+    """A broadcast view to ``sizes`` (-1 keeps a dim).
+
+    >>> import nbgrad as nb
+    >>> nb.tensor([[1], [2]]).expand(-1, 3)
+    tensor([[1, 1, 1],
+            [2, 2, 2]])
+    """
     sizes = parse_shape(sizes)
     if len(sizes) < x.ndim:
         raise RuntimeError(f"expand: the number of sizes {sizes} is less than dims of {x.shape}")
@@ -334,12 +389,23 @@ def expand(x: Tensor, *sizes) -> Tensor:
 
 
 def expand_as(x: Tensor, other: Tensor) -> Tensor:
-    """``x.expand(other.shape)``."""
+    """``x.expand(other.shape)``.
+
+    >>> import nbgrad as nb
+    >>> nb.tensor([1, 2]).expand_as(nb.zeros(2, 2))
+    tensor([[1, 2],
+            [1, 2]])
+    """
     return expand(x, other.shape)
 
 
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
-    """A view of ``length`` entries of ``dim`` from ``start``."""
+    """A view of ``length`` entries of ``dim`` from ``start``.
+
+    >>> import nbgrad as nb
+    >>> nb.narrow(nb.arange(5), 0, 1, 3)
+    tensor([1, 2, 3])
+    """
     d = _wrap_dim(dim, x.ndim)
     if start < 0:
         start += x.shape[d]
@@ -415,12 +481,25 @@ def setitem(x: Tensor, index, value) -> None:
 
 
 def contiguous(x: Tensor) -> Tensor:
-    """``x`` itself when contiguous, else a contiguous copy."""
+    """``x`` itself when contiguous, else a contiguous copy.
+
+    >>> import nbgrad as nb
+    >>> x = nb.zeros(2, 3).t()
+    >>> x.is_contiguous(), x.contiguous().is_contiguous()
+    (False, True)
+    """
     return x if x.is_contiguous() else clone(x)
 
 
 def clone(x: Tensor) -> Tensor:
-    """A copy with its own storage (differentiable)."""
+    """A copy with its own storage (differentiable).
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor([1.0, 2.0])
+    >>> y = nb.clone(x).zero_()
+    >>> x, y
+    (tensor([1., 2.]), tensor([0., 0.]))
+    """
     return apply(CLONE, (x,))
 
 
@@ -429,11 +508,18 @@ def to_dtype(x: Tensor, dtype) -> Tensor:
     dt = _dtype.as_dtype(dtype)
     if dt.np == x._data.dtype:
         return x
-    return apply(CAST, (x,), (dt.np, x._data.dtype))
+    op = CAST if dt.is_floating_point else CAST_NO_GRAD
+    return apply(op, (x,), (dt.np, x._data.dtype))
 
 
 def copy_(x: Tensor, src) -> Tensor:
-    """Copy ``src`` (broadcast, cast) into ``x`` in place."""
+    """Copy ``src`` (broadcast, cast) into ``x`` in place.
+
+    >>> import nbgrad as nb
+    >>> nb.zeros(2, 2).copy_(nb.tensor([1, 2]))
+    tensor([[1., 2.],
+            [1., 2.]])
+    """
     if isinstance(src, Tensor):
         try:
             shape = np.broadcast_shapes(x.shape, src.shape)
@@ -449,7 +535,17 @@ def copy_(x: Tensor, src) -> Tensor:
 
 
 def fill_(x: Tensor, value) -> Tensor:
-    """Set every element to ``value`` in place."""
+    """Set every element to ``value`` in place.
+
+    >>> import nbgrad as nb
+    >>> nb.zeros(3).fill_(7)
+    tensor([7., 7., 7.])
+    """
+    if not isinstance(value, (Tensor, int, float, np.number, np.bool_)) or isinstance(
+            value, (complex, np.complexfloating)):
+        raise TypeError(
+            f"fill_(): value must be a number or a 0-dim Tensor, got {type(value).__name__}"
+        )
     if isinstance(value, Tensor):
         if value.ndim:
             raise RuntimeError(f"fill_ only supports 0-dimension value tensor, got {value.shape}")
@@ -458,5 +554,10 @@ def fill_(x: Tensor, value) -> Tensor:
 
 
 def zero_(x: Tensor) -> Tensor:
-    """Set every element to zero in place."""
+    """Set every element to zero in place.
+
+    >>> import nbgrad as nb
+    >>> nb.ones(2).zero_()
+    tensor([0., 0.])
+    """
     return fill_(x, 0)
