@@ -304,7 +304,10 @@ class _StackedMode(_ModeContext):
     still works (CV-8a).
     """
 
-    __slots__ = ("_prev", "_outer")
+    # Class-level defaults instead of slots: a fresh manager sets nothing until entered, which
+    # keeps ``with no_grad():`` cheap (it is on every evaluation loop's hot path).
+    _prev: Mode | None = None
+    _outer: list | None = None
 
     def _reenter(self, prev: Mode) -> None:
         """Entered again while active: push the outer saved mode, save ``prev``."""
@@ -342,8 +345,6 @@ class no_grad(_StackedMode):
 
     def __new__(cls, orig_func: Callable | None = None) -> Any:
         self = object.__new__(cls)
-        self._prev = None
-        self._outer = None
         if orig_func is None:
             return self
         return self(orig_func)  # DEC-1: no_grad(f) / @no_grad
@@ -380,8 +381,6 @@ class enable_grad(_StackedMode):
 
     def __new__(cls, orig_func: Callable | None = None) -> Any:
         self = object.__new__(cls)
-        self._prev = None
-        self._outer = None
         if orig_func is None:
             return self
         return self(orig_func)
@@ -421,8 +420,6 @@ class inference_mode(_StackedMode):
 
     def __new__(cls, mode: bool | Callable = True) -> Any:
         self = object.__new__(cls)
-        self._prev = None
-        self._outer = None
         if isinstance(mode, bool):
             self.mode = mode
             return self

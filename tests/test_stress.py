@@ -7,9 +7,9 @@
   awaits; each checks its own mode and the kind of tensor its ops produce at every step.
 * backward on independent graphs, and ``autograd.grad`` on one shared retained graph, from
   several threads at once.
-* a Numba ``parallel=True`` kernel (compiled with ``nbgrad.backends._jit.kernel``) entered from
-  several threads at once, together with nbgrad's own ops and backward, in a subprocess so a
-  threading-layer abort fails the test instead of killing pytest.
+* Numba ``parallel=True`` kernels (defined below with ``nbgrad.backends._jit.kernel``) entered
+  from several threads at once, together with nbgrad's own ops and backward, in a subprocess so
+  a threading-layer abort fails the test instead of killing pytest.
 """
 
 from __future__ import annotations
@@ -19,14 +19,17 @@ import importlib.util
 import os
 import subprocess
 import sys
-import textwrap
 import threading
 
+import numba
 import numpy as np
 import pytest
 
 import nbgrad as nb
+from nbgrad.backends._jit import kernel
 from nbgrad.grad_mode import MODES, mode_var
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 DEFAULT = (True, False)
 
@@ -371,78 +374,60 @@ def test_grad_on_one_shared_retained_graph_from_8_threads():
 # Numba parallel kernels from several threads (in a subprocess)
 # ======================================================================================
 
-_PARALLEL_SCRIPT = textwrap.dedent("""
-    import threading
-    import numba
-    import numpy as np
-    import nbgrad as nb
-    from nbgrad.backends._jit import kernel
+@kernel(parallel=True)
+def _weighted_square_sum(a, w):
+    """sum(a[i]**2 * w[i % len(w)]): a parallel reduction."""
+    total = 0.0
+    for i in numba.prange(a.shape[0]):
+        total += a[i] * a[i] * w[i % w.shape[0]]
+    return total
 
-    @kernel(parallel=True)
-    def weighted_square_sum(a, w):
-        total = 0.0
-        for i in numba.prange(a.shape[0]):
-            total += a[i] * a[i] * w[i % w.shape[0]]
-        return total
 
-    @kernel(parallel=True)
-    def affine(a, scale, out):
-        for i in numba.prange(a.shape[0]):
-            out[i] = a[i] * scale + 1.0
+@kernel(parallel=True)
+def _affine(a, scale, out):
+    """out = a * scale + 1, in parallel."""
+    for i in numba.prange(a.shape[0]):
+        out[i] = a[i] * scale + 1.0
 
-    n = 20000
+
+def _parallel_job(k: int, iters: int, a, w):
+    mine = np.empty_like(a)
+    sums, outs, grads = [], [], []
+    x = nb.tensor(a[:50] * (k + 1), dtype=nb.float64, requires_grad=True)
+    for r in range(iters):
+        sums.append(_weighted_square_sum(a, w))
+        _affine(a, float(k + r), mine)
+        outs.append(float(mine[::997].sum()))
+        loss = (x.tanh() * x).sum()
+        loss.backward()
+        grads.append(x.grad.numpy().copy())
+        x.grad = None
+    return sums, outs, grads
+
+
+def _parallel_main(threads: int, iters: int) -> None:
+    """Run in a subprocess by the test below: the kernels above (and nbgrad's ops and backward)
+    from several threads at once, compared with a sequential run."""
     rng = np.random.default_rng(0)
-    a = rng.normal(size=n)
+    a = rng.normal(size=20000)
     w = rng.uniform(size=7)
-
-    def job(k):
-        mine = np.empty_like(a)
-        sums, outs, grads = [], [], []
-        x = nb.tensor(a[:50] * (k + 1), dtype=nb.float64, requires_grad=True)
-        for r in range(ITERS):
-            sums.append(weighted_square_sum(a, w))
-            affine(a, float(k + r), mine)
-            outs.append(float(mine[::997].sum()))
-            loss = (x.tanh() * x).sum()
-            loss.backward()
-            grads.append(x.grad.numpy().copy())
-            x.grad = None
-        return sums, outs, grads
-
-    expected = [job(k) for k in range(THREADS)]
-    got = [None] * THREADS
-    barrier = threading.Barrier(THREADS)
-    failures = []
-
-    def run(k):
-        try:
-            barrier.wait()
-            got[k] = job(k)
-        except BaseException as e:
-            failures.append(repr(e))
-
-    threads = [threading.Thread(target=run, args=(k,)) for k in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not failures, failures
-    for k in range(THREADS):
+    expected = [_parallel_job(k, iters, a, w) for k in range(threads)]
+    got = _run_threads([lambda k=k: _parallel_job(k, iters, a, w) for k in range(threads)])
+    for k in range(threads):
         e, g = expected[k], got[k]
-        # parallel reductions may sum in another order: equal to rounding
+        # a parallel reduction may add in another order: equal up to rounding
         assert np.allclose(e[0], g[0], rtol=1e-12), k
         assert e[1] == g[1], k
         assert all(np.array_equal(p, q) for p, q in zip(e[2], g[2])), k
     print("layer", numba.threading_layer())
     print("ok")
-""")
 
 
-def test_numba_parallel_kernels_from_several_threads(tmp_path):
-    path = tmp_path / "parallel_threads.py"
-    path.write_text(_PARALLEL_SCRIPT.replace("ITERS", "30").replace("THREADS", "6"))
-    proc = subprocess.run([sys.executable, str(path)], capture_output=True, text=True,
-                          timeout=180, env={**os.environ})
+def test_numba_parallel_kernels_from_several_threads():
+    code = ("import sys; sys.path.insert(0, 'tests'); import test_stress; "
+            "test_stress._parallel_main(6, 30)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=180, cwd=ROOT)
     assert proc.returncode == 0, (
         f"the process failed (rc {proc.returncode}):\n{proc.stdout[-1000:]}\n"
         f"{proc.stderr[-3000:]}"

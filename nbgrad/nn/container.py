@@ -37,7 +37,13 @@ class Sequential(Module):
                 self.add_module(str(i), module)
 
     def forward(self, input):
-        """Feed ``input`` through every module in order."""
+        """Feed ``input`` through every module in order.
+
+        >>> import nbgrad as nb
+        >>> net = nb.nn.Sequential(nb.nn.Flatten(), nb.nn.ReLU())
+        >>> net.forward(nb.tensor([[[-1.0], [2.0]]]))  # the same as net(...)
+        tensor([[0., 2.]])
+        """
         for module in self._modules.values():
             input = module(input)
         return input
@@ -64,14 +70,29 @@ class Sequential(Module):
         return iter(self._modules.values())
 
     def append(self, module: Module) -> Sequential:
-        """Add ``module`` at the end; returns self."""
+        """Add ``module`` at the end; returns self.
+
+        >>> import nbgrad as nb
+        >>> net = nb.nn.Sequential(nb.nn.Linear(2, 2)).append(nb.nn.ReLU())
+        >>> len(net), net[-1]
+        (2, ReLU())
+        """
         self.add_module(str(len(self)), module)
         return self
 
 
 class ModuleList(Module):
     """A list of modules whose parameters are registered (plain lists are invisible to
-    ``parameters()``)."""
+    ``parameters()``).
+
+    >>> import nbgrad as nb
+    >>> layers = nb.nn.ModuleList([nb.nn.Linear(2, 2) for _ in range(3)])
+    >>> len(layers), len(list(layers.parameters()))
+    (3, 6)
+    >>> x = nb.ones(1, 2)
+    >>> for layer in layers:
+    ...     x = layer(x).tanh()
+    """
 
     def __init__(self, modules: Iterable[Module] | None = None) -> None:
         super().__init__()
@@ -110,22 +131,49 @@ class ModuleList(Module):
         return self.extend(modules)
 
     def append(self, module: Module) -> ModuleList:
-        """Add ``module`` at the end; returns self."""
+        """Add ``module`` at the end; returns self.
+
+        >>> import nbgrad as nb
+        >>> nb.nn.ModuleList().append(nb.nn.Tanh())
+        ModuleList(
+          (0): Tanh()
+        )
+        """
         self.add_module(str(len(self)), module)
         return self
 
     def extend(self, modules: Iterable[Module]) -> ModuleList:
-        """Append every module of ``modules``; returns self."""
+        """Append every module of ``modules``; returns self.
+
+        >>> import nbgrad as nb
+        >>> layers = nb.nn.ModuleList([nb.nn.ReLU()]).extend([nb.nn.Tanh(), nb.nn.GELU()])
+        >>> [type(m).__name__ for m in layers]
+        ['ReLU', 'Tanh', 'GELU']
+        """
         for m in modules:
             self.append(m)
         return self
 
     def insert(self, index: int, module: Module) -> None:
-        """Insert ``module`` before position ``index``."""
+        """Insert ``module`` before position ``index``.
+
+        >>> import nbgrad as nb
+        >>> layers = nb.nn.ModuleList([nb.nn.ReLU(), nb.nn.Tanh()])
+        >>> layers.insert(1, nb.nn.SiLU())
+        >>> [type(m).__name__ for m in layers]
+        ['ReLU', 'SiLU', 'Tanh']
+        """
         mods = list(self._modules.values())
         mods.insert(index, module)
         self._renumber(mods)
 
     def forward(self, *args, **kwargs):
-        """A ModuleList has no forward: iterate over it instead."""
+        """A ModuleList has no forward: iterate over it instead.
+
+        >>> import nbgrad as nb
+        >>> nb.nn.ModuleList([nb.nn.ReLU()])(nb.zeros(1))
+        Traceback (most recent call last):
+            ...
+        NotImplementedError: ModuleList is not callable; iterate over its modules
+        """
         raise NotImplementedError("ModuleList is not callable; iterate over its modules")

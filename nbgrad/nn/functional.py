@@ -38,13 +38,25 @@ def _tensor(x, name: str, arg: str = "input") -> Tensor:
 
 # ----------------------------------------------------------------------------- activations
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
-    """``max(input, 0)`` elementwise."""
+    """``max(input, 0)`` elementwise.
+
+    >>> import nbgrad as nb
+    >>> import nbgrad.nn.functional as F
+    >>> F.relu(nb.tensor([-1.0, 2.0]))
+    tensor([0., 2.])
+    """
     _tensor(input, "relu")
     return input.relu_() if inplace else input.relu()
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
-    """GELU: ``x * Phi(x)`` (``approximate="none"``, through erf) or its tanh approximation."""
+    """GELU: ``x * Phi(x)`` (``approximate="none"``, through erf) or its tanh approximation.
+
+    >>> import nbgrad as nb
+    >>> import nbgrad.nn.functional as F
+    >>> F.gelu(nb.tensor([-1.0, 1.0])), F.gelu(nb.tensor([1.0]), approximate="tanh")
+    (tensor([-0.1587,  0.8413]), tensor([0.8412]))
+    """
     _tensor(input, "gelu")
     if approximate == "none":
         return nn_ops.gelu(input)
@@ -55,30 +67,60 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
-    """SiLU (swish): ``x * sigmoid(x)``."""
+    """SiLU (swish): ``x * sigmoid(x)``.
+
+    >>> import nbgrad as nb
+    >>> import nbgrad.nn.functional as F
+    >>> F.silu(nb.tensor([0.0, 1.0]))
+    tensor([0.0000, 0.7311])
+    """
     _tensor(input, "silu")
     out = input * input.sigmoid()
     return input.copy_(out) if inplace else out
 
 
 def sigmoid(input: Tensor) -> Tensor:
-    """``1 / (1 + exp(-x))`` elementwise."""
+    """``1 / (1 + exp(-x))`` elementwise.
+
+    >>> import nbgrad as nb
+    >>> import nbgrad.nn.functional as F
+    >>> F.sigmoid(nb.tensor([0.0, 2.0]))
+    tensor([0.5000, 0.8808])
+    """
     return _tensor(input, "sigmoid").sigmoid()
 
 
 def tanh(input: Tensor) -> Tensor:
-    """Hyperbolic tangent elementwise."""
+    """Hyperbolic tangent elementwise.
+
+    >>> import nbgrad as nb
+    >>> import nbgrad.nn.functional as F
+    >>> F.tanh(nb.tensor([0.0, 1.0]))
+    tensor([0.0000, 0.7616])
+    """
     return _tensor(input, "tanh").tanh()
 
 
 def logsigmoid(input: Tensor) -> Tensor:
-    """``log(sigmoid(x))``, stable for large ``|x|``."""
+    """``log(sigmoid(x))``, stable for large ``|x|``.
+
+    >>> import nbgrad as nb
+    >>> import nbgrad.nn.functional as F
+    >>> F.logsigmoid(nb.tensor([0.0, 1.0, -200.0]))
+    tensor([  -0.6931,   -0.3133, -200.0000])
+    """
     return nn_ops.logsigmoid(_tensor(input, "logsigmoid"))
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """``log(1 + exp(beta * x)) / beta``, computed stably (``threshold`` is accepted for
-    compatibility; the stable formula needs no switch to the linear regime)."""
+    compatibility; the stable formula needs no switch to the linear regime).
+
+    >>> import nbgrad as nb
+    >>> import nbgrad.nn.functional as F
+    >>> F.softplus(nb.tensor([0.0, 1.0])), F.softplus(nb.tensor([0.0, 1.0]), beta=2.0)
+    (tensor([0.6931, 1.3133]), tensor([0.3466, 1.0635]))
+    """
     _tensor(input, "softplus")
     return -nn_ops.logsigmoid(input * -beta) / beta
 
@@ -92,7 +134,14 @@ def _softmax_dim(name: str, ndim: int) -> int:
 
 
 def softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
-    """Softmax along ``dim``: fused and max-subtracted, so large inputs never overflow."""
+    """Softmax along ``dim``: fused and max-subtracted, so large inputs never overflow.
+
+    >>> import nbgrad as nb
+    >>> import nbgrad.nn.functional as F
+    >>> F.softmax(nb.tensor([[1.0, 1.0], [1000.0, 1000.6931472]]), dim=1)
+    tensor([[0.5000, 0.5000],
+            [0.3333, 0.6667]])
+    """
     _tensor(input, "softmax")
     if dim is None:
         dim = _softmax_dim("softmax", input.ndim)
@@ -100,7 +149,13 @@ def softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
 
 
 def log_softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
-    """``x - logsumexp(x, dim)``: fused and max-subtracted."""
+    """``x - logsumexp(x, dim)``: fused and max-subtracted.
+
+    >>> import nbgrad as nb
+    >>> import nbgrad.nn.functional as F
+    >>> F.log_softmax(nb.zeros(1, 2), dim=1)
+    tensor([[-0.6931, -0.6931]])
+    """
     _tensor(input, "log_softmax")
     if dim is None:
         dim = _softmax_dim("log_softmax", input.ndim)
@@ -110,7 +165,16 @@ def log_softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
 def dropout(input: Tensor, p: float = 0.5, training: bool = True,
             inplace: bool = False) -> Tensor:
     """Zero each element with probability ``p`` and scale the rest by ``1/(1-p)`` -- only when
-    ``training``; otherwise return ``input`` unchanged."""
+    ``training``; otherwise return ``input`` unchanged.
+
+    >>> import nbgrad as nb
+    >>> import nbgrad.nn.functional as F
+    >>> sorted(set(F.dropout(nb.ones(1000), p=0.75).tolist()))
+    [0.0, 4.0]
+    >>> x = nb.ones(4)
+    >>> F.dropout(x, p=0.5, training=False) is x
+    True
+    """
     _tensor(input, "dropout")
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
@@ -125,7 +189,14 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``input @ weight.T + bias`` with ``weight`` of shape (out_features, in_features)."""
+    """``input @ weight.T + bias`` with ``weight`` of shape (out_features, in_features).
+
+    >>> import nbgrad as nb
+    >>> import nbgrad.nn.functional as F
+    >>> w = nb.tensor([[1.0, 1.0], [0.0, 1.0]])
+    >>> F.linear(nb.tensor([[1.0, 2.0]]), w, nb.tensor([0.5, 0.0]))
+    tensor([[3.5000, 2.0000]])
+    """
     _tensor(input, "linear")
     _tensor(weight, "linear", "weight")
     if weight.ndim != 2 or input.ndim == 0 or input.shape[-1] != weight.shape[1]:
@@ -193,6 +264,13 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
 
     The class-index path is one fused kernel (log-softmax included); ``weight`` rescales classes,
     ``ignore_index`` rows add nothing, ``label_smoothing`` mixes in the uniform distribution.
+
+    >>> import nbgrad as nb
+    >>> import nbgrad.nn.functional as F
+    >>> F.cross_entropy(nb.zeros(2, 4), nb.tensor([1, 3]))  # log(4)
+    tensor(1.3863)
+    >>> F.cross_entropy(nb.zeros(1, 2), nb.tensor([[0.5, 0.5]]))  # probabilities: log(2)
+    tensor(0.6931)
     """
     _tensor(input, "cross_entropy")
     _tensor(target, "cross_entropy", "target")
@@ -235,7 +313,13 @@ def _cross_entropy_probs(input, target, weight, reduction, smoothing):
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
              ignore_index: int = -100, reduce=None, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of log-probabilities ``input`` (N, C) at class indices ``target``
-    (weighted mean over the rows not equal to ``ignore_index`` by default)."""
+    (weighted mean over the rows not equal to ``ignore_index`` by default).
+
+    >>> import nbgrad as nb
+    >>> import nbgrad.nn.functional as F
+    >>> F.nll_loss(nb.tensor([[-0.5, -1.0], [-2.0, -0.1]]), nb.tensor([0, 1]))  # (0.5 + 0.1) / 2
+    tensor(0.3000)
+    """
     _tensor(input, "nll_loss")
     _tensor(target, "nll_loss", "target")
     reduction = _check_reduction(reduction, size_average, reduce)
@@ -257,7 +341,13 @@ def _check_same_shape(name: str, input: Tensor, target: Tensor) -> None:
 
 def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
              reduction: str = "mean") -> Tensor:
-    """Mean squared error ``(input - target) ** 2``, reduced."""
+    """Mean squared error ``(input - target) ** 2``, reduced.
+
+    >>> import nbgrad as nb
+    >>> import nbgrad.nn.functional as F
+    >>> F.mse_loss(nb.tensor([1.0, 2.0]), nb.tensor([0.0, 4.0]))  # (1 + 4) / 2
+    tensor(2.5000)
+    """
     _tensor(input, "mse_loss")
     reduction = _check_reduction(reduction, size_average, reduce)
     _check_same_shape("mse_loss", input, target)
@@ -267,7 +357,13 @@ def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
 
 def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
             reduction: str = "mean") -> Tensor:
-    """Mean absolute error ``|input - target|``, reduced."""
+    """Mean absolute error ``|input - target|``, reduced.
+
+    >>> import nbgrad as nb
+    >>> import nbgrad.nn.functional as F
+    >>> F.l1_loss(nb.tensor([1.0, 2.0]), nb.tensor([0.0, 4.0]), reduction="sum")
+    tensor(3.)
+    """
     _tensor(input, "l1_loss")
     reduction = _check_reduction(reduction, size_average, reduce)
     _check_same_shape("l1_loss", input, target)
@@ -277,7 +373,13 @@ def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
                          size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     """``-(t log(x) + (1 - t) log(1 - x))`` for probabilities ``input`` in [0, 1] (the logs are
-    clamped at -100, as in PyTorch)."""
+    clamped at -100, as in PyTorch).
+
+    >>> import nbgrad as nb
+    >>> import nbgrad.nn.functional as F
+    >>> F.binary_cross_entropy(nb.tensor([0.5, 0.0]), nb.tensor([1.0, 1.0]))  # (log(2) + 100) / 2
+    tensor(50.3466)
+    """
     _tensor(input, "binary_cross_entropy")
     _tensor(target, "binary_cross_entropy", "target")
     reduction = _check_reduction(reduction, size_average, reduce)
@@ -299,7 +401,13 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
                                      weight: Tensor | None = None, size_average=None,
                                      reduce=None, reduction: str = "mean",
                                      pos_weight: Tensor | None = None) -> Tensor:
-    """Binary cross-entropy of ``sigmoid(input)`` computed stably from the logits."""
+    """Binary cross-entropy of ``sigmoid(input)`` computed stably from the logits.
+
+    >>> import nbgrad as nb
+    >>> import nbgrad.nn.functional as F
+    >>> F.binary_cross_entropy_with_logits(nb.tensor([0.0, 100.0]), nb.tensor([1.0, 0.0]))
+    tensor(50.3466)
+    """
     _tensor(input, "binary_cross_entropy_with_logits")
     _tensor(target, "binary_cross_entropy_with_logits", "target")
     reduction = _check_reduction(reduction, size_average, reduce)
@@ -322,7 +430,14 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
               max_norm: float | None = None, norm_type: float = 2.0,
               scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
     """Rows of ``weight`` (num, dim) at the integer indices ``input`` (any shape); the row at
-    ``padding_idx`` gets no gradient."""
+    ``padding_idx`` gets no gradient.
+
+    >>> import nbgrad as nb
+    >>> import nbgrad.nn.functional as F
+    >>> F.embedding(nb.tensor([2, 0]), nb.tensor([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]))
+    tensor([[3., 3.],
+            [1., 1.]])
+    """
     if max_norm is not None or scale_grad_by_freq or sparse:
         raise NotImplementedError(
             "embedding(): max_norm, scale_grad_by_freq and sparse are not supported"
@@ -333,7 +448,15 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
 def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalise over the trailing ``normalized_shape`` dims to zero mean and unit (biased)
-    variance, then scale by ``weight`` and shift by ``bias``."""
+    variance, then scale by ``weight`` and shift by ``bias``.
+
+    >>> import nbgrad as nb
+    >>> import nbgrad.nn.functional as F
+    >>> F.layer_norm(nb.tensor([[1.0, 3.0]]), (2,))
+    tensor([[-1.0000,  1.0000]])
+    >>> F.layer_norm(nb.tensor([[1.0, 3.0]]), (2,), bias=nb.tensor([10.0, 10.0]))
+    tensor([[ 9.0000, 11.0000]])
+    """
     _tensor(input, "layer_norm")
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     k = len(shape)
@@ -355,7 +478,16 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """Int64 one-hot encoding with a new last dim of size ``num_classes`` (inferred as
-    ``max + 1`` when -1)."""
+    ``max + 1`` when -1).
+
+    >>> import nbgrad as nb
+    >>> import nbgrad.nn.functional as F
+    >>> F.one_hot(nb.tensor([0, 2]))
+    tensor([[1, 0, 0],
+            [0, 0, 1]])
+    >>> F.one_hot(nb.tensor([1]), num_classes=4)
+    tensor([[0, 1, 0, 0]])
+    """
     _tensor(tensor, "one_hot", "tensor")
     if tensor.dtype.is_floating_point or tensor.dtype is _dtype.bool_:
         raise RuntimeError("one_hot is only applicable to index tensor of integer dtype, got "

@@ -18,7 +18,12 @@ __all__ = [
 
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
-    """The recommended gain for a nonlinearity (``relu``: sqrt(2), ``tanh``: 5/3, ...)."""
+    """The recommended gain for a nonlinearity (``relu``: sqrt(2), ``tanh``: 5/3, ...).
+
+    >>> import nbgrad as nb
+    >>> nb.nn.init.calculate_gain("relu"), nb.nn.init.calculate_gain("tanh")
+    (1.4142135623730951, 1.6666666666666667)
+    """
     if nonlinearity in ("linear", "conv1d", "conv2d", "conv3d", "sigmoid", "identity"):
         return 1.0
     if nonlinearity == "tanh":
@@ -54,31 +59,61 @@ def _fill_from(tensor: Tensor, values: Tensor) -> Tensor:
 
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
-    """Fill with samples from U(a, b)."""
+    """Fill with samples from U(a, b).
+
+    >>> import nbgrad as nb
+    >>> w = nb.nn.init.uniform_(nb.empty(2, 3), -0.1, 0.1)
+    >>> bool(w.min() >= -0.1), bool(w.max() < 0.1)
+    (True, True)
+    """
     u = rand(tensor.shape, dtype=tensor.dtype, device=tensor.device)
     return _fill_from(tensor, u * (b - a) + a)
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
-    """Fill with samples from N(mean, std^2)."""
+    """Fill with samples from N(mean, std^2).
+
+    >>> import nbgrad as nb
+    >>> nb.manual_seed(0)
+    >>> w = nb.nn.init.normal_(nb.empty(10000), mean=5.0, std=0.1)
+    >>> round(w.mean().item(), 1), round(w.std().item(), 1)
+    (5.0, 0.1)
+    """
     z = randn(tensor.shape, dtype=tensor.dtype, device=tensor.device)
     return _fill_from(tensor, z * std + mean)
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
-    """Fill with ``val``."""
+    """Fill with ``val``.
+
+    >>> import nbgrad as nb
+    >>> nb.nn.init.constant_(nb.empty(2), 0.5)
+    tensor([0.5000, 0.5000])
+    """
     with no_grad():
         tensor.fill_(val)
     return tensor
 
 
 def zeros_(tensor: Tensor) -> Tensor:
-    """Fill with zeros."""
+    """Fill with zeros.
+
+    >>> import nbgrad as nb
+    >>> fc = nb.nn.Linear(2, 2)
+    >>> _ = nb.nn.init.zeros_(fc.bias)  # parameters are filled without recording a gradient
+    >>> fc.bias.tolist()
+    [0.0, 0.0]
+    """
     return constant_(tensor, 0.0)
 
 
 def ones_(tensor: Tensor) -> Tensor:
-    """Fill with ones."""
+    """Fill with ones.
+
+    >>> import nbgrad as nb
+    >>> nb.nn.init.ones_(nb.empty(2))
+    tensor([1., 1.])
+    """
     return constant_(tensor, 1.0)
 
 
@@ -91,7 +126,13 @@ def _fan(tensor: Tensor, mode: str) -> int:
 
 def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
                      nonlinearity: str = "leaky_relu") -> Tensor:
-    """He initialisation: U(-bound, bound) with ``bound = gain * sqrt(3 / fan)``."""
+    """He initialisation: U(-bound, bound) with ``bound = gain * sqrt(3 / fan)``.
+
+    >>> import nbgrad as nb
+    >>> w = nb.nn.init.kaiming_uniform_(nb.empty(4, 6), nonlinearity="relu")  # bound 1
+    >>> bool(w.abs().max() <= 1.0)
+    True
+    """
     fan = _fan(tensor, mode)
     if fan == 0:
         return tensor
@@ -101,7 +142,14 @@ def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
 
 def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
                     nonlinearity: str = "leaky_relu") -> Tensor:
-    """He initialisation: N(0, std^2) with ``std = gain / sqrt(fan)``."""
+    """He initialisation: N(0, std^2) with ``std = gain / sqrt(fan)``.
+
+    >>> import nbgrad as nb
+    >>> nb.manual_seed(0)
+    >>> w = nb.nn.init.kaiming_normal_(nb.empty(1000, 50), nonlinearity="relu")
+    >>> round(w.std().item(), 2)  # sqrt(2 / 50)
+    0.2
+    """
     fan = _fan(tensor, mode)
     if fan == 0:
         return tensor
@@ -109,13 +157,26 @@ def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
 
 
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
-    """Glorot initialisation: U(-a, a) with ``a = gain * sqrt(6 / (fan_in + fan_out))``."""
+    """Glorot initialisation: U(-a, a) with ``a = gain * sqrt(6 / (fan_in + fan_out))``.
+
+    >>> import nbgrad as nb
+    >>> w = nb.nn.init.xavier_uniform_(nb.empty(2, 4))  # a = sqrt(6 / 6) = 1
+    >>> bool(w.abs().max() <= 1.0)
+    True
+    """
     fan_in, fan_out = _fans(tensor)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform_(tensor, -bound, bound)
 
 
 def xavier_normal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
-    """Glorot initialisation: N(0, std^2) with ``std = gain * sqrt(2 / (fan_in + fan_out))``."""
+    """Glorot initialisation: N(0, std^2) with ``std = gain * sqrt(2 / (fan_in + fan_out))``.
+
+    >>> import nbgrad as nb
+    >>> nb.manual_seed(0)
+    >>> w = nb.nn.init.xavier_normal_(nb.empty(100, 100))
+    >>> round(w.std().item(), 2)  # sqrt(2 / 200)
+    0.1
+    """
     fan_in, fan_out = _fans(tensor)
     return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))

@@ -18,13 +18,24 @@ __all__ = [
 
 
 class Identity(Module):
-    """Returns its input unchanged."""
+    """Returns its input unchanged.
+
+    >>> import nbgrad as nb
+    >>> nb.nn.Identity()(nb.tensor([1.0, 2.0]))
+    tensor([1., 2.])
+    """
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__()
 
     def forward(self, input: Tensor) -> Tensor:
-        """``input``."""
+        """``input``.
+
+        >>> import nbgrad as nb
+        >>> x = nb.tensor([1.0])
+        >>> nb.nn.Identity(54, unused="ignored").forward(x) is x
+        True
+        """
         return input
 
 
@@ -52,7 +63,14 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Re-draw the weights (kaiming-uniform with a=sqrt(5)) and the bias."""
+        """Re-draw the weights (kaiming-uniform with a=sqrt(5)) and the bias.
+
+        >>> import nbgrad as nb
+        >>> fc = nb.nn.Linear(4, 2)
+        >>> fc.reset_parameters()
+        >>> bool(fc.weight.abs().max() <= 0.5)  # U(-1/sqrt(in_features), 1/sqrt(in_features))
+        True
+        """
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
             fan_in = self.in_features
@@ -60,7 +78,16 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Tensor) -> Tensor:
-        """``input @ weight.T + bias``."""
+        """``input @ weight.T + bias``.
+
+        >>> import nbgrad as nb
+        >>> fc = nb.nn.Linear(2, 1)
+        >>> with nb.no_grad():
+        ...     _ = fc.weight.copy_(nb.tensor([[1.0, 2.0]]))
+        ...     _ = fc.bias.fill_(0.5)
+        >>> fc.forward(nb.tensor([[3.0, 4.0]])).tolist()
+        [[11.5]]
+        """
         return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self) -> str:
@@ -70,7 +97,15 @@ class Linear(Module):
 
 class Embedding(Module):
     """A lookup table of ``num_embeddings`` vectors of size ``embedding_dim`` (init N(0, 1));
-    the row at ``padding_idx`` starts at zero and gets no gradient."""
+    the row at ``padding_idx`` starts at zero and gets no gradient.
+
+    >>> import nbgrad as nb
+    >>> emb = nb.nn.Embedding(10, 3, padding_idx=0)
+    >>> emb(nb.tensor([[0, 2], [4, 0]])).shape
+    (2, 2, 3)
+    >>> emb.weight[0].tolist()
+    [0.0, 0.0, 0.0]
+    """
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
                  device=None, dtype=None) -> None:
@@ -86,7 +121,14 @@ class Embedding(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Re-draw the table from N(0, 1) (zeroing the padding row)."""
+        """Re-draw the table from N(0, 1) (zeroing the padding row).
+
+        >>> import nbgrad as nb
+        >>> emb = nb.nn.Embedding(4, 2, padding_idx=1)
+        >>> emb.reset_parameters()
+        >>> emb.weight[1].tolist()
+        [0.0, 0.0]
+        """
         init.normal_(self.weight)
         if self.padding_idx is not None:
             from nbgrad.grad_mode import no_grad
@@ -95,7 +137,13 @@ class Embedding(Module):
                 self.weight[self.padding_idx] = 0.0
 
     def forward(self, input: Tensor) -> Tensor:
-        """Rows of the table at the integer indices ``input``."""
+        """Rows of the table at the integer indices ``input``.
+
+        >>> import nbgrad as nb
+        >>> emb = nb.nn.Embedding(4, 2)
+        >>> emb.forward(nb.tensor([3, 3])).tolist() == [emb.weight[3].tolist()] * 2
+        True
+        """
         return F.embedding(input, self.weight, self.padding_idx)
 
     def extra_repr(self) -> str:
@@ -106,7 +154,14 @@ class Embedding(Module):
 
 
 class LayerNorm(Module):
-    """Normalise the trailing ``normalized_shape`` dims, then apply a learned scale and shift."""
+    """Normalise the trailing ``normalized_shape`` dims, then apply a learned scale and shift.
+
+    >>> import nbgrad as nb
+    >>> ln = nb.nn.LayerNorm(2)
+    >>> ln(nb.tensor([[1.0, 3.0], [2.0, 2.0]])).detach()
+    tensor([[-1.0000,  1.0000],
+            [ 0.0000,  0.0000]])
+    """
 
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
                  bias: bool = True, device=None, dtype=None) -> None:
@@ -128,14 +183,27 @@ class LayerNorm(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Scale to ones, shift to zeros."""
+        """Scale to ones, shift to zeros.
+
+        >>> import nbgrad as nb
+        >>> ln = nb.nn.LayerNorm(3)
+        >>> ln.reset_parameters()
+        >>> ln.weight.tolist(), ln.bias.tolist()
+        ([1.0, 1.0, 1.0], [0.0, 0.0, 0.0])
+        """
         if self.weight is not None:
             init.ones_(self.weight)
         if self.bias is not None:
             init.zeros_(self.bias)
 
     def forward(self, input: Tensor) -> Tensor:
-        """The normalised input."""
+        """The normalised input.
+
+        >>> import nbgrad as nb
+        >>> with nb.no_grad():
+        ...     nb.nn.LayerNorm(2).forward(nb.tensor([[0.0, 4.0]]))
+        tensor([[-1.0000,  1.0000]])
+        """
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
@@ -145,7 +213,15 @@ class LayerNorm(Module):
 
 class Dropout(Module):
     """Zero elements with probability ``p`` while training (scaled by 1/(1-p)); identity in
-    ``eval()`` mode."""
+    ``eval()`` mode.
+
+    >>> import nbgrad as nb
+    >>> drop = nb.nn.Dropout(p=0.5)
+    >>> sorted(set(drop(nb.ones(1000)).tolist()))  # the kept ones are scaled by 1 / (1 - p)
+    [0.0, 2.0]
+    >>> drop.eval()(nb.ones(3))
+    tensor([1., 1., 1.])
+    """
 
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
@@ -155,7 +231,12 @@ class Dropout(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        """Dropout when ``self.training``, else ``input``."""
+        """Dropout when ``self.training``, else ``input``.
+
+        >>> import nbgrad as nb
+        >>> nb.nn.Dropout(p=1.0).forward(nb.ones(2))
+        tensor([0., 0.])
+        """
         return F.dropout(input, self.p, self.training, self.inplace)
 
     def extra_repr(self) -> str:
@@ -163,14 +244,25 @@ class Dropout(Module):
 
 
 class ReLU(Module):
-    """``max(x, 0)``."""
+    """``max(x, 0)``.
+
+    >>> import nbgrad as nb
+    >>> nb.nn.ReLU()(nb.tensor([-1.0, 2.0]))
+    tensor([0., 2.])
+    """
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        """``relu(input)``."""
+        """``relu(input)``.
+
+        >>> import nbgrad as nb
+        >>> x = nb.tensor([-1.0, 2.0])
+        >>> nb.nn.ReLU(inplace=True).forward(x) is x, x
+        (True, tensor([0., 2.]))
+        """
         return F.relu(input, self.inplace)
 
     def extra_repr(self) -> str:
@@ -178,14 +270,24 @@ class ReLU(Module):
 
 
 class GELU(Module):
-    """Gaussian error linear unit (exact, or ``approximate="tanh"``)."""
+    """Gaussian error linear unit (exact, or ``approximate="tanh"``).
+
+    >>> import nbgrad as nb
+    >>> nb.nn.GELU()(nb.tensor([-1.0, 1.0]))
+    tensor([-0.1587,  0.8413])
+    """
 
     def __init__(self, approximate: str = "none") -> None:
         super().__init__()
         self.approximate = approximate
 
     def forward(self, input: Tensor) -> Tensor:
-        """``gelu(input)``."""
+        """``gelu(input)``.
+
+        >>> import nbgrad as nb
+        >>> nb.nn.GELU(approximate="tanh").forward(nb.tensor([1.0]))
+        tensor([0.8412])
+        """
         return F.gelu(input, self.approximate)
 
     def extra_repr(self) -> str:
@@ -193,38 +295,78 @@ class GELU(Module):
 
 
 class SiLU(Module):
-    """``x * sigmoid(x)``."""
+    """``x * sigmoid(x)``.
+
+    >>> import nbgrad as nb
+    >>> nb.nn.SiLU()(nb.tensor([0.0, 1.0]))
+    tensor([0.0000, 0.7311])
+    """
 
     def forward(self, input: Tensor) -> Tensor:
-        """``silu(input)``."""
+        """``silu(input)``.
+
+        >>> import nbgrad as nb
+        >>> nb.nn.SiLU().forward(nb.tensor([-1.0]))
+        tensor([-0.2689])
+        """
         return F.silu(input)
 
 
 class Tanh(Module):
-    """Hyperbolic tangent."""
+    """Hyperbolic tangent.
+
+    >>> import nbgrad as nb
+    >>> nb.nn.Tanh()(nb.tensor([0.0, 1.0]))
+    tensor([0.0000, 0.7616])
+    """
 
     def forward(self, input: Tensor) -> Tensor:
-        """``tanh(input)``."""
+        """``tanh(input)``.
+
+        >>> import nbgrad as nb
+        >>> nb.nn.Tanh().forward(nb.tensor([-1.0]))
+        tensor([-0.7616])
+        """
         return input.tanh()
 
 
 class Sigmoid(Module):
-    """Logistic sigmoid."""
+    """Logistic sigmoid.
+
+    >>> import nbgrad as nb
+    >>> nb.nn.Sigmoid()(nb.tensor([0.0, 2.0]))
+    tensor([0.5000, 0.8808])
+    """
 
     def forward(self, input: Tensor) -> Tensor:
-        """``sigmoid(input)``."""
+        """``sigmoid(input)``.
+
+        >>> import nbgrad as nb
+        >>> nb.nn.Sigmoid().forward(nb.tensor([-2.0]))
+        tensor([0.1192])
+        """
         return input.sigmoid()
 
 
 class Softmax(Module):
-    """Softmax along ``dim``."""
+    """Softmax along ``dim``.
+
+    >>> import nbgrad as nb
+    >>> nb.nn.Softmax(dim=0)(nb.tensor([1.0, 1.0, 1.0, 1.0]))
+    tensor([0.2500, 0.2500, 0.2500, 0.2500])
+    """
 
     def __init__(self, dim: int | None = None) -> None:
         super().__init__()
         self.dim = dim
 
     def forward(self, input: Tensor) -> Tensor:
-        """``softmax(input, dim)``."""
+        """``softmax(input, dim)``.
+
+        >>> import nbgrad as nb
+        >>> nb.nn.Softmax(dim=1).forward(nb.zeros(2, 4)).sum(dim=1)
+        tensor([1., 1.])
+        """
         return F.softmax(input, self.dim)
 
     def extra_repr(self) -> str:
@@ -232,14 +374,24 @@ class Softmax(Module):
 
 
 class LogSoftmax(Module):
-    """Log-softmax along ``dim``."""
+    """Log-softmax along ``dim``.
+
+    >>> import nbgrad as nb
+    >>> nb.nn.LogSoftmax(dim=0)(nb.zeros(2))
+    tensor([-0.6931, -0.6931])
+    """
 
     def __init__(self, dim: int | None = None) -> None:
         super().__init__()
         self.dim = dim
 
     def forward(self, input: Tensor) -> Tensor:
-        """``log_softmax(input, dim)``."""
+        """``log_softmax(input, dim)``.
+
+        >>> import nbgrad as nb
+        >>> nb.nn.LogSoftmax(dim=1).forward(nb.zeros(1, 4)).exp()
+        tensor([[0.2500, 0.2500, 0.2500, 0.2500]])
+        """
         return F.log_softmax(input, self.dim)
 
     def extra_repr(self) -> str:
@@ -247,7 +399,12 @@ class LogSoftmax(Module):
 
 
 class Flatten(Module):
-    """Flatten dims ``start_dim..end_dim`` (by default all but the batch dim)."""
+    """Flatten dims ``start_dim..end_dim`` (by default all but the batch dim).
+
+    >>> import nbgrad as nb
+    >>> nb.nn.Flatten()(nb.zeros(2, 3, 4)).shape
+    (2, 12)
+    """
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
@@ -255,7 +412,12 @@ class Flatten(Module):
         self.end_dim = end_dim
 
     def forward(self, input: Tensor) -> Tensor:
-        """``input.flatten(start_dim, end_dim)``."""
+        """``input.flatten(start_dim, end_dim)``.
+
+        >>> import nbgrad as nb
+        >>> nb.nn.Flatten(0, 1).forward(nb.zeros(2, 3, 4)).shape
+        (6, 4)
+        """
         return input.flatten(self.start_dim, self.end_dim)
 
     def extra_repr(self) -> str:

@@ -76,7 +76,15 @@ class Module:
         object.__setattr__(self, "_modules", {})
 
     def forward(self, *args, **kwargs):
-        """The computation; subclasses override it."""
+        """The computation; subclasses override it.
+
+        >>> import nbgrad as nb
+        >>> class Double(nb.nn.Module):
+        ...     def forward(self, x):
+        ...         return 2 * x
+        >>> Double()(nb.tensor([1.0, 2.0]))  # calling the module runs forward
+        tensor([2., 4.])
+        """
         raise NotImplementedError(
             f'Module [{type(self).__name__}] is missing the required "forward" function'
         )
@@ -149,7 +157,14 @@ class Module:
                       | set(self._modules))
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
-        """Add a parameter (or a ``None`` placeholder) under ``name``."""
+        """Add a parameter (or a ``None`` placeholder) under ``name``.
+
+        >>> import nbgrad as nb
+        >>> m = nb.nn.Module()
+        >>> m.register_parameter("scale", nb.nn.Parameter(nb.ones(2)))
+        >>> [name for name, _ in m.named_parameters()]
+        ['scale']
+        """
         if "_parameters" not in self.__dict__:
             raise AttributeError("cannot assign parameter before Module.__init__() call")
         _check_name("parameter", name, self)
@@ -165,6 +180,13 @@ class Module:
         """Add a tensor that is state but not a parameter (e.g. running statistics).
 
         Persistent buffers are part of ``state_dict``.
+
+        >>> import nbgrad as nb
+        >>> m = nb.nn.Module()
+        >>> m.register_buffer("steps", nb.zeros(1))
+        >>> m.register_buffer("cache", nb.zeros(1), persistent=False)
+        >>> list(m.state_dict()), len(list(m.buffers()))
+        (['steps'], 2)
         """
         if "_buffers" not in self.__dict__:
             raise AttributeError("cannot assign buffer before Module.__init__() call")
@@ -180,7 +202,14 @@ class Module:
             self._non_persistent_buffers.add(name)
 
     def add_module(self, name: str, module: Module | None) -> None:
-        """Add a child module under ``name``."""
+        """Add a child module under ``name``.
+
+        >>> import nbgrad as nb
+        >>> m = nb.nn.Module()
+        >>> m.add_module("act", nb.nn.ReLU())
+        >>> m.act, list(m.children())
+        (ReLU(), [ReLU()])
+        """
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
         _check_name("module", name, self)
@@ -190,7 +219,13 @@ class Module:
     register_module = add_module
 
     def get_submodule(self, target: str) -> Module:
-        """The sub-module at dotted path ``target`` (``""`` is the module itself)."""
+        """The sub-module at dotted path ``target`` (``""`` is the module itself).
+
+        >>> import nbgrad as nb
+        >>> net = nb.nn.Sequential(nb.nn.Sequential(nb.nn.Linear(2, 2), nb.nn.Tanh()))
+        >>> net.get_submodule("0.1")
+        Tanh()
+        """
         mod = self
         if not target:
             return mod
@@ -204,7 +239,13 @@ class Module:
     # ------------------------------------------------------------------ traversal
     def named_modules(self, memo: set | None = None, prefix: str = "",
                       remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
-        """``(dotted name, module)`` for this module and every module below it."""
+        """``(dotted name, module)`` for this module and every module below it.
+
+        >>> import nbgrad as nb
+        >>> net = nb.nn.Sequential(nb.nn.Linear(2, 2), nb.nn.ReLU())
+        >>> [name for name, _ in net.named_modules()]
+        ['', '0', '1']
+        """
         if memo is None:
             memo = set()
         if remove_duplicate:
@@ -219,12 +260,24 @@ class Module:
                                            remove_duplicate)
 
     def modules(self) -> Iterator[Module]:
-        """This module and every module below it."""
+        """This module and every module below it.
+
+        >>> import nbgrad as nb
+        >>> net = nb.nn.Sequential(nb.nn.Linear(2, 2), nb.nn.ReLU())
+        >>> [type(m).__name__ for m in net.modules()]
+        ['Sequential', 'Linear', 'ReLU']
+        """
         for _, m in self.named_modules():
             yield m
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
-        """``(name, module)`` for the direct children."""
+        """``(name, module)`` for the direct children.
+
+        >>> import nbgrad as nb
+        >>> net = nb.nn.Sequential(nb.nn.Linear(2, 2), nb.nn.Sequential(nb.nn.ReLU()))
+        >>> [name for name, _ in net.named_children()]
+        ['0', '1']
+        """
         seen = set()
         for name, child in self._modules.items():
             if child is not None and id(child) not in seen:
@@ -232,7 +285,12 @@ class Module:
                 yield name, child
 
     def children(self) -> Iterator[Module]:
-        """The direct child modules."""
+        """The direct child modules.
+
+        >>> import nbgrad as nb
+        >>> list(nb.nn.Sequential(nb.nn.ReLU(), nb.nn.Tanh()).children())
+        [ReLU(), Tanh()]
+        """
         for _, child in self.named_children():
             yield child
 
@@ -249,26 +307,60 @@ class Module:
 
     def named_parameters(self, prefix: str = "", recurse: bool = True,
                          remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
-        """``(dotted name, parameter)`` pairs, each shared parameter once."""
+        """``(dotted name, parameter)`` pairs, each shared parameter once.
+
+        >>> import nbgrad as nb
+        >>> net = nb.nn.Sequential(nb.nn.Linear(3, 2))
+        >>> [(name, p.shape) for name, p in net.named_parameters()]
+        [('0.weight', (2, 3)), ('0.bias', (2,))]
+        """
         return self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
-        """The parameters (give them to an optimizer)."""
+        """The parameters (give them to an optimizer).
+
+        >>> import nbgrad as nb
+        >>> fc = nb.nn.Linear(3, 2)
+        >>> sum(p.numel() for p in fc.parameters())
+        8
+        >>> opt = nb.optim.SGD(fc.parameters(), lr=0.1)
+        """
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
     def named_buffers(self, prefix: str = "", recurse: bool = True,
                       remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
-        """``(dotted name, buffer)`` pairs."""
+        """``(dotted name, buffer)`` pairs.
+
+        >>> import nbgrad as nb
+        >>> m = nb.nn.Module()
+        >>> m.register_buffer("mean", nb.zeros(3))
+        >>> [(name, b.shape) for name, b in m.named_buffers()]
+        [('mean', (3,))]
+        """
         return self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
-        """The buffers."""
+        """The buffers.
+
+        >>> import nbgrad as nb
+        >>> list(nb.nn.CrossEntropyLoss(weight=nb.tensor([1.0, 2.0])).buffers())
+        [tensor([1., 2.])]
+        """
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
     def apply(self, fn: Callable[[Module], None]) -> Module:
-        """Call ``fn`` on every sub-module (children first) and on this module; returns self."""
+        """Call ``fn`` on every sub-module (children first) and on this module; returns self.
+
+        >>> import nbgrad as nb
+        >>> def init_weights(m):
+        ...     if isinstance(m, nb.nn.Linear):
+        ...         nb.nn.init.zeros_(m.weight)
+        >>> net = nb.nn.Sequential(nb.nn.Linear(2, 2), nb.nn.ReLU()).apply(init_weights)
+        >>> net[0].weight.abs().sum().item()
+        0.0
+        """
         for child in self.children():
             child.apply(fn)
         fn(self)
@@ -276,7 +368,13 @@ class Module:
 
     # ------------------------------------------------------------------ modes and grads
     def train(self, mode: bool = True) -> Module:
-        """Set training mode (``training = mode``) here and below; returns self."""
+        """Set training mode (``training = mode``) here and below; returns self.
+
+        >>> import nbgrad as nb
+        >>> net = nb.nn.Sequential(nb.nn.Dropout())
+        >>> net.train(False).training, net[0].training, net.train().training
+        (False, False, True)
+        """
         if not isinstance(mode, bool):
             raise ValueError("training mode is expected to be boolean")
         for m in self.modules():
@@ -284,17 +382,39 @@ class Module:
         return self
 
     def eval(self) -> Module:
-        """Set evaluation mode (``train(False)``): dropout off; returns self."""
+        """Set evaluation mode (``train(False)``): dropout off; returns self.
+
+        >>> import nbgrad as nb
+        >>> drop = nb.nn.Dropout(p=0.5).eval()
+        >>> drop.training, drop(nb.ones(2))
+        (False, tensor([1., 1.]))
+        """
         return self.train(False)
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
-        """Set ``requires_grad`` on every parameter; returns self."""
+        """Set ``requires_grad`` on every parameter; returns self.
+
+        >>> import nbgrad as nb
+        >>> fc = nb.nn.Linear(2, 2).requires_grad_(False)  # frozen
+        >>> [p.requires_grad for p in fc.parameters()]
+        [False, False]
+        """
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Reset the gradients of all parameters (to ``None`` by default, else to zeros)."""
+        """Reset the gradients of all parameters (to ``None`` by default, else to zeros).
+
+        >>> import nbgrad as nb
+        >>> fc = nb.nn.Linear(2, 1)
+        >>> fc(nb.ones(1, 2)).sum().backward()
+        >>> fc.weight.grad
+        tensor([[1., 1.]])
+        >>> fc.zero_grad()
+        >>> fc.weight.grad is None
+        True
+        """
         for p in self.parameters():
             if p.grad is None:
                 continue
@@ -331,7 +451,14 @@ class Module:
 
     def to(self, *args, **kwargs) -> Module:
         """Move parameters and buffers to a device and/or cast floating ones to a dtype, in place
-        (the Parameter objects stay the same, so optimizers keep working); returns self."""
+        (the Parameter objects stay the same, so optimizers keep working); returns self.
+
+        >>> import nbgrad as nb
+        >>> fc = nb.nn.Linear(2, 2)
+        >>> w = fc.weight
+        >>> fc.to(nb.float64).weight is w, w.dtype, fc.to("cpu").weight.device
+        (True, nbgrad.float64, device(type='cpu'))
+        """
         from nbgrad._dtype import DType
 
         device = kwargs.pop("device", None)
@@ -367,19 +494,42 @@ class Module:
         return self._apply(convert)
 
     def cpu(self) -> Module:
-        """Move everything to the CPU; returns self."""
+        """Move everything to the CPU; returns self.
+
+        >>> import nbgrad as nb
+        >>> nb.nn.Linear(2, 2).cpu().weight.device
+        device(type='cpu')
+        """
         return self.to("cpu")
 
     def cuda(self, device="cuda") -> Module:
-        """Move everything to a CUDA device; returns self."""
+        """Move everything to a CUDA device; returns self.
+
+        >>> import nbgrad as nb
+        >>> fc = nb.nn.Linear(2, 2)
+        >>> if nb.cuda.is_available():
+        ...     _ = fc.cuda()
+        >>> fc.weight.device.type == ("cuda" if nb.cuda.is_available() else "cpu")
+        True
+        """
         return self.to(device)
 
     def float(self) -> Module:
-        """Cast floating parameters and buffers to float32; returns self."""
+        """Cast floating parameters and buffers to float32; returns self.
+
+        >>> import nbgrad as nb
+        >>> nb.nn.Linear(2, 2).double().float().weight.dtype
+        nbgrad.float32
+        """
         return self.to(dtype="float32")
 
     def double(self) -> Module:
-        """Cast floating parameters and buffers to float64; returns self."""
+        """Cast floating parameters and buffers to float64; returns self.
+
+        >>> import nbgrad as nb
+        >>> nb.nn.Linear(2, 2).double().weight.dtype
+        nbgrad.float64
+        """
         return self.to(dtype="float64")
 
     # ------------------------------------------------------------------ state dicts
@@ -401,6 +551,11 @@ class Module:
         """Parameters and persistent buffers by dotted name (detached unless ``keep_vars``).
 
         The tensors share storage with the module: save them with ``nb.save``.
+
+        >>> import nbgrad as nb
+        >>> state = nb.nn.Linear(3, 2).state_dict()
+        >>> list(state), state["weight"].shape, state["weight"].requires_grad
+        (['weight', 'bias'], (2, 3), False)
         """
         out = OrderedDict() if destination is None else destination
         for key, (mod, name, kind) in self._state_entries(prefix).items():
@@ -416,6 +571,15 @@ class Module:
         Every key and shape is checked before anything is copied: with ``strict`` (default),
         missing or unexpected keys are errors; a shape mismatch is always an error. With
         ``assign=True`` the tensors are adopted instead of copied.
+
+        >>> import nbgrad as nb
+        >>> a, b = nb.nn.Linear(3, 2), nb.nn.Linear(3, 2)
+        >>> b.load_state_dict(a.state_dict())
+        <All keys matched successfully>
+        >>> b.weight.tolist() == a.weight.tolist()
+        True
+        >>> b.load_state_dict({"weight": a.weight.detach()}, strict=False)
+        IncompatibleKeys(missing_keys=['bias'], unexpected_keys=[])
         """
         if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
@@ -471,7 +635,18 @@ class Module:
 
     # ------------------------------------------------------------------ repr
     def extra_repr(self) -> str:
-        """The module's own settings for ``repr`` (override in subclasses)."""
+        """The module's own settings for ``repr`` (override in subclasses).
+
+        >>> import nbgrad as nb
+        >>> class Scale(nb.nn.Module):
+        ...     def __init__(self, k):
+        ...         super().__init__()
+        ...         self.k = k
+        ...     def extra_repr(self):
+        ...         return f"k={self.k}"
+        >>> Scale(2.0)
+        Scale(k=2.0)
+        """
         return ""
 
     def _get_name(self) -> str:
