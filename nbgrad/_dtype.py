@@ -27,7 +27,12 @@ class DType:
 
     @property
     def is_floating_point(self) -> bool:
-        """True for float32 and float64."""
+        """True for float32 and float64.
+
+        >>> import nbgrad as nb
+        >>> nb.float64.is_floating_point, nb.int32.is_floating_point
+        (True, False)
+        """
         return self.category == _FLOAT
 
     def __repr__(self) -> str:

@@ -22,6 +22,14 @@ class Adam(Optimizer):
     ``p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)``. ``weight_decay`` adds
     ``weight_decay * p`` to the gradient (L2); ``AdamW`` decays the weights directly instead.
     Each parameter is updated by one fused kernel where its backend provides one.
+
+    >>> import nbgrad as nb
+    >>> w = nb.nn.Parameter(nb.tensor([1.0, -1.0]))
+    >>> opt = nb.optim.Adam([w], lr=0.1)
+    >>> (w * w).sum().backward()
+    >>> opt.step()
+    >>> w.tolist()  # the first step moves each weight by about lr, against its gradient
+    [0.8999999761581421, -0.8999999761581421]
     """
 
     _decoupled = False
@@ -47,7 +55,18 @@ class Adam(Optimizer):
                                       maximize=maximize))
 
     def step(self, closure: Callable | None = None):
-        """One update of every parameter that has a gradient; returns the closure's loss."""
+        """One update of every parameter that has a gradient; returns the closure's loss.
+
+        >>> import nbgrad as nb
+        >>> w = nb.nn.Parameter(nb.tensor([2.0]))
+        >>> opt = nb.optim.Adam([w], lr=0.5)
+        >>> for _ in range(2):
+        ...     opt.zero_grad()
+        ...     (w * w).sum().backward()
+        ...     opt.step()
+        >>> round(w.item(), 4)  # 2 - 0.5 (step 1), then - 0.5 * 3.4737 / 3.5353 (step 2)
+        1.0087
+        """
         loss = self._closure(closure)
         with no_grad():
             for group in self.param_groups:
@@ -95,7 +114,16 @@ class Adam(Optimizer):
 
 class AdamW(Adam):
     """Adam with decoupled weight decay: ``p *= 1 - lr * weight_decay`` before the Adam step
-    (default ``weight_decay=0.01``)."""
+    (default ``weight_decay=0.01``).
+
+    >>> import nbgrad as nb
+    >>> w = nb.nn.Parameter(nb.tensor([1.0]))
+    >>> opt = nb.optim.AdamW([w], lr=0.1, weight_decay=0.5)
+    >>> w.grad = nb.zeros(1)  # a zero gradient: only the decay acts
+    >>> opt.step()
+    >>> round(w.item(), 4)  # 1 - 0.1 * 0.5
+    0.95
+    """
 
     _decoupled = True
 

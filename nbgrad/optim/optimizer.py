@@ -25,6 +25,23 @@ class Optimizer:
 
     ``params`` is an iterable of tensors, or of dicts that each give ``"params"`` and may
     override the defaults for that group.
+
+    >>> import nbgrad as nb
+    >>> class SignSGD(nb.optim.Optimizer):
+    ...     def __init__(self, params, lr=0.01):
+    ...         super().__init__(params, {"lr": lr})
+    ...     def step(self, closure=None):
+    ...         with nb.no_grad():
+    ...             for group in self.param_groups:
+    ...                 for p in group["params"]:
+    ...                     if p.grad is not None:
+    ...                         p.sub_(p.grad.sign() * group["lr"])
+    >>> w = nb.nn.Parameter(nb.tensor([1.0, -2.0]))
+    >>> opt = SignSGD([w], lr=0.5)
+    >>> (w * w).sum().backward()
+    >>> opt.step()
+    >>> w.tolist()
+    [0.5, -1.5]
     """
 
     def __init__(self, params, defaults: dict) -> None:
@@ -49,7 +66,15 @@ class Optimizer:
             self.add_param_group(group)
 
     def add_param_group(self, param_group: dict) -> None:
-        """Add a group of parameters (a dict with ``"params"``), filling in the defaults."""
+        """Add a group of parameters (a dict with ``"params"``), filling in the defaults.
+
+        >>> import nbgrad as nb
+        >>> fc = nb.nn.Linear(2, 2)
+        >>> opt = nb.optim.SGD([fc.weight], lr=0.1)
+        >>> opt.add_param_group({"params": [fc.bias], "lr": 0.01})
+        >>> [group["lr"] for group in opt.param_groups]
+        [0.1, 0.01]
+        """
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
         params = param_group["params"]
@@ -79,7 +104,16 @@ class Optimizer:
         self.param_groups.append(group)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Reset the gradients of every parameter (to ``None`` by default, else to zeros)."""
+        """Reset the gradients of every parameter (to ``None`` by default, else to zeros).
+
+        >>> import nbgrad as nb
+        >>> w = nb.nn.Parameter(nb.ones(2))
+        >>> opt = nb.optim.SGD([w], lr=0.1)
+        >>> w.sum().backward()
+        >>> opt.zero_grad()
+        >>> w.grad is None
+        True
+        """
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
@@ -102,7 +136,21 @@ class Optimizer:
             return closure()
 
     def step(self, closure: Callable | None = None):
-        """Update the parameters once (``closure`` re-evaluates the loss and returns it)."""
+        """Update the parameters once (``closure`` re-evaluates the loss and returns it).
+
+        >>> import nbgrad as nb
+        >>> w = nb.nn.Parameter(nb.tensor([3.0]))
+        >>> opt = nb.optim.SGD([w], lr=0.25)
+        >>> def closure():
+        ...     opt.zero_grad()
+        ...     loss = (w * w).sum()
+        ...     loss.backward()
+        ...     return loss
+        >>> opt.step(closure)  # the loss before the update
+        tensor(9., grad_fn=<SumBackward0>)
+        >>> w.item()  # 3 - 0.25 * 6
+        1.5
+        """
         raise NotImplementedError
 
     # ------------------------------------------------------------------ state dicts
@@ -111,6 +159,15 @@ class Optimizer:
 
         Parameters are replaced by their position across groups; state tensors are referenced,
         not copied (save with ``nb.save``).
+
+        >>> import nbgrad as nb
+        >>> w = nb.nn.Parameter(nb.ones(2))
+        >>> opt = nb.optim.SGD([w], lr=0.1, momentum=0.9)
+        >>> w.sum().backward()
+        >>> opt.step()
+        >>> state = opt.state_dict()
+        >>> state["param_groups"][0]["params"], state["state"][0]["momentum_buffer"]
+        ([0], tensor([1., 1.]))
         """
         index: dict = {}
         groups = []
@@ -131,7 +188,18 @@ class Optimizer:
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore hyperparameters and state saved by ``state_dict`` (groups must match in
-        number and size); floating state tensors are cast to their parameter's dtype/device."""
+        number and size); floating state tensors are cast to their parameter's dtype/device.
+
+        >>> import nbgrad as nb
+        >>> w = nb.nn.Parameter(nb.ones(2))
+        >>> opt = nb.optim.SGD([w], lr=0.1, momentum=0.9)
+        >>> w.sum().backward()
+        >>> opt.step()
+        >>> resumed = nb.optim.SGD([w], lr=0.5, momentum=0.9)
+        >>> resumed.load_state_dict(opt.state_dict())
+        >>> resumed.param_groups[0]["lr"], resumed.state[w]["momentum_buffer"]
+        (0.1, tensor([1., 1.]))
+        """
         if not isinstance(state_dict, dict) or "state" not in state_dict \
                 or "param_groups" not in state_dict:
             raise ValueError("optimizer state_dict must be a dict with 'state' and 'param_groups'")

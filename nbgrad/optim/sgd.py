@@ -58,7 +58,18 @@ class SGD(Optimizer):
                                       maximize=maximize))
 
     def step(self, closure: Callable | None = None):
-        """One update of every parameter that has a gradient; returns the closure's loss."""
+        """One update of every parameter that has a gradient; returns the closure's loss.
+
+        >>> import nbgrad as nb
+        >>> w = nb.nn.Parameter(nb.tensor([1.0]))
+        >>> opt = nb.optim.SGD([w], lr=0.1, momentum=0.9)
+        >>> for _ in range(2):
+        ...     opt.zero_grad()
+        ...     w.sum().backward()  # gradient 1
+        ...     opt.step()
+        >>> round(w.item(), 4)  # 1 - 0.1 * 1 - 0.1 * (0.9 * 1 + 1)
+        0.71
+        """
         loss = self._closure(closure)
         with no_grad():
             for group in self.param_groups:

@@ -13,7 +13,17 @@ __all__ = ["Dataset", "TensorDataset", "Subset", "DataLoader", "default_collate"
 
 
 class Dataset:
-    """A map-style data set: subclasses implement ``__getitem__(i)`` and ``__len__``."""
+    """A map-style data set: subclasses implement ``__getitem__(i)`` and ``__len__``.
+
+    >>> import nbgrad as nb
+    >>> class Squares(nb.utils.data.Dataset):
+    ...     def __getitem__(self, i):
+    ...         return nb.tensor(float(i * i))
+    ...     def __len__(self):
+    ...         return 4
+    >>> [batch.tolist() for batch in nb.utils.data.DataLoader(Squares(), batch_size=2)]
+    [[0.0, 1.0], [4.0, 9.0]]
+    """
 
     def __getitem__(self, index):
         raise NotImplementedError(f"{type(self).__name__} must implement __getitem__")
@@ -54,7 +64,14 @@ class TensorDataset(Dataset):
 
 
 class Subset(Dataset):
-    """The samples of ``dataset`` at ``indices``."""
+    """The samples of ``dataset`` at ``indices``.
+
+    >>> import nbgrad as nb
+    >>> ds = nb.utils.data.TensorDataset(nb.tensor([10, 20, 30, 40]))
+    >>> part = nb.utils.data.Subset(ds, [3, 0])
+    >>> len(part), part[0]
+    (2, (tensor(40),))
+    """
 
     def __init__(self, dataset: Dataset, indices: Sequence[int]) -> None:
         self.dataset = dataset
@@ -83,7 +100,16 @@ def _stack(items: list[Tensor]) -> Tensor:
 
 def default_collate(batch: list):
     """Stack a list of samples into a batch: tensors and numbers are stacked, tuples, lists and
-    dicts are collated field by field."""
+    dicts are collated field by field.
+
+    >>> import nbgrad as nb
+    >>> batch = [(nb.tensor([1.0, 2.0]), 0), (nb.tensor([3.0, 4.0]), 1)]
+    >>> nb.utils.data.default_collate(batch)
+    (tensor([[1., 2.],
+            [3., 4.]]), tensor([0, 1]))
+    >>> nb.utils.data.default_collate([{"y": 1.5}, {"y": 2.5}])
+    {'y': tensor([1.5000, 2.5000])}
+    """
     first = batch[0]
     if isinstance(first, Tensor):
         return _stack(batch)
