@@ -46,7 +46,12 @@ _INTERNED = {"cpu": CPU, "cuda": CUDA0, "cuda:0": CUDA0}
 
 
 def as_device(spec) -> Device:
-    """Parse ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a :class:`Device`; interned for fast comparison."""
+    """Parse ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a :class:`Device` (interned: fast to compare).
+
+    >>> from nbgrad._device import as_device
+    >>> as_device("cuda:1"), as_device(None), as_device("cpu") is as_device("cpu")
+    (device(type='cuda', index=1), device(type='cpu'), True)
+    """
     if isinstance(spec, Device):
         return _INTERNED.get(str(spec), spec)
     if spec is None:

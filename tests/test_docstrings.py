@@ -1,4 +1,5 @@
-"""Every public name of nbgrad has a docstring, and the API reference shows every one of them.
+"""Every public name of nbgrad has a docstring with a ``>>>`` example that the doctests run, and
+the API reference shows every one of them.
 
 Public names: the top level of ``nbgrad``; the public methods and properties of ``Tensor`` and of
 every other public class; ``nbgrad.autograd`` and ``nbgrad.autograd.graph``; the grad modes; the
@@ -9,6 +10,7 @@ module that defines ``__all__``, when ``__all__`` lists it.
 
 from __future__ import annotations
 
+import doctest
 import importlib
 import importlib.util
 import inspect
@@ -22,6 +24,13 @@ import nbgrad
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 CORE_MODULES = ("nbgrad.autograd", "nbgrad.autograd.graph", "nbgrad.grad_mode", "nbgrad.errors")
 OPTIONAL_PACKAGES = ("nbgrad.nn", "nbgrad.optim", "nbgrad.utils", "nbgrad.cuda")
+# Packages the doctest collection skips (see ``collect_ignore`` in the root conftest.py).
+NOT_COLLECTED = ("nbgrad.examples", "nbgrad.backends")
+
+# Public names whose docstring need not show an example, each with the reason. Keep it tiny:
+# anything a user calls or reads can show a call. (Data such as the dtype constants is not
+# walked at all.)
+NO_EXAMPLE: dict[str, str] = {}
 
 
 def _own_docstring(obj) -> str | None:
@@ -118,6 +127,29 @@ def _missing(names: dict[str, object]) -> list[str]:
     return sorted(n for n, obj in names.items() if not (_own_docstring(obj) or "").strip())
 
 
+def _without_example(names: dict[str, object]) -> list[str]:
+    return sorted(n for n, obj in names.items() if ">>>" not in (_own_docstring(obj) or ""))
+
+
+def _collected_modules(package: types.ModuleType):
+    """``package`` and every module below it that the doctest collection imports."""
+    yield package
+    for info in pkgutil.iter_modules(getattr(package, "__path__", []), package.__name__ + "."):
+        if not info.name.startswith(NOT_COLLECTED):
+            yield from _collected_modules(importlib.import_module(info.name))
+
+
+def _doctested_docstrings() -> set[str]:
+    """The docstrings whose examples the doctest collection (``--doctest-modules``) runs."""
+    finder = doctest.DocTestFinder()
+    return {
+        test.docstring
+        for module in _collected_modules(nbgrad)
+        for test in finder.find(module, module.__name__)
+        if test.examples
+    }
+
+
 def test_the_walk_sees_the_core_api():
     names = public_objects()
     for expected in (
@@ -158,17 +190,65 @@ def test_the_check_notices_missing_docstrings():
     assert _missing(names) == ["U", "U.method", "U.prop", "lambda"]
 
 
-def test_grad_modes_and_autograd_functions_show_an_example():
-    """The heart of the API: each docstring carries a ``>>>`` example (run by the doctests)."""
-    names = {
-        name: obj for name, obj in public_objects().items()
-        if name.startswith(("nbgrad.grad_mode.", "nbgrad.autograd."))
-        and (inspect.isfunction(obj) or getattr(obj, "__module__", "") == "nbgrad.grad_mode")
-        and "." not in name.removeprefix("nbgrad.grad_mode.").removeprefix("nbgrad.autograd.")
-    }
-    assert "nbgrad.grad_mode.no_grad" in names and "nbgrad.autograd.backward" in names
-    without = sorted(n for n, obj in names.items() if ">>>" not in (_own_docstring(obj) or ""))
-    assert not without, "no example in the docstring of: " + ", ".join(without)
+def test_every_public_name_shows_an_example():
+    names = public_objects()
+    without = _without_example(names)
+    missing = [n for n in without if n not in NO_EXAMPLE]
+    assert not missing, (
+        f"{len(missing)} public names have no >>> example in their docstring:\n  "
+        + "\n  ".join(missing)
+    )
+    stale = sorted(n for n in NO_EXAMPLE if n not in without)
+    assert not stale, "NO_EXAMPLE lists names that are gone or show an example: " + ", ".join(stale)
+    assert all(reason.strip() for reason in NO_EXAMPLE.values())
+
+
+def test_every_example_is_run_by_the_doctests():
+    """Examples of functions made by factories (the elementwise table, the one-line Tensor
+    methods) are reached through ``__test__``; this finds any the collection would miss."""
+    run = _doctested_docstrings()
+    names = public_objects()
+    unrun = sorted(n for n in names if n not in _without_example({n: names[n]})
+                   and _own_docstring(names[n]) not in run)
+    assert not unrun, "examples the doctest collection never runs: " + ", ".join(unrun)
+
+
+def test_the_example_checks_notice_what_they_should():
+    def documented():
+        """Has a docstring but no example."""
+
+    def with_example():
+        """Twice.
+
+        >>> 1 + 1
+        2
+        """
+
+    names = {"documented": documented, "with_example": with_example, "lambda": lambda: None}
+    assert _without_example(names) == ["documented", "lambda"]
+    run = _doctested_docstrings()
+    assert with_example.__doc__ not in run
+    assert nbgrad.exp.__doc__ in run and nbgrad.Tensor.exp_.__doc__ in run  # via __test__
+    assert nbgrad.Tensor.float.__doc__ in run  # a lambda in the method table, via __test__
+
+
+def test_each_elementwise_row_has_a_literal_example():
+    """Each row of the op table carries ``example=(*inputs, expected)`` with its expected output
+    written in the source (an expected output computed at import could never fail)."""
+    from nbgrad.ops import elementwise, nn_ops
+
+    rows = [*elementwise.UNARY.values(), *elementwise.BINARY.values(),
+            *elementwise.TERNARY.values(), *elementwise.COMPARISONS.values(),
+            nn_ops.LOGSIGMOID, nn_ops.LOG_CLAMPED]
+    sources = inspect.getsource(elementwise) + inspect.getsource(nn_ops)
+    bad = []
+    for op in rows:
+        ex = op.example
+        if not (isinstance(ex, tuple) and len(ex) == op.nargs + 1 and isinstance(ex[-1], str)
+                and ex[-1].startswith("tensor(") and f'"{ex[-1]}"' in sources):
+            bad.append(op.name)
+    assert len(rows) > 40
+    assert not bad, "rows without a literal example=(*inputs, 'tensor(...)'): " + ", ".join(bad)
 
 
 def _filled_api_page() -> str:
