@@ -11,8 +11,8 @@ class Device:
     """Where a tensor's memory lives: ``Device("cpu")`` or ``Device("cuda", 0)``.
 
     >>> import nbgrad as nb
-    >>> nb.device("cpu"), nb.device("cuda", 0)
-    (device(type='cpu'), device(type='cuda', index=0))
+    >>> nb.device("cpu"), nb.device("cuda", 0), nb.device("cuda:1")
+    (device(type='cpu'), device(type='cuda', index=0), device(type='cuda', index=1))
     >>> nb.zeros(1).device == "cpu"
     True
     """
@@ -20,8 +20,11 @@ class Device:
     __slots__ = ("type", "index")
 
     def __init__(self, type: str, index: int | None = None) -> None:
-        self.type = type
-        self.index = index
+        kind, _, idx = type.partition(":")
+        if kind not in ("cpu", "cuda") or (idx and (index is not None or not idx.isdigit())):
+            raise ValueError(f"unknown device {type!r}: expected 'cpu', 'cuda' or 'cuda:N'")
+        self.type = kind
+        self.index = int(idx) if idx else index
 
     def __repr__(self) -> str:
         return f"device(type='{self.type}'" + (

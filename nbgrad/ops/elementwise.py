@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from nbgrad import _dtype
+from nbgrad.errors import ShapeError
 from nbgrad.ops._dispatch import OpDef, apply, apply_inplace
 from nbgrad.tensor import Tensor
 
@@ -437,7 +438,7 @@ def _check_broadcast(op, sa, sb) -> None:
     try:
         np.broadcast_shapes(sa, sb)
     except ValueError:
-        raise ValueError(
+        raise ShapeError(
             f"{op.key}: shapes {tuple(sa)} and {tuple(sb)} cannot be broadcast together"
         ) from None
 
@@ -506,7 +507,7 @@ def where(condition: Tensor, input, other) -> Tensor:
     try:
         np.broadcast_shapes(*shapes)
     except ValueError:
-        raise ValueError(
+        raise ShapeError(
             f"where: shapes {' and '.join(str(s) for s in shapes)} cannot be broadcast together"
         ) from None
     return apply(TERNARY["where"], (condition, input, other))
@@ -534,7 +535,7 @@ def clamp(x: Tensor, min=None, max=None) -> Tensor:
     try:
         np.broadcast_shapes(*shapes)
     except ValueError:
-        raise ValueError(
+        raise ShapeError(
             f"clamp: shapes {' and '.join(str(s) for s in shapes)} cannot be broadcast together"
         ) from None
     return apply(op, (x, *bounds))

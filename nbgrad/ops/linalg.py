@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from nbgrad import _dtype
+from nbgrad.errors import ShapeError
 from nbgrad.ops._dispatch import OpDef, apply
 from nbgrad.ops.elementwise import sum_to
 from nbgrad.tensor import Tensor
@@ -82,7 +83,7 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     k_a = sa[-1]
     k_b = sb[0] if len(sb) == 1 else sb[-2]
     if k_a != k_b:
-        raise ValueError(
+        raise ShapeError(
             f"matmul: shapes {sa} and {sb} cannot be multiplied ({k_a} != {k_b})"
         )
     if len(sa) > 2 and len(sb) > 2:
@@ -91,7 +92,7 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
 
             np.broadcast_shapes(sa[:-2], sb[:-2])
         except ValueError:
-            raise ValueError(
+            raise ShapeError(
                 f"matmul: batch dimensions of shapes {sa} and {sb} cannot be broadcast"
             ) from None
     dt = _dtype.result_type((a.dtype, a.ndim), (b.dtype, b.ndim))
@@ -122,7 +123,7 @@ def mm(a: Tensor, b: Tensor) -> Tensor:
     """
     _expect("mm", (a, b), (2, 2))
     if a.shape[1] != b.shape[0]:
-        raise ValueError(
+        raise ShapeError(
             f"mm: shapes {a.shape} and {b.shape} cannot be multiplied "
             f"({a.shape[1]} != {b.shape[0]})"
         )

@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from nbgrad import _dtype
+from nbgrad.errors import ShapeError
 from nbgrad.ops._dispatch import OpDef, apply, apply_inplace
 from nbgrad.ops.elementwise import sum_to
 from nbgrad.tensor import Tensor, _wrap_dim
@@ -526,7 +527,7 @@ def copy_(x: Tensor, src) -> Tensor:
         except ValueError:
             shape = None
         if shape != x.shape:
-            raise ValueError(
+            raise ShapeError(
                 f"copy_: the source shape {src.shape} cannot be broadcast to {x.shape}"
             )
     elif not isinstance(src, (int, float, bool)):
