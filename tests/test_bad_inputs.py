@@ -447,9 +447,7 @@ CASES = [
     Bad("empty", "max over an empty dim", ("nb.zeros(2, 0).max(dim=1)",), IndexError,
         "Expected reduction dim 1 to have non-zero size"),
     Bad("empty", "max over the empty dim of a 1-d tensor", ("nb.zeros(0).max(dim=0)",),
-        IndexError, "Expected reduction dim 0 to have non-zero size",
-        xfail="ops/reduce.py (under development): with dim=0 given, max() still says 'Expected "
-              "reduction dim to be specified' (a RuntimeError)"),
+        IndexError, "Expected reduction dim 0 to have non-zero size"),
     Bad("empty", "item() of nothing", ("nb.zeros(0).item()",), RuntimeError,
         "a Tensor with 0 elements cannot be converted to Scalar"),
     Bad("empty", "index into nothing", ("nb.zeros(0)[0]",), IndexError,

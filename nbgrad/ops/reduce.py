@@ -119,9 +119,9 @@ def _require_float(x: Tensor, name: str) -> None:
         )
 
 
-def _check_nonempty(x: Tensor, axes, name: str) -> None:
+def _check_nonempty(x: Tensor, axes, name: str, dim_given: bool = False) -> None:
     if x.numel() == 0:
-        if axes == tuple(range(x.ndim)):
+        if not dim_given:
             raise RuntimeError(
                 f"{name}(): Expected reduction dim to be specified for input.numel() == 0 "
                 f"(input shape {x.shape}). Specify the reduction dim with the 'dim' argument."
@@ -269,7 +269,7 @@ def amax(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     (tensor(4.), tensor([2., 4.]))
     """
     axes = normalize_dims(None if dim == () else dim, x.ndim)
-    _check_nonempty(x, axes, "amax")
+    _check_nonempty(x, axes, "amax", dim not in ((), None))
     return apply(AMAX, (x,), (axes, keepdim))
 
 
@@ -282,7 +282,7 @@ def amin(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     (tensor(1.), tensor([1., 3.]))
     """
     axes = normalize_dims(None if dim == () else dim, x.ndim)
-    _check_nonempty(x, axes, "amin")
+    _check_nonempty(x, axes, "amin", dim not in ((), None))
     return apply(AMIN, (x,), (axes, keepdim))
 
 
@@ -298,7 +298,7 @@ def _extreme(x, dim, keepdim, name, whole_op, dim_op, result, elementwise):
     if not isinstance(dim, (int, np.integer)):
         raise TypeError(f"{name}(): dim must be an int, got {type(dim).__name__}")
     d = _wrap_dim(int(dim), x.ndim)
-    _check_nonempty(x, (d,) if x.ndim else (), name)
+    _check_nonempty(x, (d,) if x.ndim else (), name, dim_given=True)
     values, indices = apply(dim_op, (x,), (d, keepdim))
     return result(values, indices)
 
@@ -352,7 +352,7 @@ def _arg(op, x: Tensor, dim, keepdim: bool, name: str) -> Tensor:
     axes = normalize_dims(dim, x.ndim)
     if dim is not None and not isinstance(dim, (int, np.integer)):
         raise TypeError(f"{name}(): dim must be an int or None, got {type(dim).__name__}")
-    _check_nonempty(x, axes, name)
+    _check_nonempty(x, axes, name, dim is not None)
     return apply(op, (x,), (axes, keepdim))
 
 
