@@ -30,17 +30,21 @@ class Elementwise(OpDef):
 
     ``example`` = ``(*inputs, expected_repr)``: the docstring example of the public functions
     made from this row (a list input becomes ``nb.tensor(list)``, a number stays a number), with
-    its expected output written out literally.
+    its expected output written out literally. ``ufunc`` names a numpy ufunc computing exactly
+    ``fn`` (same values, NaN/inf and dtypes) that the CPU backend may run instead of compiling
+    ``fn`` (numpy's loops are SIMD-vectorised); ``fn`` stays the one definition that the GPU,
+    fusion and every other path compile.
     """
 
     wants_meta = True
 
     def __init__(self, name, fn, grads=(), needs=(), kind="same", differentiable=True,
-                 allow_bool=True, key=None, example=None):
+                 allow_bool=True, key=None, example=None, ufunc=None):
         super().__init__(name)
         self.key = key or name.lower()  # the public name (``nb.<key>``, ``Tensor.<key>``)
         self.example = example
         self.fn = fn
+        self.ufunc = ufunc
         self.grads = grads
         # per input: the values its gradient reads, from "a", "b", "c" (inputs) and "out"
         self.needs = tuple(tuple(n.split()) for n in needs)
@@ -86,7 +90,7 @@ class Elementwise(OpDef):
             if compute != dtype:
                 return None
             kernel = per_backend[dtype] = bk.elementwise_kernel(
-                self.fn, self.nargs, compute, out_dtype
+                self.fn, self.nargs, compute, out_dtype, ufunc=self.ufunc
             )
         return kernel
 
@@ -140,7 +144,7 @@ class Elementwise(OpDef):
             if kernel is not None:
                 return kernel(*args)
         compute, out_dtype, cast = self._prepare(args)
-        return bk.map_elementwise(self.fn, compute, out_dtype, cast)
+        return bk.map_elementwise(self.fn, compute, out_dtype, cast, ufunc=self.ufunc)
 
     def forward_into(self, bk, params, out, *args):
         compute, out_dtype, cast = self._prepare(args)
@@ -152,9 +156,10 @@ class Elementwise(OpDef):
                 f"desired output type {out.dtype.name}"
             )
         if out_dtype == out.dtype and tuple(out.shape) == _broadcast_shape(cast):
-            bk.map_elementwise(self.fn, compute, out_dtype, cast, out=out)
+            bk.map_elementwise(self.fn, compute, out_dtype, cast, out=out, ufunc=self.ufunc)
         else:
-            bk.assign(out, bk.map_elementwise(self.fn, compute, out_dtype, cast))
+            bk.assign(out, bk.map_elementwise(self.fn, compute, out_dtype, cast,
+                                              ufunc=self.ufunc))
 
     # autograd ------------------------------------------------------------
     def save(self, needs):

@@ -3,6 +3,12 @@
 A ufunc brings broadcasting, strided views, ``out=`` buffers and every dtype from a single
 scalar definition. Each (function, dtype) pair gets its own single-loop ufunc, compiled on
 first use and cached on disk, so numpy never has to choose between loops.
+
+A table row may also name an exactly equivalent numpy ufunc (``np.exp``, ``np.add``...). The
+CPU uses it instead of compiling the scalar function when numpy's loop for that dtype returns
+the dtype the row asks for: numpy's own loops are SIMD-vectorised (llvmlite has no vector math
+library, so ``math.exp`` in a Numba loop is a scalar libm call, about 5x slower) and handle a
+Python-number operand without a casting buffer.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ _NB_TYPES = {
     np.dtype(np.int64): "int64",
     np.dtype(np.bool_): "boolean",
 }
-_loops: dict = {}
+_loops: dict = {}  # (fn, dtype) -> the ufunc computing fn for dtype (numpy's or compiled)
 _kernels: dict = {}
 _compile_lock = threading.Lock()
 
@@ -44,24 +50,40 @@ def _ignore_fp_errors():
 _FP = _ignore_fp_errors()
 
 
-def _compile(fn, nargs: int, dtype: np.dtype, out_dtype: np.dtype):
+def _numpy_fits(ufunc, nargs: int, dtype: np.dtype, out_dtype: np.dtype) -> bool:
+    """Whether numpy's ``ufunc`` has a loop taking ``dtype`` operands to ``out_dtype``."""
+    if ufunc.nin != nargs or ufunc.nout != 1:
+        return False
+    try:
+        resolved = ufunc.resolve_dtypes((dtype,) * nargs + (None,))
+    except (TypeError, ValueError, AttributeError):  # no loop (e.g. negative of bool)
+        return False
+    return resolved[-1] == out_dtype and all(d == dtype for d in resolved[:-1])
+
+
+def _compile(fn, nargs: int, dtype: np.dtype, out_dtype: np.dtype, ufunc=None):
     with _compile_lock:  # several threads may ask for the same loop at once
-        ufunc = _loops.get((fn, dtype))
-        if ufunc is None:
-            dufunc = elementwise(fn)
-            arg = _NB_TYPES[dtype]
-            dufunc.add(f"{_NB_TYPES[out_dtype]}({', '.join([arg] * nargs)})")
-            ufunc = _loops[(fn, dtype)] = dufunc.ufunc
-        return ufunc
+        found = _loops.get((fn, dtype))
+        if found is None:
+            if ufunc is not None and _numpy_fits(ufunc, nargs, dtype, out_dtype):
+                found = ufunc
+            else:
+                dufunc = elementwise(fn)
+                arg = _NB_TYPES[dtype]
+                dufunc.add(f"{_NB_TYPES[out_dtype]}({', '.join([arg] * nargs)})")
+                found = dufunc.ufunc
+            _loops[(fn, dtype)] = found
+        return found
 
 
-def elementwise_kernel(fn, nargs: int, dtype: np.dtype, out_dtype: np.dtype):
+def elementwise_kernel(fn, nargs: int, dtype: np.dtype, out_dtype: np.dtype, ufunc=None):
     """A function applying ``fn`` to arrays of ``dtype`` (at least 1-D, cast already) and
-    Python scalars, returning a new array; floating-point errors are silent."""
+    Python scalars, returning a new array; floating-point errors are silent. ``ufunc`` is an
+    equivalent numpy ufunc, used instead of compiling ``fn`` where its loop fits the dtypes."""
     found = _kernels.get((fn, dtype))
     if found is not None:
         return found
-    ufunc = _loops.get((fn, dtype)) or _compile(fn, nargs, dtype, out_dtype)
+    loop = _loops.get((fn, dtype)) or _compile(fn, nargs, dtype, out_dtype, ufunc)
     if isinstance(_FP, tuple):
         var, ignore = _FP
         set_errstate, reset_errstate = var.set, var.reset
@@ -69,23 +91,23 @@ def elementwise_kernel(fn, nargs: int, dtype: np.dtype, out_dtype: np.dtype):
         def run(*args):
             token = set_errstate(ignore)
             try:
-                return ufunc(*args)
+                return loop(*args)
             finally:
                 reset_errstate(token)
     else:  # pragma: no cover - numpy without the private context variable
         def run(*args):
             with _FP():
-                return ufunc(*args)
+                return loop(*args)
 
     _kernels[(fn, dtype)] = run
     return run
 
 
-def map_elementwise(fn, dtype: np.dtype, out_dtype: np.dtype, args, out=None):
+def map_elementwise(fn, dtype: np.dtype, out_dtype: np.dtype, args, out=None, ufunc=None):
     """Apply scalar ``fn`` elementwise over broadcast ``args`` (arrays of ``dtype`` or scalars),
-    into ``out`` when given."""
-    ufunc = _loops.get((fn, dtype)) or _compile(fn, len(args), dtype, out_dtype)
+    into ``out`` when given; ``ufunc`` as in :func:`elementwise_kernel`."""
+    loop = _loops.get((fn, dtype)) or _compile(fn, len(args), dtype, out_dtype, ufunc)
     with np.errstate(all="ignore"):  # inf/nan results are values, as in PyTorch, not warnings
         if out is None:  # a ufunc returns a numpy scalar for 0-d inputs: keep an array
-            return np.asarray(ufunc(*args))
-        return ufunc(*args, out=out)
+            return np.asarray(loop(*args))
+        return loop(*args, out=out)

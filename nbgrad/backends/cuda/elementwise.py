@@ -132,9 +132,10 @@ def _coalesce(shape, strides_list):
     return tuple(out_shape), [tuple(st) for st in out_strides]
 
 
-def map_elementwise(fn, dtype: np.dtype, out_dtype: np.dtype, args, out=None):
+def map_elementwise(fn, dtype: np.dtype, out_dtype: np.dtype, args, out=None, ufunc=None):
     """Apply scalar ``fn`` elementwise over broadcast ``args`` (device arrays of ``dtype`` or
-    Python scalars), into a new array of ``out_dtype`` or into ``out``."""
+    Python scalars), into a new array of ``out_dtype`` or into ``out`` (``ufunc``, a numpy
+    equivalent the CPU may use, is ignored here)."""
     dtype = np.dtype(dtype)
     arrays = []
     pattern = []
@@ -190,9 +191,10 @@ def map_elementwise(fn, dtype: np.dtype, out_dtype: np.dtype, args, out=None):
     return out
 
 
-def elementwise_kernel(fn, nargs: int, dtype: np.dtype, out_dtype: np.dtype):
+def elementwise_kernel(fn, nargs: int, dtype: np.dtype, out_dtype: np.dtype, ufunc=None):
     """A function applying ``fn`` to device arrays of ``dtype`` (cast already) and Python
-    scalars, returning a new array (the ops' fast path; memoised per function and dtype)."""
+    scalars, returning a new array (the ops' fast path; memoised per function and dtype;
+    ``ufunc`` is ignored on the GPU)."""
     key = (fn, np.dtype(dtype))
     found = _runners.get(key)
     if found is None:
