@@ -316,13 +316,40 @@ class _StackedMode(_ModeContext):
         self._outer.append(self._prev)
         self._prev = prev
 
+    # the mode to switch to, indexed by whether inference mode is on when entering
+    _targets: tuple[Mode, Mode]
+
+    def __enter__(self) -> None:
+        prev = _get()
+        if self._prev is None:
+            self._prev = prev
+        else:
+            self._reenter(prev)
+        _set(self._targets[prev.inference])
+
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         _set(self._prev)
         outer = self._outer
         self._prev = outer.pop() if outer else None
 
 
-class no_grad(_StackedMode):
+class _GradSwitch(_StackedMode):
+    """Base of ``no_grad`` and ``enable_grad``: both take no setting, only an optional function
+    to decorate (DEC-1: ``@no_grad``, ``@no_grad()``, ``no_grad(f)``)."""
+
+    __slots__ = ()
+
+    def __new__(cls, orig_func: Callable | None = None) -> Any:
+        self = object.__new__(cls)
+        if orig_func is None:
+            return self
+        return self(orig_func)
+
+    def _clone(self) -> _GradSwitch:
+        return type(self)()
+
+
+class no_grad(_GradSwitch):
     """Context manager and decorator that disables gradient recording.
 
     Inside, ops on tensors that require grad produce results with ``requires_grad=False``
@@ -342,29 +369,13 @@ class no_grad(_StackedMode):
     """
 
     __slots__ = ()
-
-    def __new__(cls, orig_func: Callable | None = None) -> Any:
-        self = object.__new__(cls)
-        if orig_func is None:
-            return self
-        return self(orig_func)  # DEC-1: no_grad(f) / @no_grad
-
-    def __enter__(self) -> None:
-        prev = _get()
-        if self._prev is None:
-            self._prev = prev
-        else:
-            self._reenter(prev)
-        _set(_GRAD_OFF[prev.inference])
-
-    def _clone(self) -> no_grad:
-        return type(self)()
+    _targets = _GRAD_OFF
 
     def __repr__(self) -> str:
         return "nbgrad.no_grad()"
 
 
-class enable_grad(_StackedMode):
+class enable_grad(_GradSwitch):
     """Context manager and decorator that enables gradient recording (e.g. inside ``no_grad``).
 
     It only switches grad mode: tensors that do not require grad still give results that do
@@ -378,23 +389,7 @@ class enable_grad(_StackedMode):
     """
 
     __slots__ = ()
-
-    def __new__(cls, orig_func: Callable | None = None) -> Any:
-        self = object.__new__(cls)
-        if orig_func is None:
-            return self
-        return self(orig_func)
-
-    def __enter__(self) -> None:
-        prev = _get()
-        if self._prev is None:
-            self._prev = prev
-        else:
-            self._reenter(prev)
-        _set(_GRAD_ON[prev.inference])
-
-    def _clone(self) -> enable_grad:
-        return type(self)()
+    _targets = _GRAD_ON
 
     def __repr__(self) -> str:
         return "nbgrad.enable_grad()"
@@ -416,23 +411,16 @@ class inference_mode(_StackedMode):
     False
     """
 
-    __slots__ = ("mode",)
+    __slots__ = ("mode", "_targets")
 
     def __new__(cls, mode: bool | Callable = True) -> Any:
         self = object.__new__(cls)
-        if isinstance(mode, bool):
-            self.mode = mode
-            return self
-        self.mode = True
-        return self(mode)  # DEC-2: @inference_mode without parentheses
-
-    def __enter__(self) -> None:
-        prev = _get()
-        if self._prev is None:
-            self._prev = prev
-        else:
-            self._reenter(prev)
-        _set(_INFERENCE[self.mode])
+        func = None
+        if not isinstance(mode, bool):
+            func, mode = mode, True  # DEC-2: @inference_mode without parentheses
+        self.mode = mode
+        self._targets = (_INFERENCE[mode],) * 2  # the whole state, whatever was on (IM-1)
+        return self if func is None else self(func)
 
     def _clone(self) -> inference_mode:
         return type(self)(self.mode)
