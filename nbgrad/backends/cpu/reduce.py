@@ -59,7 +59,8 @@ def _prod3(x, acc):
 
 
 @kernel
-def _argmax3(x, values, index):
+def _arg_extreme3(x, largest, values, index):
+    """Max (``largest``) or min over the middle axis, with its first index; nan wins."""
     outer, red, inner = x.shape
     for o in range(outer):
         for i in range(inner):
@@ -67,23 +68,8 @@ def _argmax3(x, values, index):
             at = 0
             for r in range(1, red):
                 v = x[o, r, i]
-                if v > best or (v != v and best == best):
-                    best = v
-                    at = r
-            values[o, i] = best
-            index[o, i] = at
-
-
-@kernel
-def _argmin3(x, values, index):
-    outer, red, inner = x.shape
-    for o in range(outer):
-        for i in range(inner):
-            best = x[o, 0, i]
-            at = 0
-            for r in range(1, red):
-                v = x[o, r, i]
-                if v < best or (v != v and best == best):
+                better = v > best if largest else v < best
+                if better or (v != v and best == best):
                     best = v
                     at = r
             values[o, i] = best
@@ -133,7 +119,7 @@ def reduce(kind: str, x: np.ndarray, axes: tuple[int, ...], keepdim: bool, out_d
     values = np.empty((outer, inner), x.dtype)
     index = np.empty((outer, inner), np.int64)
     if x3.size:
-        (_argmax3 if kind in ("max", "argmax") else _argmin3)(x3, values, index)
+        _arg_extreme3(x3, kind in ("max", "argmax"), values, index)
     if kind in ("argmax", "argmin"):
         return index.reshape(out_shape)
     return values.reshape(out_shape), index.reshape(out_shape)
