@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
-from nbgrad.grad_mode import no_grad
 from nbgrad.ops import nn_ops
 from nbgrad.ops.creation import zeros_like
 from nbgrad.optim.optimizer import Optimizer
@@ -54,8 +52,8 @@ class Adam(Optimizer):
                                       weight_decay=weight_decay, amsgrad=amsgrad,
                                       maximize=maximize))
 
-    def step(self, closure: Callable | None = None):
-        """One update of every parameter that has a gradient; returns the closure's loss.
+    def _update(self, p: Tensor, group: dict) -> None:
+        """One Adam(W) update of ``p``, with PyTorch's bias corrections.
 
         >>> import nbgrad as nb
         >>> w = nb.nn.Parameter(nb.tensor([2.0]))
@@ -67,15 +65,6 @@ class Adam(Optimizer):
         >>> round(w.item(), 4)  # 2 - 0.5 (step 1), then - 0.5 * 3.4737 / 3.5353 (step 2)
         1.0087
         """
-        loss = self._closure(closure)
-        with no_grad():
-            for group in self.param_groups:
-                for p in group["params"]:
-                    if p.grad is not None:
-                        self._update(p, group)
-        return loss
-
-    def _update(self, p: Tensor, group: dict) -> None:
         g = p.grad
         state = self.state.setdefault(p, {})
         amsgrad = group["amsgrad"]

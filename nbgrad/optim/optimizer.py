@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 
-from nbgrad.grad_mode import enable_grad
+from nbgrad.grad_mode import enable_grad, no_grad
 from nbgrad.tensor import Tensor
 
 __all__ = ["Optimizer"]
@@ -151,6 +151,16 @@ class Optimizer:
         >>> w.item()  # 3 - 0.25 * 6
         1.5
         """
+        loss = self._closure(closure)
+        with no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        self._update(p, group)
+        return loss
+
+    def _update(self, p: Tensor, group: dict) -> None:
+        """Update one parameter in place (under ``no_grad``): what each optimizer defines."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ state dicts

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from nbgrad.grad_mode import no_grad
 from nbgrad.ops import nn_ops
 from nbgrad.optim.optimizer import Optimizer
 from nbgrad.tensor import Tensor
@@ -57,8 +54,8 @@ class SGD(Optimizer):
                                       weight_decay=weight_decay, nesterov=nesterov,
                                       maximize=maximize))
 
-    def step(self, closure: Callable | None = None):
-        """One update of every parameter that has a gradient; returns the closure's loss.
+    def _update(self, p: Tensor, group: dict) -> None:
+        """One SGD update of ``p`` (momentum, dampening, Nesterov, weight decay as PyTorch).
 
         >>> import nbgrad as nb
         >>> w = nb.nn.Parameter(nb.tensor([1.0]))
@@ -70,15 +67,6 @@ class SGD(Optimizer):
         >>> round(w.item(), 4)  # 1 - 0.1 * 1 - 0.1 * (0.9 * 1 + 1)
         0.71
         """
-        loss = self._closure(closure)
-        with no_grad():
-            for group in self.param_groups:
-                for p in group["params"]:
-                    if p.grad is not None:
-                        self._update(p, group)
-        return loss
-
-    def _update(self, p: Tensor, group: dict) -> None:
         g = p.grad
         lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
         wd, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
