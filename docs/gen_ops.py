@@ -39,6 +39,8 @@ HELPERS = [
     (r"_pow_grad_base\(g, a, b\)", "g * b * a ** (b - 1) (0 where b == 0)"),
     (r"_pow_grad_exponent\(g, a, b, y\)", "g * y * log(a) (0 where a == 0 and b >= 0)"),
     (r"_log\((\w+)\)", r"log(\1)"),
+    (r"apply\(TANH_BACKWARD, \(g, y\)\)", "g * (1 - y * y)"),  # fused into one kernel
+    (r"apply\(SIGMOID_BACKWARD, \(g, y\)\)", "g * y * (1 - y)"),
 ]
 
 DTYPE_RULES = {

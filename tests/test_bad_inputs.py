@@ -467,9 +467,7 @@ CASES = [
           ("x = nb.zeros(0, 3, requires_grad=True)", "(x @ x.t()).sum().backward()", "x.grad"),
           "tensor([], size=(0, 3))"),
     Quiet("empty", "softmax over an empty dim", ("nb.nn.functional.softmax(nb.zeros(2, 0), 1)",),
-          "tensor([], size=(2, 0))",
-          xfail="nn softmax (under development) raises numpy's 'cannot reshape array of size 0' "
-                "on an empty row"),
+          "tensor([], size=(2, 0))"),
     # ------------------------------------------------------------------ nan
     Quiet("nan", "NaN in a sum", ("nb.tensor([1.0, math.nan]).sum()",), "tensor(nan)"),
     Quiet("nan", "NaN in a max", ("nb.tensor([1.0, math.nan]).max()",), "tensor(nan)"),

@@ -317,27 +317,34 @@ GELU_DERIVATIVE = Elementwise(
     (lambda g, x, y: g * _gelu_second_derivative(x),), ("a",), kind="float",
 )
 
+# The backward of tanh and sigmoid from their output y, ``g * dy/dx``, each one kernel pass
+# (instead of three); each is linear in g and differentiable again.
+# fmt: off
+TANH_BACKWARD = Elementwise("TanhBackward", lambda g, y: g * (1.0 - y * y), (lambda h, g, y, o: apply(TANH_BACKWARD, (h, y)), lambda h, g, y, o: h * g * y * -2.0), ("b", "a b"), kind="float")  # noqa: E501
+SIGMOID_BACKWARD = Elementwise("SigmoidBackward", lambda g, y: g * y * (1.0 - y), (lambda h, g, y, o: apply(SIGMOID_BACKWARD, (h, y)), lambda h, g, y, o: h * g * (1 - 2 * y)), ("b", "a b"), kind="float")  # noqa: E501
+# fmt: on
+
 
 # --------------------------------------------------------------------------- the table
 # Gradient rules receive (grad, *inputs, out); inputs not saved arrive as None.
 # fmt: off
 UNARY = {op.key: op for op in [
-    Elementwise("Neg",     lambda x: -x,                                   (lambda g, x, y: -g,),                       ("",), allow_bool=False, example=([1.0, -2.0], "tensor([-1.,  2.])")),  # noqa: E501
-    Elementwise("Abs",     lambda x: abs(x),                               (lambda g, x, y: g * x.sign(),),             ("a",), example=([-1.0, 2.0], "tensor([1., 2.])")),  # noqa: E501
+    Elementwise("Neg",     lambda x: -x,                                   (lambda g, x, y: -g,),                       ("",), allow_bool=False, ufunc=np.negative, example=([1.0, -2.0], "tensor([-1.,  2.])")),  # noqa: E501
+    Elementwise("Abs",     lambda x: abs(x),                               (lambda g, x, y: g * x.sign(),),             ("a",), ufunc=np.absolute, example=([-1.0, 2.0], "tensor([1., 2.])")),  # noqa: E501
     Elementwise("Sign",    lambda x: 1 if x > 0 else (-1 if x < 0 else 0), (lambda g, x, y: g * 0,),                    ("",), example=([-2.0, 0.0, 3.0], "tensor([-1.,  0.,  1.])")),  # noqa: E501
-    Elementwise("Exp",     lambda x: math.exp(x),                          (lambda g, x, y: g * y,),                    ("out",), kind="float", example=([0.0, 1.0], "tensor([1.0000, 2.7183])")),  # noqa: E501
-    Elementwise("Log",     lambda x: math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan), (lambda g, x, y: g / x,), ("a",), kind="float", example=([1.0, 2.0], "tensor([0.0000, 0.6931])")),  # noqa: E501
-    Elementwise("Sin",     lambda x: math.sin(x),                          (lambda g, x, y: g * x.cos(),),              ("a",), kind="float", example=([0.0, 1.0], "tensor([0.0000, 0.8415])")),  # noqa: E501
-    Elementwise("Cos",     lambda x: math.cos(x),                          (lambda g, x, y: -g * x.sin(),),             ("a",), kind="float", example=([0.0, 1.0], "tensor([1.0000, 0.5403])")),  # noqa: E501
-    Elementwise("Tanh",    lambda x: math.tanh(x),                         (lambda g, x, y: g * (1 - y * y),),          ("out",), kind="float", example=([0.0, 1.0], "tensor([0.0000, 0.7616])")),  # noqa: E501
-    Elementwise("Sigmoid", lambda x: 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x)), (lambda g, x, y: g * y * (1 - y),), ("out",), kind="float", example=([0.0, 2.0], "tensor([0.5000, 0.8808])")),  # noqa: E501
+    Elementwise("Exp",     lambda x: math.exp(x),                          (lambda g, x, y: g * y,),                    ("out",), kind="float", ufunc=np.exp, example=([0.0, 1.0], "tensor([1.0000, 2.7183])")),  # noqa: E501
+    Elementwise("Log",     lambda x: math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan), (lambda g, x, y: g / x,), ("a",), kind="float", ufunc=np.log, example=([1.0, 2.0], "tensor([0.0000, 0.6931])")),  # noqa: E501
+    Elementwise("Sin",     lambda x: math.sin(x),                          (lambda g, x, y: g * x.cos(),),              ("a",), kind="float", ufunc=np.sin, example=([0.0, 1.0], "tensor([0.0000, 0.8415])")),  # noqa: E501
+    Elementwise("Cos",     lambda x: math.cos(x),                          (lambda g, x, y: -g * x.sin(),),             ("a",), kind="float", ufunc=np.cos, example=([0.0, 1.0], "tensor([1.0000, 0.5403])")),  # noqa: E501
+    Elementwise("Tanh",    lambda x: math.tanh(x),                         (lambda g, x, y: apply(TANH_BACKWARD, (g, y)),), ("out",), kind="float", ufunc=np.tanh, example=([0.0, 1.0], "tensor([0.0000, 0.7616])")),  # noqa: E501
+    Elementwise("Sigmoid", lambda x: 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x)), (lambda g, x, y: apply(SIGMOID_BACKWARD, (g, y)),), ("out",), kind="float", example=([0.0, 2.0], "tensor([0.5000, 0.8808])")),  # noqa: E501
     Elementwise("Relu",    lambda x: x if x > 0 or x != x else 0,              (lambda g, x, y: g * (y > 0),),              ("out",), allow_bool=False, example=([-1.0, 2.0], "tensor([0., 2.])")),  # noqa: E501
-    Elementwise("Sqrt",    lambda x: math.sqrt(x) if x >= 0 else math.nan, (lambda g, x, y: g / (2 * y),),              ("out",), kind="float", example=([4.0, 2.0], "tensor([2.0000, 1.4142])")),  # noqa: E501
-    Elementwise("Reciprocal", lambda x: 1.0 / x if x != 0 else math.copysign(math.inf, x), (lambda g, x, y: -g * y * y,), ("out",), kind="float", example=([2.0, 4.0], "tensor([0.5000, 0.2500])")),  # noqa: E501
+    Elementwise("Sqrt",    lambda x: math.sqrt(x) if x >= 0 else math.nan, (lambda g, x, y: g / (2 * y),),              ("out",), kind="float", ufunc=np.sqrt, example=([4.0, 2.0], "tensor([2.0000, 1.4142])")),  # noqa: E501
+    Elementwise("Reciprocal", lambda x: 1.0 / x if x != 0 else math.copysign(math.inf, x), (lambda g, x, y: -g * y * y,), ("out",), kind="float", ufunc=np.reciprocal, example=([2.0, 4.0], "tensor([0.5000, 0.2500])")),  # noqa: E501
     Elementwise("Rsqrt",   lambda x: 1.0 / math.sqrt(x) if x > 0 else (math.inf if x == 0 else math.nan), (lambda g, x, y: g * -0.5 * y * y * y,), ("out",), kind="float", example=([4.0, 16.0], "tensor([0.5000, 0.2500])")),  # noqa: E501
-    Elementwise("Log1p",   lambda x: math.log1p(x) if x > -1 else (-math.inf if x == -1 else math.nan), (lambda g, x, y: g / (x + 1),), ("a",), kind="float", example=([0.0, 1.0], "tensor([0.0000, 0.6931])")),  # noqa: E501
-    Elementwise("Expm1",   lambda x: math.expm1(x),                        (lambda g, x, y: g * (y + 1),),              ("out",), kind="float", example=([0.0, 1.0], "tensor([0.0000, 1.7183])")),  # noqa: E501
-    Elementwise("Tan",     lambda x: math.tan(x),                          (lambda g, x, y: g * (1 + y * y),),          ("out",), kind="float", example=([0.0, 1.0], "tensor([0.0000, 1.5574])")),  # noqa: E501
+    Elementwise("Log1p",   lambda x: math.log1p(x) if x > -1 else (-math.inf if x == -1 else math.nan), (lambda g, x, y: g / (x + 1),), ("a",), kind="float", ufunc=np.log1p, example=([0.0, 1.0], "tensor([0.0000, 0.6931])")),  # noqa: E501
+    Elementwise("Expm1",   lambda x: math.expm1(x),                        (lambda g, x, y: g * (y + 1),),              ("out",), kind="float", ufunc=np.expm1, example=([0.0, 1.0], "tensor([0.0000, 1.7183])")),  # noqa: E501
+    Elementwise("Tan",     lambda x: math.tan(x),                          (lambda g, x, y: g * (1 + y * y),),          ("out",), kind="float", ufunc=np.tan, example=([0.0, 1.0], "tensor([0.0000, 1.5574])")),  # noqa: E501
     Elementwise("Erf",     lambda x: math.erf(x),                          (lambda g, x, y: g * 1.1283791670955126 * (-x * x).exp(),), ("a",), kind="float", example=([0.0, 1.0], "tensor([0.0000, 0.8427])")),  # noqa: E501
     Elementwise("Gelu",    lambda x: 0.5 * x * (1.0 + math.erf(x * 0.7071067811865476)), (lambda g, x, y: g * apply(GELU_DERIVATIVE, (x,)),), ("a",), kind="float", example=([-1.0, 1.0], "tensor([-0.1587,  0.8413])")),  # noqa: E501
     Elementwise("Silu",    lambda x: x / (1.0 + math.exp(-x)) if x >= 0 else x * math.exp(x) / (1.0 + math.exp(x)), (lambda g, x, y: g * x.sigmoid() * (1 + x * (1 - x.sigmoid())),), ("a",), kind="float", example=([0.0, 1.0], "tensor([0.0000, 0.7311])")),  # noqa: E501
@@ -348,10 +355,10 @@ UNARY = {op.key: op for op in [
 ]}
 
 BINARY = {op.key: op for op in [
-    Elementwise("Add", lambda a, b: a + b,  (lambda g, a, b, y: g,      lambda g, a, b, y: g),                        ("", ""), example=([1.0, 2.0], [3.0, 4.0], "tensor([4., 6.])")),  # noqa: E501
-    Elementwise("Sub", lambda a, b: a - b,  (lambda g, a, b, y: g,      lambda g, a, b, y: -g),                       ("", ""), allow_bool=False, example=([5.0, 7.0], [1.0, 2.0], "tensor([4., 5.])")),  # noqa: E501
-    Elementwise("Mul", lambda a, b: a * b,  (lambda g, a, b, y: g * b,  lambda g, a, b, y: g * a),                    ("b", "a"), example=([1.0, 2.0], [3.0, 4.0], "tensor([3., 8.])")),  # noqa: E501
-    Elementwise("Div", lambda a, b: a / b,  (lambda g, a, b, y: g / b,  lambda g, a, b, y: -g * a / (b * b)),         ("b", "a b"), kind="float", example=([1.0, 3.0], [2.0, 4.0], "tensor([0.5000, 0.7500])")),  # noqa: E501
+    Elementwise("Add", lambda a, b: a + b,  (lambda g, a, b, y: g,      lambda g, a, b, y: g),                        ("", ""), ufunc=np.add, example=([1.0, 2.0], [3.0, 4.0], "tensor([4., 6.])")),  # noqa: E501
+    Elementwise("Sub", lambda a, b: a - b,  (lambda g, a, b, y: g,      lambda g, a, b, y: -g),                       ("", ""), allow_bool=False, ufunc=np.subtract, example=([5.0, 7.0], [1.0, 2.0], "tensor([4., 5.])")),  # noqa: E501
+    Elementwise("Mul", lambda a, b: a * b,  (lambda g, a, b, y: g * b,  lambda g, a, b, y: g * a),                    ("b", "a"), ufunc=np.multiply, example=([1.0, 2.0], [3.0, 4.0], "tensor([3., 8.])")),  # noqa: E501
+    Elementwise("Div", lambda a, b: a / b,  (lambda g, a, b, y: g / b,  lambda g, a, b, y: -g * a / (b * b)),         ("b", "a b"), kind="float", ufunc=np.true_divide, example=([1.0, 3.0], [2.0, 4.0], "tensor([0.5000, 0.7500])")),  # noqa: E501
     Elementwise("Pow", lambda a, b: a ** b, (lambda g, a, b, y: _pow_grad_base(g, a, b), lambda g, a, b, y: _pow_grad_exponent(g, a, b, y)), ("a b", "a b out"), allow_bool=False, example=([2.0, 3.0], 2, "tensor([4., 9.])")),  # noqa: E501
     Elementwise("Maximum", lambda a, b: a if a > b or a != a else b, (lambda g, a, b, y: g * _tie_split(a > b, a == b), lambda g, a, b, y: g * _tie_split(b > a, a == b)), ("a b", "a b"), example=([1.0, 4.0], [3.0, 2.0], "tensor([3., 4.])")),  # noqa: E501
     Elementwise("Minimum", lambda a, b: a if a < b or a != a else b, (lambda g, a, b, y: g * _tie_split(a < b, a == b), lambda g, a, b, y: g * _tie_split(b < a, a == b)), ("a b", "a b"), example=([1.0, 4.0], [3.0, 2.0], "tensor([1., 2.])")),  # noqa: E501

@@ -231,10 +231,17 @@ def _row_stats(x: Tensor, t: Tensor, weight, ignore_index: int):
 class CrossEntropy(OpDef):
     """Cross-entropy of logits (N, C) against class indices (N,), with log-softmax fused in.
 
-    params = (weight tensor or None, ignore_index, label_smoothing, reduction).
+    params = (weight tensor or None, ignore_index, label_smoothing, reduction). Two outputs:
+    ``softmax(x)`` (output 0, kept for backward, so the gradient is one pass with no second
+    round of exponentials; :func:`cross_entropy_indices` returns only the loss) and the loss.
     """
 
     name = "CrossEntropyLoss"
+    n_outputs = 2
+
+    def output_differentiable(self, nr: int) -> bool:
+        """Both: the kept softmax carries the gradient of higher-order backward passes."""
+        return True
 
     def forward(self, bk, params, x, t):
         weight, ignore_index, smoothing, reduction = params
@@ -243,22 +250,29 @@ class CrossEntropy(OpDef):
         )
 
     def save(self, needs):
-        return (True, True), False
+        return (False, True), True  # the target and output 0, the softmax
 
-    def backward(self, node, grad):
-        x, t = node.saved_input(0), node.saved_input(1)
-        return apply(CROSS_ENTROPY_GRAD, (x, grad, t), node.params), None
+    def backward(self, node, grad_p, grad):
+        p, t = node.output(), node.saved_input(1)
+        gx = None
+        if grad is not None:
+            gx = apply(CROSS_ENTROPY_GRAD, (p, grad, t), node.params)
+        if grad_p is not None:  # only from gradients of the gradient (through CROSS_ENTROPY_GRAD)
+            gp = apply(SOFTMAX_BACKWARD, (grad_p, p), 1)
+            gx = gp if gx is None else gx + gp
+        return gx, None
 
 
 class CrossEntropyGrad(OpDef):
-    """The gradient of :class:`CrossEntropy` with respect to the logits, fused."""
+    """The gradient of :class:`CrossEntropy` with respect to the logits, fused, from the softmax
+    ``p`` of the logits: ``coef_i * (s_i p_i - r_i)`` (``r_i`` the smoothed, weighted target)."""
 
     name = "CrossEntropyLossBackward"
 
-    def forward(self, bk, params, x, g, t):
+    def forward(self, bk, params, p, g, t):
         weight, ignore_index, smoothing, reduction = params
         return _kernels(bk).cross_entropy_backward(
-            x, t, _weight_data(weight), g, ignore_index, smoothing, reduction
+            p, t, _weight_data(weight), g, ignore_index, smoothing, reduction
         )
 
     def save(self, needs):
@@ -266,25 +280,23 @@ class CrossEntropyGrad(OpDef):
 
     def backward(self, node, h):
         weight, ignore_index, smoothing, reduction = node.params
-        x, g, t = (node.saved_input(i) for i in range(3))
-        gx = gg = None
+        p, g, t = (node.saved_input(i) for i in range(3))
+        gp = gg = None
         if node.edges[1] is not None:  # the op is linear in g
             from nbgrad.ops.creation import ones_like
 
-            k = apply(CROSS_ENTROPY_GRAD, (x, ones_like(g), t), node.params)
+            k = apply(CROSS_ENTROPY_GRAD, (p, ones_like(g), t), node.params)
             gg = (h * k).sum(1) if reduction == "none" else (h * k).sum()
-        if node.edges[0] is not None:  # only softmax(x) depends on x
-            n_classes = x.shape[1]
-            keep, w_t = _row_stats(x, t, weight, ignore_index)
-            wsum = n_classes if weight is None else weight.detach().to(x.dtype).sum()
+        if node.edges[0] is not None:  # and linear in p: row i is scaled by coef_i * s_i
+            n_classes = p.shape[1]
+            keep, w_t = _row_stats(p, t, weight, ignore_index)
+            wsum = n_classes if weight is None else weight.detach().to(p.dtype).sum()
             s = w_t * (1 - smoothing) + keep * (wsum * (smoothing / n_classes))
             coef = g
             if reduction == "mean":
                 coef = g / w_t.sum()
-            a = s * coef
-            p = apply(SOFTMAX, (x,), 1)
-            gx = apply(SOFTMAX_BACKWARD, (h * a.unsqueeze(1), p), 1)
-        return gx, gg, None
+            gp = h * (s * coef).unsqueeze(1)
+        return gp, gg, None
 
 
 class NllLoss(OpDef):
@@ -374,7 +386,7 @@ def cross_entropy_indices(x: Tensor, target: Tensor, weight=None, ignore_index: 
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
     params = (weight, int(ignore_index), float(label_smoothing), reduction)
-    return apply(CROSS_ENTROPY, (x, target), params)
+    return apply(CROSS_ENTROPY, (x, target), params)[1]
 
 
 def nll_loss_indices(x: Tensor, target: Tensor, weight=None, ignore_index: int = -100,

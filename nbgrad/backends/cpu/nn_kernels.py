@@ -4,6 +4,16 @@ Every row kernel works on a C-contiguous 2-D array ``(rows, n)`` whose last axis
 reduced; the wrappers below move another axis last (one copy) and back. Softmax-type kernels
 subtract the row maximum before exponentiating, so large logits never overflow. Pure arrays in,
 arrays out: no tensors and no autograd here.
+
+The exponentials run through numpy's SIMD ``np.exp`` over the whole shifted array (Numba has no
+vector math library: ``math.exp`` in a loop is a scalar libm call, ~5x slower); the passes
+around it (row maximum and shift, row sums and scaling, the losses) are Numba kernels in the
+array's own dtype, with eight interleaved accumulators so the loops vectorise. Each row kernel
+takes a row range ``[start, stop)``: small arrays call it directly, arrays of at least
+``PARALLEL_MIN`` elements through its ``parallel=True`` twin, which spreads the rows over
+Numba's threads (a parallel launch costs ~10-70 us here, more than a small array's whole pass).
+Big outputs and temporaries come from :mod:`nbgrad.backends.cpu.pool`, so a training loop reuses
+already mapped memory instead of faulting fresh pages in every step.
 """
 
 from __future__ import annotations
@@ -11,75 +21,245 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import prange
 
 from nbgrad.backends._jit import kernel
+from nbgrad.backends.cpu.elementwise import quiet_fp
+from nbgrad.backends.cpu.pool import empty
 
 __all__ = [
     "softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
     "cross_entropy_forward", "cross_entropy_backward", "nll_forward", "nll_backward",
-    "row_weights", "embedding_forward", "embedding_backward", "linear_forward",
+    "row_weights", "embedding_forward", "embedding_backward", "linear_forward", "PARALLEL_MIN",
 ]
+
+PARALLEL_MIN = 1 << 19
+"""Row kernels over at least this many elements run on Numba's parallel threads."""
+
+
+# ----------------------------------------------------------------------------- row helpers
+@kernel
+def _row_sum(r):
+    """The sum of the 1-D row ``r`` in its own dtype: eight interleaved accumulators break the
+    add dependency chain (so the loop vectorises) and round like a shallow pairwise sum."""
+    n = r.shape[0]
+    stop = n - n % 8
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = r.dtype.type(0)
+    for j in range(0, stop, 8):
+        s0 += r[j]
+        s1 += r[j + 1]
+        s2 += r[j + 2]
+        s3 += r[j + 3]
+        s4 += r[j + 4]
+        s5 += r[j + 5]
+        s6 += r[j + 6]
+        s7 += r[j + 7]
+    for j in range(stop, n):
+        s0 += r[j]
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+
+@kernel
+def _row_dot(a, b):
+    """``sum(a * b)`` of two 1-D rows, accumulated like :func:`_row_sum`."""
+    n = a.shape[0]
+    stop = n - n % 8
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = a.dtype.type(0)
+    for j in range(0, stop, 8):
+        s0 += a[j] * b[j]
+        s1 += a[j + 1] * b[j + 1]
+        s2 += a[j + 2] * b[j + 2]
+        s3 += a[j + 3] * b[j + 3]
+        s4 += a[j + 4] * b[j + 4]
+        s5 += a[j + 5] * b[j + 5]
+        s6 += a[j + 6] * b[j + 6]
+        s7 += a[j + 7] * b[j + 7]
+    for j in range(stop, n):
+        s0 += a[j] * b[j]
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
 # ----------------------------------------------------------------------------- row kernels
+# Each kernel handles rows [start, stop); its ``_par`` twin runs it over every row in parallel.
 @kernel
-def _log_softmax_rows(x, out):
-    rows, n = x.shape
-    for i in range(rows):
-        m = -np.inf
+def _shift_rows(x, out, mx, start, stop):
+    """``out = x - max(x)`` per row, the maxima into ``mx`` (the input of ``np.exp``). Eight
+    running maxima let the loop vectorise; NaNs are skipped, as ``>`` skips them (a NaN still
+    turns the row's sums into NaN later)."""
+    n = x.shape[1]
+    end = n - n % 8
+    for i in range(start, stop):
+        r = x[i]
+        m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = r[0]
+        for j in range(0, end, 8):
+            v = r[j]
+            m0 = v if v > m0 else m0
+            v = r[j + 1]
+            m1 = v if v > m1 else m1
+            v = r[j + 2]
+            m2 = v if v > m2 else m2
+            v = r[j + 3]
+            m3 = v if v > m3 else m3
+            v = r[j + 4]
+            m4 = v if v > m4 else m4
+            v = r[j + 5]
+            m5 = v if v > m5 else m5
+            v = r[j + 6]
+            m6 = v if v > m6 else m6
+            v = r[j + 7]
+            m7 = v if v > m7 else m7
+        m0 = m1 if m1 > m0 else m0
+        m2 = m3 if m3 > m2 else m2
+        m4 = m5 if m5 > m4 else m4
+        m6 = m7 if m7 > m6 else m6
+        m0 = m2 if m2 > m0 else m0
+        m4 = m6 if m6 > m4 else m4
+        m = m4 if m4 > m0 else m0
+        for j in range(end, n):
+            m = r[j] if r[j] > m else m
+        mx[i] = m
+        orow = out[i]
         for j in range(n):
-            if x[i, j] > m:
-                m = x[i, j]
-        if m == -np.inf:  # an all -inf row: keep nan like PyTorch, avoid (-inf) - (-inf) noise
-            m = 0.0
-        s = 0.0
-        for j in range(n):
-            s += math.exp(x[i, j] - m)
-        lse = m + math.log(s)
-        for j in range(n):
-            out[i, j] = x[i, j] - lse
+            orow[j] = r[j] - m
+
+
+@kernel(parallel=True)
+def _shift_rows_par(x, out, mx):
+    for i in prange(x.shape[0]):
+        _shift_rows(x, out, mx, i, i + 1)
 
 
 @kernel
-def _softmax_rows(x, out):
-    rows, n = x.shape
-    for i in range(rows):
-        m = -np.inf
-        for j in range(n):
-            if x[i, j] > m:
-                m = x[i, j]
-        if m == -np.inf:
-            m = 0.0
-        s = 0.0
-        for j in range(n):
-            e = math.exp(x[i, j] - m)
-            out[i, j] = e
-            s += e
-        inv = 1.0 / s if s > 0.0 else math.nan  # an all -inf row has no distribution
-        for j in range(n):
-            out[i, j] *= inv
+def _normalize_rows(e, start, stop):
+    """``e /= sum(e)`` per row (softmax from the shifted exponentials)."""
+    for i in range(start, stop):
+        r = e[i]
+        inv = r.dtype.type(1) / _row_sum(r)  # in the row dtype: no float64 promotion
+        for j in range(r.shape[0]):
+            r[j] *= inv
+
+
+@kernel(parallel=True)
+def _normalize_rows_par(e):
+    for i in prange(e.shape[0]):
+        _normalize_rows(e, i, i + 1)
 
 
 @kernel
-def _log_softmax_backward_rows(g, y, out):
-    rows, n = g.shape
-    for i in range(rows):
-        s = 0.0
-        for j in range(n):
-            s += g[i, j]
-        for j in range(n):
-            out[i, j] = g[i, j] - math.exp(y[i, j]) * s
+def _log_normalize_rows(z, e, start, stop):
+    """``z -= log(sum(e))`` per row, where ``e = exp(z)`` (log-softmax from the shifted x)."""
+    for i in range(start, stop):
+        r = z[i]
+        lse = math.log(_row_sum(e[i]))
+        for j in range(r.shape[0]):
+            r[j] -= lse
+
+
+@kernel(parallel=True)
+def _log_normalize_rows_par(z, e):
+    for i in prange(z.shape[0]):
+        _log_normalize_rows(z, e, i, i + 1)
 
 
 @kernel
-def _softmax_backward_rows(g, y, out):
-    rows, n = g.shape
-    for i in range(rows):
-        s = 0.0
+def _softmax_backward_rows(g, y, out, start, stop):
+    """``out = y * (g - sum(g * y))`` per row."""
+    for i in range(start, stop):
+        gr = g[i]
+        yr = y[i]
+        orow = out[i]
+        s = _row_dot(gr, yr)
+        for j in range(gr.shape[0]):
+            orow[j] = yr[j] * (gr[j] - s)
+
+
+@kernel(parallel=True)
+def _softmax_backward_rows_par(g, y, out):
+    for i in prange(g.shape[0]):
+        _softmax_backward_rows(g, y, out, i, i + 1)
+
+
+@kernel
+def _log_softmax_backward_rows(g, p, start, stop):
+    """``p = g - p * sum(g)`` per row, in place, where ``p = exp(y)``."""
+    for i in range(start, stop):
+        gr = g[i]
+        pr = p[i]
+        s = _row_sum(gr)
+        for j in range(gr.shape[0]):
+            pr[j] = gr[j] - pr[j] * s
+
+
+@kernel(parallel=True)
+def _log_softmax_backward_rows_par(g, p):
+    for i in prange(g.shape[0]):
+        _log_softmax_backward_rows(g, p, i, i + 1)
+
+
+@kernel
+def _cross_entropy_rows(x, p, mx, target, weight, ignore_index, smoothing, losses, start, stop):
+    """Normalise ``p`` (the shifted exponentials of ``x``) into ``softmax(x)`` and write each
+    row's loss ``(1-e) w_t (lse - x_t) + e/C sum_c w_c (lse - x_c)``."""
+    n = x.shape[1]
+    for i in range(start, stop):
+        pr = p[i]
+        s = _row_sum(pr)
+        inv = pr.dtype.type(1) / s
         for j in range(n):
-            s += g[i, j] * y[i, j]
-        for j in range(n):
-            out[i, j] = y[i, j] * (g[i, j] - s)
+            pr[j] *= inv
+        t = target[i]
+        if t == ignore_index:
+            losses[i] = 0
+            continue
+        lse = mx[i] + math.log(s)
+        loss = (1.0 - smoothing) * weight[t] * (lse - x[i, t])
+        if smoothing != 0.0:
+            acc = x.dtype.type(0)
+            for j in range(n):
+                acc += weight[j] * (lse - x[i, j])
+            loss += smoothing / n * acc
+        losses[i] = loss
+
+
+@kernel(parallel=True)
+def _cross_entropy_rows_par(x, p, mx, target, weight, ignore_index, smoothing, losses):
+    for i in prange(x.shape[0]):
+        _cross_entropy_rows(x, p, mx, target, weight, ignore_index, smoothing, losses, i, i + 1)
+
+
+@kernel
+def _cross_entropy_backward_rows(p, target, weight, coef, ignore_index, smoothing, wsum, out,
+                                 start, stop):
+    """``coef_i * (s_i p_i - r_i)`` from the softmax ``p``, with the smoothed, weighted target
+    ``r_i`` and ``s_i = sum(r_i)``."""
+    n = p.shape[1]
+    for i in range(start, stop):
+        t = target[i]
+        c = coef[i]
+        orow = out[i]
+        if t == ignore_index or c == 0:
+            for j in range(n):
+                orow[j] = 0
+            continue
+        pr = p[i]
+        wt = (1.0 - smoothing) * weight[t]
+        scale = p.dtype.type(c * (wt + smoothing / n * wsum))
+        if smoothing != 0.0:
+            off = p.dtype.type(c * smoothing / n)
+            for j in range(n):
+                orow[j] = pr[j] * scale - off * weight[j]
+        else:
+            for j in range(n):
+                orow[j] = pr[j] * scale
+        orow[t] -= c * wt
+
+
+@kernel(parallel=True)
+def _cross_entropy_backward_rows_par(p, target, weight, coef, ignore_index, smoothing, wsum,
+                                     out):
+    for i in prange(p.shape[0]):
+        _cross_entropy_backward_rows(p, target, weight, coef, ignore_index, smoothing, wsum,
+                                     out, i, i + 1)
 
 
 @kernel
@@ -94,72 +274,6 @@ def _row_weights(target, weight, ignore_index, n_classes, out):
         else:
             out[i] = weight[t]
     return -1
-
-
-@kernel
-def _cross_entropy_rows(x, target, weight, ignore_index, smoothing, losses):
-    """Per-row loss ``(1-e) w_t (lse - x_t) + e/C sum_c w_c (lse - x_c)``."""
-    rows, n = x.shape
-    for i in range(rows):
-        t = target[i]
-        if t == ignore_index:
-            losses[i] = 0.0
-            continue
-        m = -np.inf
-        for j in range(n):
-            if x[i, j] > m:
-                m = x[i, j]
-        if m == -np.inf:
-            m = 0.0
-        s = 0.0
-        for j in range(n):
-            s += math.exp(x[i, j] - m)
-        lse = m + math.log(s)
-        loss = (1.0 - smoothing) * weight[t] * (lse - x[i, t])
-        if smoothing != 0.0:
-            acc = 0.0
-            for j in range(n):
-                acc += weight[j] * (lse - x[i, j])
-            loss += smoothing / n * acc
-        losses[i] = loss
-
-
-@kernel
-def _cross_entropy_backward_rows(x, target, weight, coef, ignore_index, smoothing, out):
-    """``coef_i * (s_i softmax(x_i) - r_i)`` with the smoothed, weighted target ``r_i``."""
-    rows, n = x.shape
-    wsum = 0.0
-    if smoothing != 0.0:
-        for j in range(n):
-            wsum += weight[j]
-    for i in range(rows):
-        t = target[i]
-        c = coef[i]
-        if t == ignore_index or c == 0.0:
-            for j in range(n):
-                out[i, j] = 0.0
-            continue
-        m = -np.inf
-        for j in range(n):
-            if x[i, j] > m:
-                m = x[i, j]
-        if m == -np.inf:
-            m = 0.0
-        s = 0.0
-        for j in range(n):
-            e = math.exp(x[i, j] - m)
-            out[i, j] = e
-            s += e
-        wt = (1.0 - smoothing) * weight[t]
-        scale = c * (wt + smoothing / n * wsum) / s if s > 0.0 else math.nan
-        if smoothing != 0.0:
-            off = c * smoothing / n
-            for j in range(n):
-                out[i, j] = out[i, j] * scale - off * weight[j]
-        else:
-            for j in range(n):
-                out[i, j] = out[i, j] * scale
-        out[i, t] -= c * wt
 
 
 @kernel
@@ -200,7 +314,7 @@ def _rows(x: np.ndarray, axis: int) -> np.ndarray:
     if axis != x.ndim - 1:
         x = np.moveaxis(x, axis, -1)
     n = x.shape[-1] if x.ndim else 1
-    return _c(x).reshape(-1, n)
+    return _c(x).reshape(x.size // n if n else math.prod(x.shape[:-1]), n)
 
 
 def _unrows(out2: np.ndarray, shape: tuple, axis: int) -> np.ndarray:
@@ -212,33 +326,71 @@ def _unrows(out2: np.ndarray, shape: tuple, axis: int) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(out2.reshape(moved), -1, axis))
 
 
-def _row_op(kern, axis: int, *arrays) -> np.ndarray:
-    shape = arrays[0].shape
-    rows = [_rows(a, axis) for a in arrays]
-    out = np.empty_like(rows[0])
-    if out.size:
-        kern(*rows, out)
-    return _unrows(out, shape, axis)
+def _run(kern, par, *args) -> None:
+    """Row kernel ``kern`` over every row of ``args[0]``, in parallel when it is large."""
+    if args[0].size >= PARALLEL_MIN:
+        par(*args)
+    else:
+        kern(*args, 0, args[0].shape[0])
+
+
+def _exp_(a: np.ndarray) -> np.ndarray:
+    """``a = exp(a)`` in place with numpy's SIMD loop (no floating-point warnings)."""
+    with quiet_fp():
+        np.exp(a, out=a)
+    return a
+
+
+def _shifted_exp(x2: np.ndarray):
+    """(``exp(x - max)`` per row, the row maxima) of a (rows, n) array with n > 0."""
+    out = empty(x2.shape, x2.dtype)
+    mx = np.empty(x2.shape[0], x2.dtype)
+    _run(_shift_rows, _shift_rows_par, x2, out, mx)
+    return _exp_(out), mx
 
 
 def softmax(x: np.ndarray, axis: int) -> np.ndarray:
     """``exp(x) / sum(exp(x))`` along ``axis``, max-subtracted."""
-    return _row_op(_softmax_rows, axis, x)
+    x2 = _rows(x, axis)
+    if not x2.size:
+        return _unrows(np.empty_like(x2), x.shape, axis)
+    e, _ = _shifted_exp(x2)
+    _run(_normalize_rows, _normalize_rows_par, e)
+    return _unrows(e, x.shape, axis)
 
 
 def log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     """``x - logsumexp(x)`` along ``axis``, max-subtracted."""
-    return _row_op(_log_softmax_rows, axis, x)
+    x2 = _rows(x, axis)
+    out = empty(x2.shape, x2.dtype)
+    if out.size:
+        mx = np.empty(x2.shape[0], x2.dtype)
+        _run(_shift_rows, _shift_rows_par, x2, out, mx)
+        e = empty(out.shape, out.dtype)
+        with quiet_fp():
+            np.exp(out, out=e)
+        _run(_log_normalize_rows, _log_normalize_rows_par, out, e)
+    return _unrows(out, x.shape, axis)
 
 
 def softmax_backward(g: np.ndarray, y: np.ndarray, axis: int) -> np.ndarray:
     """Vector-Jacobian product of softmax: ``y * (g - sum(g * y))`` given the output ``y``."""
-    return _row_op(_softmax_backward_rows, axis, g, y)
+    g2, y2 = _rows(g, axis), _rows(y, axis)
+    out = empty(y2.shape, y2.dtype)
+    if out.size:
+        _run(_softmax_backward_rows, _softmax_backward_rows_par, g2, y2, out)
+    return _unrows(out, y.shape, axis)
 
 
 def log_softmax_backward(g: np.ndarray, y: np.ndarray, axis: int) -> np.ndarray:
     """Vector-Jacobian product of log-softmax: ``g - exp(y) * sum(g)`` given the output ``y``."""
-    return _row_op(_log_softmax_backward_rows, axis, g, y)
+    g2, y2 = _rows(g, axis), _rows(y, axis)
+    out = empty(y2.shape, y2.dtype)
+    if out.size:
+        with quiet_fp():
+            np.exp(y2, out=out)
+        _run(_log_softmax_backward_rows, _log_softmax_backward_rows_par, g2, out)
+    return _unrows(out, y.shape, axis)
 
 
 def _weights(weight, n: int, dtype) -> np.ndarray:
@@ -247,11 +399,12 @@ def _weights(weight, n: int, dtype) -> np.ndarray:
     return _c(weight.astype(dtype, copy=False))
 
 
-def row_weights(target: np.ndarray, weight, n_classes: int, ignore_index: int,
-                dtype) -> np.ndarray:
-    """The weight of each row's target class, 0 where ignored; IndexError for a bad target."""
-    t = _c(target.astype(np.int64, copy=False))
-    w = _weights(weight, n_classes, dtype)
+def _targets(target: np.ndarray) -> np.ndarray:
+    return _c(target.astype(np.int64, copy=False))
+
+
+def _checked_weights(t: np.ndarray, w: np.ndarray, n_classes: int, ignore_index: int,
+                     dtype) -> np.ndarray:
     out = np.empty(t.shape[0], dtype)
     bad = _row_weights(t, w, ignore_index, n_classes, out)
     if bad >= 0:
@@ -260,6 +413,13 @@ def row_weights(target: np.ndarray, weight, n_classes: int, ignore_index: int,
             f" or equal ignore_index ({ignore_index})"
         )
     return out
+
+
+def row_weights(target: np.ndarray, weight, n_classes: int, ignore_index: int,
+                dtype) -> np.ndarray:
+    """The weight of each row's target class, 0 where ignored; IndexError for a bad target."""
+    return _checked_weights(_targets(target), _weights(weight, n_classes, dtype), n_classes,
+                            ignore_index, dtype)
 
 
 def _reduce(losses: np.ndarray, wts: np.ndarray, reduction: str) -> np.ndarray:
@@ -285,29 +445,39 @@ def _coef(g: np.ndarray, wts: np.ndarray, reduction: str, dtype) -> np.ndarray:
 
 
 def cross_entropy_forward(x: np.ndarray, target: np.ndarray, weight, ignore_index: int,
-                          smoothing: float, reduction: str) -> np.ndarray:
-    """Cross-entropy of logits ``x`` (N, C) against class indices ``target`` (N,)."""
-    n_classes = x.shape[1]
-    wts = row_weights(target, weight, n_classes, ignore_index, x.dtype)
-    losses = np.empty(x.shape[0], x.dtype)
-    if x.shape[0]:
-        _cross_entropy_rows(_c(x), _c(target.astype(np.int64, copy=False)),
-                            _weights(weight, n_classes, x.dtype), ignore_index,
-                            float(smoothing), losses)
-    return _reduce(losses, wts, reduction)
+                          smoothing: float, reduction: str):
+    """Cross-entropy of logits ``x`` (N, C) against class indices ``target`` (N,).
+
+    Returns ``(softmax(x, 1), loss)``: the probabilities are what the gradient needs, so the
+    op keeps them and its backward is one pass (no second round of exponentials)."""
+    rows, n_classes = x.shape
+    t = _targets(target)
+    w = _weights(weight, n_classes, x.dtype)
+    wts = _checked_weights(t, w, n_classes, ignore_index, x.dtype)
+    x = _c(x)
+    losses = np.zeros(rows, x.dtype)
+    if not x.size:
+        return np.empty_like(x), _reduce(losses, wts, reduction)
+    p, mx = _shifted_exp(x)
+    _run(_cross_entropy_rows, _cross_entropy_rows_par, x, p, mx, t, w, ignore_index,
+         float(smoothing), losses)
+    return p, _reduce(losses, wts, reduction)
 
 
-def cross_entropy_backward(x: np.ndarray, target: np.ndarray, weight, g: np.ndarray,
+def cross_entropy_backward(p: np.ndarray, target: np.ndarray, weight, g: np.ndarray,
                            ignore_index: int, smoothing: float, reduction: str) -> np.ndarray:
-    """Gradient of :func:`cross_entropy_forward` with respect to ``x`` given the loss grad ``g``."""
-    n_classes = x.shape[1]
-    wts = row_weights(target, weight, n_classes, ignore_index, x.dtype)
-    out = np.empty(x.shape, x.dtype)
-    if x.shape[0]:
-        coef = _coef(g, wts, reduction, x.dtype)
-        _cross_entropy_backward_rows(_c(x), _c(target.astype(np.int64, copy=False)),
-                                     _weights(weight, n_classes, x.dtype), coef, ignore_index,
-                                     float(smoothing), out)
+    """Gradient of :func:`cross_entropy_forward` with respect to the logits, from the softmax
+    ``p`` it returned and the loss gradient ``g``."""
+    n_classes = p.shape[1]
+    t = _targets(target)
+    w = _weights(weight, n_classes, p.dtype)
+    wts = _checked_weights(t, w, n_classes, ignore_index, p.dtype)
+    out = empty(p.shape, p.dtype)
+    if out.size:
+        coef = _coef(g, wts, reduction, p.dtype)
+        wsum = float(w.sum(dtype=np.float64)) if smoothing != 0.0 else 0.0
+        _run(_cross_entropy_backward_rows, _cross_entropy_backward_rows_par, _c(p), t, w, coef,
+             ignore_index, float(smoothing), wsum, out)
     return out
 
 
@@ -318,8 +488,8 @@ def nll_forward(x: np.ndarray, target: np.ndarray, weight, ignore_index: int,
     wts = row_weights(target, weight, n_classes, ignore_index, x.dtype)
     losses = np.empty(x.shape[0], x.dtype)
     if x.shape[0]:
-        _nll_rows(_c(x), _c(target.astype(np.int64, copy=False)),
-                  _weights(weight, n_classes, x.dtype), ignore_index, losses)
+        _nll_rows(_c(x), _targets(target), _weights(weight, n_classes, x.dtype), ignore_index,
+                  losses)
     return _reduce(losses, wts, reduction)
 
 
@@ -331,8 +501,8 @@ def nll_backward(g: np.ndarray, target: np.ndarray, weight, shape: tuple, ignore
     out = np.zeros(shape, g.dtype)
     if shape[0]:
         coef = _coef(g, wts, reduction, g.dtype)
-        _nll_backward_rows(coef, _c(target.astype(np.int64, copy=False)),
-                           _weights(weight, n_classes, g.dtype), ignore_index, out)
+        _nll_backward_rows(coef, _targets(target), _weights(weight, n_classes, g.dtype),
+                           ignore_index, out)
     return out
 
 

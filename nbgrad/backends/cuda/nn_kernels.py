@@ -4,8 +4,9 @@ embedding. Same functions and contracts as ``nbgrad.backends.cpu.nn_kernels``.
 Row kernels work on a contiguous ``(rows, n)`` array (another axis is moved last first, one
 copy). Long rows get one block each, which reduces the row's maximum and sums with a tree in
 shared memory; rows shorter than ``ROWS_MIN`` get one thread each (the CPU kernel's loops).
-Sums are in float64 like the CPU kernels. Out-of-range class targets are detected on the device and
-reported after one 4-byte copy back (the CPU raises the same IndexError).
+Sums are in float64 (the CPU kernels sum in the array's dtype). Out-of-range class targets are
+detected on the device and reported after one 4-byte copy back (the CPU raises the same
+IndexError).
 """
 
 from __future__ import annotations
@@ -196,9 +197,9 @@ def _cross_entropy_rows(x, target, weight, ignore_index, smoothing, losses, rows
 
 
 @cuda.jit
-def _cross_entropy_backward_rows(x, target, weight, coef, ignore_index, smoothing, wsum, out,
+def _cross_entropy_backward_rows(p, target, weight, coef, ignore_index, smoothing, wsum, out,
                                  rows, n):
-    shared = cuda.shared.array(TPB, float64)
+    """``coef_r * (s_r p_r - q_r)`` from the softmax ``p`` (q: the smoothed, weighted target)."""
     tid = cuda.threadIdx.x
     r = cuda.blockIdx.x
     while r < rows:
@@ -209,13 +210,11 @@ def _cross_entropy_backward_rows(x, target, weight, coef, ignore_index, smoothin
             for j in range(tid, n, TPB):
                 out[base + j] = 0.0
         else:
-            m = _row_max(x, base, n, tid, shared)
-            s = _row_sum_exp(x, base, n, tid, m, shared)
             wt = (1.0 - smoothing) * weight[t]
-            scale = c * (wt + smoothing / n * wsum) / s
+            scale = c * (wt + smoothing / n * wsum)
             off = c * smoothing / n
             for j in range(tid, n, TPB):
-                out[base + j] = math.exp(x[base + j] - m) * scale - off * weight[j]
+                out[base + j] = p[base + j] * scale - off * weight[j]
             cuda.syncthreads()
             if tid == 0:
                 out[base + t] -= c * wt
@@ -252,7 +251,7 @@ def _cross_entropy_rows_serial(x, target, weight, ignore_index, smoothing, losse
 
 
 @cuda.jit
-def _cross_entropy_backward_rows_serial(x, target, weight, coef, ignore_index, smoothing, wsum,
+def _cross_entropy_backward_rows_serial(p, target, weight, coef, ignore_index, smoothing, wsum,
                                         out, rows, n):
     r = cuda.grid(1)
     while r < rows:
@@ -263,20 +262,11 @@ def _cross_entropy_backward_rows_serial(x, target, weight, coef, ignore_index, s
             for j in range(n):
                 out[base + j] = 0.0
         else:
-            m = -math.inf
-            for j in range(n):
-                if x[base + j] > m:
-                    m = x[base + j]
-            if m == -math.inf:
-                m = 0.0
-            s = 0.0
-            for j in range(n):
-                s += math.exp(x[base + j] - m)
             wt = (1.0 - smoothing) * weight[t]
-            scale = c * (wt + smoothing / n * wsum) / s
+            scale = c * (wt + smoothing / n * wsum)
             off = c * smoothing / n
             for j in range(n):
-                out[base + j] = math.exp(x[base + j] - m) * scale - off * weight[j]
+                out[base + j] = p[base + j] * scale - off * weight[j]
             out[base + t] -= c * wt
         r += cuda.gridsize(1)
 
@@ -450,8 +440,9 @@ def _coef(g: CudaArray, wts: CudaArray, reduction: str, dtype) -> CudaArray:
 
 
 def cross_entropy_forward(x: CudaArray, target: CudaArray, weight, ignore_index: int,
-                          smoothing: float, reduction: str) -> CudaArray:
-    """Cross-entropy of logits ``x`` (N, C) against class indices ``target`` (N,)."""
+                          smoothing: float, reduction: str):
+    """Cross-entropy of logits ``x`` (N, C) against class indices ``target`` (N,): returns
+    ``(softmax(x, 1), loss)``, the probabilities being what the gradient needs."""
     rows, n_classes = x.shape
     wts = row_weights(target, weight, n_classes, ignore_index, x.dtype)
     losses = new((rows,), x.dtype)
@@ -459,21 +450,22 @@ def cross_entropy_forward(x: CudaArray, target: CudaArray, weight, ignore_index:
         _flat(x), _flat(_targets(target)), _flat(_weights(weight, n_classes, x.dtype)),
         ignore_index, float(smoothing), losses.buf, rows, n_classes,
     ])
-    return _reduce(losses, wts, reduction)
+    return softmax(x, 1), _reduce(losses, wts, reduction)
 
 
-def cross_entropy_backward(x: CudaArray, target: CudaArray, weight, g: CudaArray,
+def cross_entropy_backward(p: CudaArray, target: CudaArray, weight, g: CudaArray,
                            ignore_index: int, smoothing: float, reduction: str) -> CudaArray:
-    """Gradient of :func:`cross_entropy_forward` with respect to ``x`` given the loss grad."""
-    rows, n_classes = x.shape
-    wts = row_weights(target, weight, n_classes, ignore_index, x.dtype)
-    out = new(x.shape, x.dtype)
+    """Gradient of :func:`cross_entropy_forward` with respect to the logits, from the softmax
+    ``p`` it returned and the loss gradient ``g``."""
+    rows, n_classes = p.shape
+    wts = row_weights(target, weight, n_classes, ignore_index, p.dtype)
+    out = new(p.shape, p.dtype)
     if rows:
-        w = _weights(weight, n_classes, x.dtype)
+        w = _weights(weight, n_classes, p.dtype)
         wsum = float(arrays.to_host(reduce("sum", w, (0,), False, np.dtype(np.float64)))) \
             if smoothing != 0.0 and weight is not None else float(n_classes)
         _launch_rows(_cross_entropy_backward_rows, rows, n_classes, [
-            _flat(x), _flat(_targets(target)), _flat(w), _flat(_coef(g, wts, reduction, x.dtype)),
+            _flat(p), _flat(_targets(target)), _flat(w), _flat(_coef(g, wts, reduction, p.dtype)),
             ignore_index, float(smoothing), wsum, out.buf, rows, n_classes,
         ])
     return out
