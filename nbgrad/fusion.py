@@ -569,7 +569,7 @@ class FusedOp(OpDef):
         kern = self._fwd.get(layouts)
         if kern is None:
             kern = self._fwd[layouts] = _forward_kernel(self, layouts)
-        outs = [_POOL.empty(self.shape, dt) for dt in self.out_dtypes]
+        outs = [_pooled_empty(self.shape, dt) for dt in self.out_dtypes]
         kern(*flat, *self.consts, *extra, *[o.reshape(-1) for o in outs])
         return outs[0] if self.n_outputs == 1 else tuple(outs)
 
@@ -610,7 +610,7 @@ class FusedOp(OpDef):
         kern = self._bwd.get(key)
         if kern is None:
             kern = self._bwd[key] = _backward_kernel(self, plan, layouts)
-        results = [_POOL.empty(self.shape, self.inputs[i][1]) for i in plan.outputs]
+        results = [_pooled_empty(self.shape, self.inputs[i][1]) for i in plan.outputs]
         kern(*flat, *plan.consts, *extra, *[r.reshape(-1) for r in results])
         out = [None] * len(self.inputs)
         for i, arr in zip(plan.outputs, results):
@@ -891,54 +891,11 @@ def _trace_grad(op, p, cfg):
 # --------------------------------------------------------------------------- output buffers
 
 
-class _BufferPool:
-    """Reuses the output arrays of fused kernels once nothing references them any more.
+def _pooled_empty(shape: tuple, dtype) -> np.ndarray:
+    """An output array from the CPU backend's buffer pool (imported lazily: it loads Numba)."""
+    from nbgrad.backends.cpu.pool import POOL
 
-    A fresh 40 MB ``np.empty`` is faulted in page by page on its first write, which costs as much
-    as the kernel itself; an array handed out before and since released by every tensor, view
-    and saved tensor is already mapped. An array is free again exactly when the pool holds the
-    only reference to it (every numpy view keeps its base alive, so views count too). Only big
-    arrays are pooled, a few per (shape, dtype), and at most ``limit`` bytes in all.
-    """
-
-    MIN_BYTES = 1 << 20
-
-    def __init__(self, limit: int = 256 << 20, per_key: int = 4) -> None:
-        self.limit = limit
-        self.per_key = per_key
-        self.buckets: dict = {}
-        self.total = 0
-        self.lock = threading.Lock()
-
-    def empty(self, shape: tuple, dtype: np.dtype) -> np.ndarray:
-        """An uninitialised array, reused when one of this shape and dtype is free."""
-        nbytes = math.prod(shape) * dtype.itemsize
-        if nbytes < self.MIN_BYTES:
-            return np.empty(shape, dtype)
-        key = (shape, dtype)
-        with self.lock:
-            bucket = self.buckets.get(key)
-            if bucket is not None:
-                for i in range(len(bucket)):
-                    # references: the bucket, and getrefcount's argument
-                    if sys.getrefcount(bucket[i]) == 2:
-                        return bucket[i]
-            arr = np.empty(shape, dtype)
-            if bucket is None:
-                bucket = self.buckets[key] = []
-            if len(bucket) < self.per_key and self.total + nbytes <= self.limit:
-                bucket.append(arr)
-                self.total += nbytes
-            return arr
-
-    def clear(self) -> None:
-        """Forget every pooled array (their memory goes when their last user lets go)."""
-        with self.lock:
-            self.buckets.clear()
-            self.total = 0
-
-
-_POOL = _BufferPool()
+    return POOL.empty(shape, dtype)
 
 
 # --------------------------------------------------------------------------- layouts

@@ -341,7 +341,9 @@ def test_compile_rejects_non_callables():
 
 
 def test_output_buffers_are_reused_only_when_released():
-    n = fusion._BufferPool.MIN_BYTES // 4 + 1
+    from nbgrad.backends.cpu.pool import BufferPool
+
+    n = BufferPool.MIN_BYTES // 4 + 1
     fn = nb.compile(lambda x, y: (x * y + 1.0) * 2.0)
     x, y = T(n, np.float32, False), T(n, np.float32, False)
     fn(x, y)
