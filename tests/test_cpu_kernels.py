@@ -192,3 +192,23 @@ def test_a_pooled_gradient_held_by_the_user_is_never_overwritten():
     np.testing.assert_array_equal(kept.numpy(), before)
     assert x.grad._data is not kept._data
     assert not np.array_equal(x.grad.numpy(), before)
+
+
+def test_big_elementwise_outputs_reuse_only_released_buffers():
+    """Outputs of >= 1 MiB come from the pool: a result still held is never handed out again,
+    and values stay right when buffers are recycled."""
+    n = (1 << 20) // 4 + 7
+    rng = np.random.default_rng(0)
+    a_np, b_np = rng.random(n, dtype=np.float32), rng.random(n, dtype=np.float32)
+    a, b = nb.from_numpy(a_np), nb.from_numpy(b_np)
+    held = a * b
+    kept = held.numpy().copy()
+    buffers = set()
+    for _ in range(5):
+        r = a + b
+        buffers.add(id(r._data))
+        np.testing.assert_array_equal(r.numpy(), a_np + b_np)
+        assert r._data is not held._data
+        del r
+    np.testing.assert_array_equal(held.numpy(), kept)  # never overwritten
+    assert len(buffers) <= 2  # released outputs were reused instead of allocated again

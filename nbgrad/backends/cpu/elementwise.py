@@ -95,6 +95,17 @@ def _compile(fn, nargs: int, dtype: np.dtype, out_dtype: np.dtype, ufunc=None):
         return found
 
 
+# Outputs this big come from the buffer pool: a fresh one would be faulted in page by page.
+_POOLED_BYTES = 1 << 20
+
+
+def _pooled_output(args, out_dtype: np.dtype) -> np.ndarray:
+    from nbgrad.backends.cpu.pool import POOL
+
+    shape = np.broadcast_shapes(*[a.shape for a in args if isinstance(a, np.ndarray)])
+    return POOL.empty(shape, out_dtype)
+
+
 def elementwise_kernel(fn, nargs: int, dtype: np.dtype, out_dtype: np.dtype, ufunc=None):
     """A function applying ``fn`` to arrays of ``dtype`` (at least 1-D, cast already) and
     Python scalars, returning a new array; floating-point errors are silent. ``ufunc`` is an
@@ -110,7 +121,9 @@ def elementwise_kernel(fn, nargs: int, dtype: np.dtype, out_dtype: np.dtype, ufu
         def run(*args):
             token = set_errstate(ignore)
             try:
-                return loop(*args)
+                if args[0].nbytes < _POOLED_BYTES:
+                    return loop(*args)
+                return loop(*args, out=_pooled_output(args, out_dtype))
             finally:
                 reset_errstate(token)
     else:  # pragma: no cover - numpy without the private context variable
