@@ -543,6 +543,30 @@ class _HookHandle:
             pass
 
 
+def parse_to_args(args: tuple, kwargs: dict) -> tuple:
+    """``(device, dtype)`` from the arguments of ``Tensor.to``/``Module.to``: a device, a dtype,
+    both, another tensor, or the ``device=``/``dtype=`` keywords (either may come back None).
+
+    >>> import nbgrad as nb
+    >>> parse_to_args(("cpu", nb.float64), {})
+    ('cpu', nbgrad.float64)
+    """
+    kwargs = dict(kwargs)
+    device = kwargs.pop("device", None)
+    dtype = kwargs.pop("dtype", None)
+    kwargs.pop("non_blocking", None)
+    if kwargs:
+        raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+    for a in args:
+        if isinstance(a, Tensor):
+            device, dtype = a.device, a.dtype
+        elif isinstance(a, DType) or a in (float, int, bool):
+            dtype = a
+        else:
+            device = a
+    return device, dtype
+
+
 def _wrap_dim(dim: int, ndim: int) -> int:
     """Normalise a possibly negative dimension index, with PyTorch's error message."""
     if not isinstance(dim, int):

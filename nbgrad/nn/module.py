@@ -459,20 +459,9 @@ class Module:
         >>> fc.to(nb.float64).weight is w, w.dtype, fc.to("cpu").weight.device
         (True, nbgrad.float64, device(type='cpu'))
         """
-        from nbgrad._dtype import DType
+        from nbgrad.tensor import parse_to_args
 
-        device = kwargs.pop("device", None)
-        dtype = kwargs.pop("dtype", None)
-        kwargs.pop("non_blocking", None)
-        if kwargs:
-            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
-        for a in args:
-            if isinstance(a, Tensor):
-                device, dtype = a.device, a.dtype
-            elif isinstance(a, DType) or a in (float, int, bool):
-                dtype = a
-            else:
-                device = a
+        device, dtype = parse_to_args(args, kwargs)
         if dtype is not None:
             from nbgrad._dtype import as_dtype
 

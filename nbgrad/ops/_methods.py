@@ -6,7 +6,7 @@ from nbgrad import _dtype
 from nbgrad._device import as_device
 from nbgrad.ops import elementwise as ew
 from nbgrad.ops import indexing, join, linalg, reduce, shape
-from nbgrad.tensor import Tensor
+from nbgrad.tensor import Tensor, parse_to_args
 
 
 def _to(self: Tensor, *args, **kwargs) -> Tensor:
@@ -19,18 +19,7 @@ def _to(self: Tensor, *args, **kwargs) -> Tensor:
     >>> x.to("cpu", nb.float32), x.to(nb.zeros(1, dtype=nb.float64)).dtype
     (tensor([1., 2.]), nbgrad.float64)
     """
-    device = kwargs.pop("device", None)
-    dtype = kwargs.pop("dtype", None)
-    kwargs.pop("non_blocking", None)
-    if kwargs:
-        raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
-    for a in args:
-        if isinstance(a, Tensor):
-            device, dtype = a.device, a.dtype
-        elif isinstance(a, _dtype.DType) or a in (float, int, bool):
-            dtype = a
-        else:
-            device = a
+    device, dtype = parse_to_args(args, kwargs)
     out = self
     if dtype is not None:
         out = shape.to_dtype(out, dtype)
