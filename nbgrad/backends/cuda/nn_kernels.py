@@ -80,6 +80,21 @@ def _row_sum_exp(x, base, n, t, m, shared):
 
 
 # ----------------------------------------------------------------------------- row kernels
+@cuda.jit(device=True)
+def _serial_row_max_sum_exp(x, base, n):
+    """One thread's pass over a row: its max ``m`` (0 for an all -inf row) and sum(exp(x - m))."""
+    m = -math.inf
+    for j in range(n):
+        if x[base + j] > m:
+            m = x[base + j]
+    if m == -math.inf:
+        m = 0.0
+    s = 0.0
+    for j in range(n):
+        s += math.exp(x[base + j] - m)
+    return m, s
+
+
 @cuda.jit
 def _softmax_rows(x, out, rows, n, log):
     shared = cuda.shared.array(TPB, float64)
@@ -125,15 +140,7 @@ def _softmax_rows_serial(x, out, rows, n, log):
     r = cuda.grid(1)
     while r < rows:
         base = r * n
-        m = -math.inf
-        for j in range(n):
-            if x[base + j] > m:
-                m = x[base + j]
-        if m == -math.inf:
-            m = 0.0
-        s = 0.0
-        for j in range(n):
-            s += math.exp(x[base + j] - m)
+        m, s = _serial_row_max_sum_exp(x, base, n)
         lse = m + math.log(s)
         inv = 1.0 / s
         for j in range(n):
@@ -230,15 +237,7 @@ def _cross_entropy_rows_serial(x, target, weight, ignore_index, smoothing, losse
         loss = 0.0
         if t != ignore_index and 0 <= t < n:
             base = r * n
-            m = -math.inf
-            for j in range(n):
-                if x[base + j] > m:
-                    m = x[base + j]
-            if m == -math.inf:
-                m = 0.0
-            s = 0.0
-            for j in range(n):
-                s += math.exp(x[base + j] - m)
+            m, s = _serial_row_max_sum_exp(x, base, n)
             lse = m + math.log(s)
             loss = (1.0 - smoothing) * weight[t] * (lse - x[base + t])
             if smoothing != 0.0:
