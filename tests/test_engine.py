@@ -580,3 +580,21 @@ def test_threads_share_a_leaf_with_retained_graph():
     for t in threads:
         t.join()
     assert grads == [[6.0, 12.0]] * 4
+
+
+def test_set_multithreading_enabled_runs_backward_kernels_on_one_thread():
+    """API.md: set_multithreading_enabled(False) keeps backward's Numba kernels on one thread
+    (Numba's thread count is per thread, so it is restored afterwards)."""
+    import numba
+
+    seen = []
+    x = nb.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 3
+    y.register_hook(lambda g: seen.append(numba.get_num_threads()))
+    before = numba.get_num_threads()
+    with nb.autograd.set_multithreading_enabled(False):
+        y.sum().backward(retain_graph=True)
+    y.sum().backward()
+    assert seen == [1, before]
+    assert numba.get_num_threads() == before
+    assert x.grad.tolist() == [6.0, 6.0]

@@ -11,7 +11,7 @@ import warnings
 
 from nbgrad import errors
 from nbgrad._graph import Node, anomaly_state
-from nbgrad.grad_mode import MODES, mode_var
+from nbgrad.grad_mode import MODES, is_multithreading_enabled, mode_var
 from nbgrad.ops._dispatch import edge_of
 from nbgrad.tensor import Tensor
 
@@ -306,7 +306,13 @@ def _run(outputs, grad_outputs, retain_graph, create_graph, run_factory, targets
     prev = mode_var.get()
     mode_var.set(MODES[(bool(create_graph), False)])
     try:
-        _execute(roots, root_grads, run, targets)
+        if is_multithreading_enabled():
+            _execute(roots, root_grads, run, targets)
+        else:  # nb.autograd.set_multithreading_enabled(False): kernels on this thread only
+            from nbgrad.backends._jit import single_threaded
+
+            with single_threaded():
+                _execute(roots, root_grads, run, targets)
     finally:
         mode_var.set(prev)
     return run

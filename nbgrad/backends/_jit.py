@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import sys
@@ -64,3 +65,15 @@ def scalar(fn):
     """Compile a table row's scalar function for calls from fused kernels (numpy's error model;
     not cached on its own: its code is compiled into each cached caller)."""
     return numba.njit(error_model="numpy", nogil=True)(fn)
+
+
+@contextlib.contextmanager
+def single_threaded():
+    """Run ``parallel=True`` kernels on one thread inside the block. Numba's thread count is a
+    per-thread setting, so other Python threads are not affected."""
+    prev = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(prev)
