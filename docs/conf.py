@@ -58,8 +58,9 @@ pygments_dark_style = "monokai"
 import importlib  # noqa: E402
 import importlib.util  # noqa: E402
 import inspect  # noqa: E402
-import pkgutil  # noqa: E402
 import re  # noqa: E402
+
+from nbgrad._api import api_modules  # noqa: E402
 
 # Titles for the top-level functions, grouped by the module that defines them.
 _GROUPS = {
@@ -126,25 +127,6 @@ def _remaining_toplevel(source: str) -> str:
     return "\n".join(out)
 
 
-def _api_modules(name: str):
-    """A module and its public submodules: those its ``__all__`` names, or, for a package
-    without ``__all__``, every submodule whose name has no leading underscore."""
-    module = importlib.import_module(name)
-    yield module
-    public = getattr(module, "__all__", None)
-    if public is None:
-        subs = [
-            info.name
-            for info in pkgutil.iter_modules(getattr(module, "__path__", []), name + ".")
-            if not info.name.rsplit(".", 1)[1].startswith("_")
-        ]
-    else:
-        subs = [getattr(module, n).__name__ for n in public
-                if inspect.ismodule(getattr(module, n, None))]
-    for sub in subs:
-        yield from _api_modules(sub)
-
-
 def _optional_packages() -> str:
     """A section per optional package (nn, optim, utils, cuda) that exists."""
     out = []
@@ -152,7 +134,7 @@ def _optional_packages() -> str:
         if importlib.util.find_spec(pkg_name) is None:
             continue
         lines = []
-        for module in _api_modules(pkg_name):
+        for module in api_modules(pkg_name):
             lines += [f".. automodule:: {module.__name__}", "   :members:", ""]
         out.append(f"## `{pkg_name}`\n\n" + _rst(lines))
     return "\n".join(out)

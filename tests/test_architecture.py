@@ -14,7 +14,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1] / "nbgrad"
 
 # Lower number = lower layer. A module may import (at module level) only its own layer or below.
 LAYERS = [
-    (0, ("nbgrad._dtype", "nbgrad._device", "nbgrad.errors", "nbgrad.grad_mode")),
+    (0, ("nbgrad._dtype", "nbgrad._device", "nbgrad.errors", "nbgrad.grad_mode", "nbgrad._api")),
     (1, ("nbgrad.backends",)),
     (2, ("nbgrad._graph",)),
     (3, ("nbgrad.tensor", "nbgrad._format")),

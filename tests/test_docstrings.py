@@ -20,6 +20,7 @@ import types
 from pathlib import Path
 
 import nbgrad
+from nbgrad._api import api_modules
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 CORE_MODULES = ("nbgrad.autograd", "nbgrad.autograd.graph", "nbgrad.grad_mode", "nbgrad.errors")
@@ -85,24 +86,6 @@ def _module_names(module: types.ModuleType, prefix: str):
         yield qualname, obj
         if inspect.isclass(obj) and obj.__module__.startswith("nbgrad"):
             yield from _class_members(qualname, obj)
-
-
-def api_modules(name: str):
-    """A module and its public submodules (the same rule as the API page in docs/conf.py)."""
-    module = importlib.import_module(name)
-    yield module
-    public = getattr(module, "__all__", None)
-    if public is None:
-        subs = [
-            info.name
-            for info in pkgutil.iter_modules(getattr(module, "__path__", []), name + ".")
-            if not info.name.rsplit(".", 1)[1].startswith("_")
-        ]
-    else:
-        subs = [getattr(module, n).__name__ for n in public
-                if inspect.ismodule(getattr(module, n, None))]
-    for sub in subs:
-        yield from api_modules(sub)
 
 
 def optional_modules() -> list[types.ModuleType]:
