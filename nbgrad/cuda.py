@@ -5,6 +5,8 @@ Importing this module does not import Numba; each function does, on first use.
 
 from __future__ import annotations
 
+from nbgrad._device import CUDA0, backend_for
+
 __all__ = ["is_available", "device_count", "synchronize", "manual_seed", "is_simulator"]
 
 
@@ -88,6 +90,4 @@ def manual_seed(seed: int) -> None:
     ...     assert a.tolist() == nb.rand(3, device="cuda").tolist()
     """
     _require()
-    from nbgrad._device import CUDA0, backend_for
-
     backend_for(CUDA0).seed(int(seed))

@@ -34,9 +34,12 @@ import warnings
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from nbgrad import errors
+
 __all__ = [
     "MODES",
     "Mode",
+    "check_requires_grad_allowed",
     "enable_grad",
     "grad_mode",
     "inference_mode",
@@ -144,6 +147,23 @@ def is_inference_mode_enabled() -> bool:
     True
     """
     return _get().inference
+
+
+def check_requires_grad_allowed() -> None:
+    """Refuse ``requires_grad=True`` on an inference tensor outside inference mode.
+
+    ``Tensor.requires_grad``'s setter calls this for inference tensors, so that the rule about
+    the mode lives with the mode.
+
+    >>> check_requires_grad_allowed()
+    Traceback (most recent call last):
+        ...
+    nbgrad.errors.InferenceTensorError: Setting requires_grad=True on inference tensor outside ...
+    >>> with inference_mode():
+    ...     check_requires_grad_allowed()  # allowed inside inference mode
+    """
+    if not _get().inference:
+        raise errors.InferenceTensorError(errors.INFERENCE_REQUIRES_GRAD)
 
 
 def _bool_arg(func: str, name: str, value: object) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from nbgrad._device import CPU
+from nbgrad.ops.creation import empty
 from nbgrad.tensor import Tensor
 
 __all__ = ["Parameter"]
@@ -24,8 +25,6 @@ class Parameter(Tensor):
 
     def __new__(cls, data: Tensor | None = None, requires_grad: bool = True) -> Parameter:
         if data is None:
-            from nbgrad.ops.creation import empty
-
             data = empty(0)
         if not isinstance(data, Tensor):
             raise TypeError(
