@@ -224,7 +224,7 @@ class Tensor:
     def requires_grad(self, mode: bool) -> None:
         if not isinstance(mode, (bool, np.bool_)):
             raise TypeError(f"requires_grad must be a bool, got {type(mode).__name__}")
-        if self.grad_fn is not None:  # TN-3: the attribute of a non-leaf cannot be set at all
+        if self.grad_fn is not None:  # a non-leaf's flag cannot be set at all
             raise errors.AutogradError(errors.NON_LEAF_REQUIRES_GRAD)
         if mode:
             if not self.dtype.is_floating_point:

@@ -75,4 +75,4 @@ def test_a_view_made_under_no_grad_is_not_refreshed():
         view = base[:1]
     base.add_(1)
     with pytest.raises(RuntimeError, match="no_grad"):
-        view.grad_fn
+        _ = view.grad_fn

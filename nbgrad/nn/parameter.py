@@ -13,8 +13,8 @@ class Parameter(Tensor):
     """A tensor that is a module parameter: assigning it to a ``Module`` attribute registers it.
 
     It shares storage and version counter with ``data`` (like ``data.detach()``) and is a leaf
-    that requires grad by default -- also when created inside ``no_grad`` (the factory
-    exception of GRAD_MODES.md, TN-1).
+    that requires grad by default -- also when created inside ``no_grad`` (as with factories,
+    an explicit ``requires_grad`` is honoured in every grad mode).
 
     >>> import nbgrad as nb
     >>> with nb.no_grad():

@@ -238,7 +238,8 @@ def _device_mismatch(op, a, b):
 def new_tensor(data, device=CPU, requires_grad: bool = False) -> Tensor:
     """Wrap a freshly made array as a leaf; an inference tensor when made in inference mode.
 
-    ``requires_grad`` is honoured in every mode (PyTorch's factory exception, TN-1).
+    ``requires_grad`` is honoured in every mode (as PyTorch's factories: an explicit
+    ``requires_grad=True`` wins over ``no_grad``).
     """
     mode = mode_var.get()
     t = _make(data, None if mode.inference else VersionCounter())
