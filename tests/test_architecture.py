@@ -14,7 +14,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1] / "nbgrad"
 
 # Lower number = lower layer. A module may import (at module level) only its own layer or below.
 LAYERS = [
-    (0, ("nbgrad._dtype", "nbgrad._device", "nbgrad.errors", "nbgrad.grad_mode", "nbgrad._api")),
+    (0, ("nbgrad._dtype", "nbgrad._device", "nbgrad.errors", "nbgrad.grad_mode", "nbgrad._api",
+         "nbgrad._tracing")),
     (1, ("nbgrad.backends",)),
     (2, ("nbgrad._graph",)),
     (3, ("nbgrad.tensor", "nbgrad._format")),

@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import traceback
 
+from nbgrad import _tracing
 from nbgrad._graph import Node, SavedTensor, anomaly_state
 from nbgrad.grad_mode import MODES, is_grad_enabled, is_inference_mode_enabled, no_grad
 from nbgrad.ops._dispatch import OpDef, apply, check_inplace, edge_of
@@ -276,6 +277,7 @@ def _alias(t: Tensor) -> Tensor:
     """A new tensor sharing ``t``'s storage and version counter, without history or base."""
     out = _make(t._data, t._version_counter)
     out._device = t._device
+    _tracing.note_made(out)
     return out
 
 
