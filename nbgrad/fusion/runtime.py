@@ -89,6 +89,13 @@ class FusedOp(OpDef):
 
     ``steps`` are ``(op, operands, compute_dtype, out_dtype)`` where an operand is ``("i", k)``
     (input tensor k), ``("c", k)`` (Python constant k) or ``("v", m)`` (the value of step m).
+
+    >>> import nbgrad as nb
+    >>> f = nb.compile(lambda x: (x * 2 + 1).relu())
+    >>> x = nb.ones(3, requires_grad=True)
+    >>> _ = f(x)
+    >>> f(x).grad_fn.op
+    <fused Mul+Add+Relu over (3,)>
     """
 
     name = "Fused"
@@ -213,7 +220,14 @@ class FusedOp(OpDef):
 
 
 class CompiledFunction:
-    """A function compiled by :func:`compile`; call it like the original."""
+    """A function compiled by :func:`compile`; call it like the original.
+
+    >>> import nbgrad as nb
+    >>> f = nb.compile(lambda x: (x * 2 + 1).relu())
+    >>> _ = f(nb.ones(3))
+    >>> print(f.explain())
+    ((3,)) grad: 1 fused kernel(s), 0 eager op(s)
+    """
 
     def __init__(self, fn: Callable) -> None:
         functools.update_wrapper(self, fn)
@@ -244,7 +258,7 @@ class CompiledFunction:
         if any(isinstance(x, Tensor) and x._device is not CPU for x in leaves):
             self._remember(key, _Eager("tensors off the CPU"))
             return self._fn(*args, **kwargs)
-        rec = _Recorder(key[2])
+        rec = _Recorder(mode=key[2])
         result = rec.run(self._fn, *args, **kwargs)
         try:
             plan = _Plan(_build_plan(rec, leaves, result))
