@@ -6,10 +6,11 @@ import contextlib
 import ctypes
 import os
 import sys
+import types
 
 import numba
 
-__all__ = ["kernel", "elementwise", "fused", "scalar", "JIT_OPTIONS"]
+__all__ = ["kernel", "twins", "elementwise", "fused", "scalar", "JIT_OPTIONS"]
 
 # cache=True: compiled machine code is stored on disk (NUMBA_CACHE_DIR) and reused by new processes.
 # nogil=True: kernels release the GIL, so several Python threads can run them at once.
@@ -48,6 +49,27 @@ def kernel(fn=None, *, parallel: bool = False):
     if fn is None:
         return lambda f: numba.njit(parallel=parallel, **JIT_OPTIONS)(f)
     return numba.njit(**JIT_OPTIONS)(fn)
+
+
+def twins(fn):
+    """``fn`` compiled twice from its one source: ``(serial, parallel)``. In the parallel kernel
+    its ``prange`` loop runs on Numba's threads; in the serial one ``prange`` is ``range``. The
+    parallel copy gets its own qualified name, so the two never share a disk-cache entry (Numba's
+    cache key does not include the compilation flags).
+
+    >>> from nbgrad.backends.cpu import nn_kernels  # its row kernels are twins
+    >>> serial, parallel = nn_kernels._normalize_rows
+    >>> parallel.targetoptions["parallel"], "parallel" in serial.targetoptions
+    (True, False)
+    >>> parallel.py_func.__qualname__
+    '_normalize_rows_parallel'
+    """
+    par = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_parallel",
+                             fn.__defaults__, fn.__closure__)
+    par.__qualname__ = fn.__qualname__ + "_parallel"
+    par.__module__ = fn.__module__
+    par.__doc__ = fn.__doc__
+    return kernel(fn), kernel(par, parallel=True)
 
 
 def elementwise(fn):
