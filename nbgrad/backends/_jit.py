@@ -69,7 +69,7 @@ def twins(fn):
     par.__qualname__ = fn.__qualname__ + "_parallel"
     par.__module__ = fn.__module__
     par.__doc__ = fn.__doc__
-    return kernel(fn), kernel(par, parallel=True)
+    return kernel(fn), kernel(parallel=True)(par)
 
 
 def elementwise(fn):

@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 from nbgrad.ops import nn_ops
+from nbgrad.ops.creation import empty_like
 from nbgrad.optim.optimizer import Optimizer
 from nbgrad.tensor import Tensor
 
 __all__ = ["SGD"]
 
 
-def _fusable(p: Tensor, *others: Tensor) -> bool:
-    """Whether a fused kernel can update ``p`` (contiguous float arrays of one dtype, on a
-    device whose backend has the optimizer kernels)."""
-    if not p.is_floating_point() or not p.is_contiguous() or \
-            not nn_ops.has_kernels(p.device, "optim"):
-        return False
-    return all(o.dtype is p.dtype and o.is_contiguous() and o.shape == p.shape for o in others)
+def _fused_update(step, p: Tensor, grad: Tensor, states: tuple, *hyper) -> None:
+    """Run the backend's fused update ``step`` on ``p``, ``grad`` and the state tensors, in
+    place. The kernels take contiguous arrays: a tensor that is not contiguous is updated on a
+    contiguous copy and written back, so every layout runs the same formula (the backend's
+    scalar update, :mod:`nbgrad.backends._optim_rules`).
+
+    >>> import nbgrad as nb
+    >>> w = nb.nn.Parameter(nb.tensor([[1.0, 2.0], [3.0, 4.0]]).t())  # not contiguous
+    >>> w.grad = nb.ones(2, 2)
+    >>> nb.optim.SGD([w], lr=0.5).step()
+    >>> w.tolist()
+    [[0.5, 2.5], [1.5, 3.5]]
+    """
+    work = {id(t): t if t.is_contiguous() else t.contiguous() for t in (p, grad, *states)}
+    step(work[id(p)], work[id(grad)], *(work[id(s)] for s in states), *hyper)
+    for t in (p, *states):
+        if work[id(t)] is not t and t is not grad:  # (SGD without momentum passes the grad)
+            t.copy_(work[id(t)])
 
 
 class SGD(Optimizer):
@@ -24,8 +36,7 @@ class SGD(Optimizer):
     With ``g = grad (+ weight_decay * p)``: ``buf = g`` on the first step, then
     ``buf = momentum * buf + (1 - dampening) * g``; the step direction is ``buf`` (or
     ``g + momentum * buf`` with ``nesterov``); ``p -= lr * direction``. The whole update runs
-    as one fused kernel per parameter (on any device whose backend provides one); other
-    layouts fall back to tensor ops.
+    as one fused kernel per parameter (on contiguous copies for other layouts).
 
     >>> import nbgrad as nb
     >>> w = nb.nn.Parameter(nb.tensor([1.0, 2.0]))
@@ -73,21 +84,7 @@ class SGD(Optimizer):
         state = self.state.setdefault(p, {})
         buf = state.get("momentum_buffer")
         first = momentum != 0 and buf is None
-        if _fusable(p, g) and (buf is None or _fusable(p, buf)):
-            if first:
-                from nbgrad.ops.creation import empty_like
-
-                buf = state["momentum_buffer"] = empty_like(p)
-            nn_ops.sgd_step_(p, g, g if buf is None else buf, lr, momentum, dampening, wd,
-                             nesterov, maximize, first)
-            return
-        d = -g if maximize else g
-        if wd != 0:
-            d = d + p * wd
-        if momentum != 0:
-            if buf is None:
-                buf = state["momentum_buffer"] = d.clone()
-            else:
-                buf.mul_(momentum).add_(d * (1 - dampening))
-            d = d + buf * momentum if nesterov else buf
-        p.sub_(d * lr)
+        if first:
+            buf = state["momentum_buffer"] = empty_like(p)
+        _fused_update(nn_ops.sgd_step_, p, g, (g if buf is None else buf,), lr, momentum,
+                      dampening, wd, nesterov, maximize, first)
