@@ -18,6 +18,7 @@ import threading
 import numpy as np
 
 from nbgrad.backends._jit import elementwise
+from nbgrad.backends._planning import broadcast_shapes
 from nbgrad.backends.cpu.pool import POOL
 
 __all__ = ["map_elementwise", "elementwise_kernel", "quiet_fp"]
@@ -84,7 +85,7 @@ _POOLED_BYTES = 1 << 20
 
 
 def _pooled_output(args, out_dtype: np.dtype) -> np.ndarray:
-    shape = np.broadcast_shapes(*[a.shape for a in args if isinstance(a, np.ndarray)])
+    shape = broadcast_shapes(*[a.shape for a in args if isinstance(a, np.ndarray)])
     return POOL.empty(shape, out_dtype)
 
 

@@ -69,7 +69,7 @@ class BufferPool:
                 owned = self.owned.get(nbytes, 0)
                 if owned >= self.per_key or self.total + nbytes > self.limit:
                     return np.empty(shape, dtype)
-                raw = mmap.mmap(-1, nbytes)
+                raw = _anonymous_memory(nbytes)
                 self.owned[nbytes] = owned + 1
                 self.total += nbytes
         arr = np.ndarray(shape, dtype, buffer=raw)
@@ -89,6 +89,18 @@ class BufferPool:
             self.owned.clear()
             self.free = {}
             self.total = 0
+
+
+def _anonymous_memory(nbytes: int) -> mmap.mmap:
+    """``nbytes`` of page-aligned anonymous memory, on huge pages where the kernel allows (numpy
+    asks the same for its big arrays: fewer page faults and TLB misses)."""
+    raw = mmap.mmap(-1, nbytes)
+    if hasattr(mmap, "MADV_HUGEPAGE"):
+        try:
+            raw.madvise(mmap.MADV_HUGEPAGE)
+        except OSError:  # pragma: no cover - a kernel without transparent huge pages
+            pass
+    return raw
 
 
 POOL = BufferPool()
