@@ -113,6 +113,29 @@ def test_parallel_row_kernels_equal_the_serial_ones(monkeypatch, dtype):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("name", [
+    "_shift_rows", "_normalize_rows", "_log_normalize_rows", "_softmax_backward_rows",
+    "_log_softmax_backward_rows", "_cross_entropy_rows", "_cross_entropy_backward_rows"])
+def test_each_row_kernel_is_one_source_compiled_serial_and_parallel(name):
+    serial, parallel = getattr(K, name)
+    assert serial.py_func.__code__ is parallel.py_func.__code__
+    assert parallel.targetoptions.get("parallel") is True
+    assert not serial.targetoptions.get("parallel")
+    assert parallel.py_func.__qualname__ == name + "_parallel"  # its own disk-cache entry
+
+
+def test_loss_reductions_follow_the_shared_plan():
+    # a mean over rows whose weights are all zero is nan, as PyTorch (planning, both backends)
+    x = RNG.standard_normal((3, 4)).astype(np.float32)
+    t = np.array([-100, -100, -100])
+    _, loss = K.cross_entropy_forward(x, t, None, -100, 0.0, "mean")
+    assert loss.dtype == np.float32 and np.isnan(loss)
+    _, total = K.cross_entropy_forward(x, t, None, -100, 0.0, "sum")
+    assert total == 0
+    with pytest.raises(IndexError, match=r"Target 7 is out of bounds: .*\[0, 4\)"):
+        K.nll_forward(x, np.array([0, 7, 1]), None, -100, "mean")
+
+
 def test_row_kernels_compute_float32_in_float32_close_to_float64():
     x = (RNG.standard_normal((8, 1000)) * 3).astype(np.float32)
     x64 = x.astype(np.float64)
