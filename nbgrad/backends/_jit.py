@@ -83,10 +83,13 @@ def fused(fn, *, parallel: bool = False):
     return numba.njit(parallel=parallel, error_model="numpy", **JIT_OPTIONS)(fn)
 
 
-def scalar(fn):
+def scalar(fn, *, inline: bool = False):
     """Compile a table row's scalar function for calls from fused kernels (numpy's error model;
-    not cached on its own: its code is compiled into each cached caller)."""
-    return numba.njit(error_model="numpy", nogil=True)(fn)
+    not cached on its own: its code is compiled into each cached caller). ``inline=True``
+    inlines it into each caller before typing, so loop-invariant branches on its arguments
+    (an optimizer's flags) are hoisted out of the caller's loop."""
+    return numba.njit(error_model="numpy", nogil=True,
+                      inline="always" if inline else "never")(fn)
 
 
 @contextlib.contextmanager

@@ -1,6 +1,6 @@
 """Fused optimizer updates on the CPU: one pass over a parameter, its gradient and its state
 arrays, each element through the optimizer's scalar function of
-:mod:`nbgrad.backends._optim_rules` (compiled with numpy's error model, inlined into the loop)."""
+:mod:`nbgrad.backends._optim_rules` (compiled with numpy's error model and inlined into the loop)."""
 
 from __future__ import annotations
 
@@ -9,24 +9,35 @@ from nbgrad.backends._jit import kernel, scalar
 
 __all__ = ["sgd_step", "adam_step"]
 
-_sgd_update = scalar(rules.sgd_update)
-_adam_update = scalar(rules.adam_update)
+_sgd_update = scalar(rules.sgd_update, inline=True)
+_adam_update = scalar(rules.adam_update, inline=True)
 
 
+# Each loop stores only the state its update keeps: the momentum buffer with momentum, the
+# running maximum with amsgrad (otherwise their arrays are placeholders, possibly the gradient's
+# or the second moment's own).
 @kernel
 def _sgd(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximize, first):
     for i in range(p.shape[0]):
-        p[i], buf[i] = _sgd_update(p[i], g[i], buf[i], lr, momentum, dampening, weight_decay,
-                                   nesterov, maximize, first)
+        pi, bi = _sgd_update(p[i], g[i], buf[i], lr, momentum, dampening, weight_decay, nesterov,
+                             maximize, first)
+        p[i] = pi
+        if momentum != 0.0:
+            buf[i] = bi
 
 
 @kernel
 def _adam(p, g, m, v, vmax, lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad, maximize,
           step_size, bc2_sqrt):
     for i in range(p.shape[0]):
-        p[i], m[i], v[i], vmax[i] = _adam_update(
-            p[i], g[i], m[i], v[i], vmax[i], lr, beta1, beta2, eps, weight_decay, decoupled,
-            amsgrad, maximize, step_size, bc2_sqrt)
+        pi, mi, vi, xi = _adam_update(p[i], g[i], m[i], v[i], vmax[i], lr, beta1, beta2, eps,
+                                      weight_decay, decoupled, amsgrad, maximize, step_size,
+                                      bc2_sqrt)
+        p[i] = pi
+        m[i] = mi
+        v[i] = vi
+        if amsgrad:
+            vmax[i] = xi
 
 
 def _flat(a):

@@ -15,13 +15,19 @@ _sgd_update = cuda.jit(device=True)(rules.sgd_update)
 _adam_update = cuda.jit(device=True)(rules.adam_update)
 
 
+# Each kernel stores only the state its update keeps: the momentum buffer with momentum, the
+# running maximum with amsgrad (otherwise their arrays are placeholders, possibly the gradient's
+# or the second moment's own).
 @cuda.jit
 def _sgd(p, p0, g, g0, buf, b0, n, lr, momentum, dampening, weight_decay, nesterov, maximize,
          first):
     i = cuda.grid(1)
     while i < n:
-        p[p0 + i], buf[b0 + i] = _sgd_update(p[p0 + i], g[g0 + i], buf[b0 + i], lr, momentum,
-                                             dampening, weight_decay, nesterov, maximize, first)
+        pi, bi = _sgd_update(p[p0 + i], g[g0 + i], buf[b0 + i], lr, momentum, dampening,
+                             weight_decay, nesterov, maximize, first)
+        p[p0 + i] = pi
+        if momentum != 0.0:
+            buf[b0 + i] = bi
         i += cuda.gridsize(1)
 
 
@@ -30,9 +36,14 @@ def _adam(p, p0, g, g0, m, m0, v, v0, vmax, x0, n, lr, beta1, beta2, eps, weight
           decoupled, amsgrad, maximize, step_size, bc2_sqrt):
     i = cuda.grid(1)
     while i < n:
-        p[p0 + i], m[m0 + i], v[v0 + i], vmax[x0 + i] = _adam_update(
-            p[p0 + i], g[g0 + i], m[m0 + i], v[v0 + i], vmax[x0 + i], lr, beta1, beta2, eps,
-            weight_decay, decoupled, amsgrad, maximize, step_size, bc2_sqrt)
+        pi, mi, vi, xi = _adam_update(p[p0 + i], g[g0 + i], m[m0 + i], v[v0 + i], vmax[x0 + i],
+                                      lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad,
+                                      maximize, step_size, bc2_sqrt)
+        p[p0 + i] = pi
+        m[m0 + i] = mi
+        v[v0 + i] = vi
+        if amsgrad:
+            vmax[x0 + i] = xi
         i += cuda.gridsize(1)
 
 
