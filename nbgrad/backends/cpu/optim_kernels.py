@@ -1,6 +1,6 @@
 """Fused optimizer updates on the CPU: one pass over a parameter, its gradient and its state
 arrays, each element through the optimizer's scalar function of
-:mod:`nbgrad.backends._optim_rules` (compiled with numpy's error model and inlined into the loop)."""
+:mod:`nbgrad.backends._optim_rules` (numpy's error model, inlined into the loop)."""
 
 from __future__ import annotations
 
