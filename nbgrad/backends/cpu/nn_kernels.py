@@ -275,8 +275,10 @@ def _rows(x: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _run(twin, *args) -> None:
-    """Row kernel ``twin`` over every row of ``args[0]``, in parallel when it is large."""
-    twin[args[0].size >= PARALLEL_MIN](*args)
+    """Row kernel ``twin`` (serial, parallel) over every row of ``args[0]``, in parallel when
+    it is large."""
+    serial, parallel = twin
+    (parallel if args[0].size >= PARALLEL_MIN else serial)(*args)
 
 
 @quiet_fp()

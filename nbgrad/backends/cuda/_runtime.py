@@ -179,7 +179,12 @@ class CudaArray:
 
 def bind_methods(*, copy, astype, setitem) -> None:
     """Give :class:`CudaArray`'s ``copy``, ``astype`` and item assignment their functions
-    (the backend package does this once, when it loads)."""
+    (the backend package does this once, when it loads).
+
+    >>> import nbgrad.backends.cuda
+    >>> sorted(nbgrad.backends.cuda.CudaArray._methods)
+    ['astype', 'copy', 'setitem']
+    """
     CudaArray._methods.update(copy=copy, astype=astype, setitem=setitem)
 
 
