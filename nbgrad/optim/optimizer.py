@@ -141,8 +141,6 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 else:
-                    from nbgrad.grad_mode import no_grad
-
                     g = p.grad
                     if g.grad_fn is not None:
                         g.detach_()
