@@ -7,11 +7,14 @@ whether results are inference tensors. Ops supply kernels (``forward``) and grad
 
 from __future__ import annotations
 
+import functools
 import traceback
 
 from nbgrad import errors
 from nbgrad._device import CPU, backend_for
-from nbgrad._graph import Node, SavedTensor, VersionCounter, anomaly_state, record_inplace_trace
+from nbgrad._graph import (
+    Node, SavedTensor, VersionCounter, anomaly_state, node_class, record_inplace_trace,
+)
 from nbgrad.grad_mode import MODES, mode_var
 from nbgrad.tensor import VIEW_INFERENCE, VIEW_NO_GRAD, VIEW_NORMAL, Tensor, _make
 
@@ -37,10 +40,17 @@ class OpDef:
         if name is not None:
             self.name = name
 
+    node_name: str | None = None  # PyTorch's grad_fn name when it is not ``<name>Backward0``
+
     @property
     def backward_name(self) -> str:
         """Name of the node this op records, e.g. ``MulBackward0``."""
-        return f"{self.name}Backward0"
+        return self.node_name or f"{self.name}Backward0"
+
+    @functools.cached_property
+    def node_class(self) -> type[Node]:
+        """The class of the nodes this op records, named ``backward_name`` (made once)."""
+        return node_class(self.backward_name)
 
     def forward(self, bk, params, *arrays):
         """Compute the output array(s) with backend ``bk``."""
@@ -178,7 +188,7 @@ def _record(op, inputs, params, arrays, out, outputs) -> None:
         needs.append(need)
         if not need and not isinstance(x, Tensor):
             has_constant = True
-    node = Node(op, params, tuple(edges))
+    node = op.node_class(op, params, tuple(edges))
     save_inputs, save_output = op.save(tuple(needs))
     if save_inputs is not None:
         saved = []
@@ -342,10 +352,7 @@ class CopySlices(OpDef):
     base's old history; inside it, to the history of the value written."""
 
     name = "CopySlices"
-
-    @property
-    def backward_name(self) -> str:
-        return "CopySlices"
+    node_name = "CopySlices"
 
     def backward(self, node, grad):
         steps, base_shape = node.params
@@ -371,7 +378,9 @@ def _rebase_view(view: Tensor, written: Tensor) -> None:
     base_edge = edge_of(base) if base._requires_grad else None
     if base_edge is not None and base_edge[0] is base:
         base_edge = None
-    node = Node(COPY_SLICES, (view._view_steps, base.shape), (base_edge, edge_of(written)))
+    node = COPY_SLICES.node_class(
+        COPY_SLICES, (view._view_steps, base.shape), (base_edge, edge_of(written))
+    )
     base._grad_fn = node
     base._output_nr = 0
     base._requires_grad = True
