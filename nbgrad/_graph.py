@@ -137,12 +137,28 @@ class RemovableHandle:
                 return
 
 
+class _Attached:
+    """What only some nodes carry: the user's pre-hooks, post-hooks and ``metadata`` dict, and
+    the forward's stack under anomaly detection."""
+
+    __slots__ = ("pre_hooks", "post_hooks", "metadata", "trace")
+
+    def __init__(self) -> None:
+        self.pre_hooks: list = []  # fn(grad_outputs), from register_prehook
+        self.post_hooks: list = []  # fn(grad_inputs, grad_outputs), from register_hook
+        self.metadata: dict = {}
+        self.trace: str | None = None
+
+
 class _Hooks:
     """What every graph node has, as in PyTorch's ``torch.autograd.graph.Node``: ``name()``,
-    ``metadata``, backward pre-hooks (``register_prehook``) and post-hooks (``register_hook``)."""
+    ``metadata``, backward pre-hooks (``register_prehook``) and post-hooks (``register_hook``).
 
-    # node_pre_hooks: [fn(grad_outputs)]; post_hooks: [fn(grad_inputs, grad_outputs)]
-    __slots__ = ("node_pre_hooks", "post_hooks", "_metadata")
+    They live in one ``attached`` slot, None until first used, so that a node costs no more to
+    make with them than without.
+    """
+
+    __slots__ = ("attached",)
 
     def name(self) -> str:
         """The node's class name, PyTorch's: ``MulBackward0``, ``AccumulateGrad``, ``CopySlices``.
@@ -152,6 +168,12 @@ class _Hooks:
         'ExpBackward0'
         """
         return type(self).__name__
+
+    def _attach(self) -> _Attached:
+        found = self.attached
+        if found is None:
+            found = self.attached = _Attached()
+        return found
 
     @property
     def metadata(self) -> dict:
@@ -163,10 +185,7 @@ class _Hooks:
         >>> y.grad_fn.metadata
         {'step': 3}
         """
-        found = self._metadata
-        if found is None:
-            found = self._metadata = {}
-        return found
+        return self._attach().metadata
 
     def register_prehook(self, fn) -> RemovableHandle:
         """Call ``fn(grad_outputs)`` (a tuple, one gradient or None per output of the node)
@@ -184,7 +203,7 @@ class _Hooks:
         tensor([2., 2.])
         >>> handle.remove()
         """
-        return _add_hook(self, "node_pre_hooks", fn)
+        return _add_hook(self._attach().pre_hooks, fn)
 
     def register_hook(self, fn) -> RemovableHandle:
         """Call ``fn(grad_inputs, grad_outputs)`` after the node computed its gradients (one per
@@ -194,25 +213,21 @@ class _Hooks:
         >>> import nbgrad as nb
         >>> a = nb.tensor([0.0, 0.0], requires_grad=True)
         >>> b = a.clone()
-        >>> handle = b.grad_fn.register_hook(lambda grad_inputs, grad_outputs: (grad_outputs[0] * 3,))
+        >>> handle = b.grad_fn.register_hook(lambda grad_in, grad_out: (grad_out[0] * 3,))
         >>> b.sum().backward()
         >>> a.grad
         tensor([3., 3.])
         >>> handle.remove()
         """
-        return _add_hook(self, "post_hooks", fn)
+        return _add_hook(self._attach().post_hooks, fn)
 
     def __repr__(self) -> str:
         return f"<{self.name()} object at {id(self):#x}>"
 
 
-def _add_hook(node: _Hooks, kind: str, fn) -> RemovableHandle:
+def _add_hook(hooks: list, fn) -> RemovableHandle:
     if not callable(fn):
         raise TypeError(f"hook must be callable, got {type(fn).__name__}")
-    hooks = getattr(node, kind)
-    if hooks is None:
-        hooks = []
-        setattr(node, kind, hooks)
     hooks.append(fn)
     return RemovableHandle(hooks, fn)
 
@@ -236,8 +251,8 @@ class Node(_Hooks):
     """
 
     __slots__ = (
-        "op", "params", "edges", "saved", "saved_output", "meta",
-        "pre_hooks", "retained", "trace", "__weakref__",
+        "op", "params", "edges", "saved", "saved_output", "meta", "pre_hooks", "retained",
+        "__weakref__",
     )
 
     def __init__(self, op, params, edges) -> None:
@@ -249,10 +264,23 @@ class Node(_Hooks):
         self.meta = None
         self.pre_hooks = None
         self.retained = None
-        self.trace = None
-        self.node_pre_hooks = None
-        self.post_hooks = None
-        self._metadata = None
+        self.attached = None
+
+    @property
+    def trace(self) -> str | None:
+        """Where the forward op was called, kept under anomaly detection (else None).
+
+        >>> import nbgrad as nb
+        >>> with nb.autograd.detect_anomaly():
+        ...     y = nb.tensor([1.0], requires_grad=True).exp()
+        >>> "exp()" in y.grad_fn.trace, (y * 2).grad_fn.trace
+        (True, None)
+        """
+        return None if self.attached is None else self.attached.trace
+
+    @trace.setter
+    def trace(self, value: str | None) -> None:
+        self._attach().trace = value
 
     @property
     def needs_input_grad(self) -> tuple[bool, ...]:
@@ -376,9 +404,7 @@ class AccumulateGrad(_Hooks):
 
     def __init__(self, variable) -> None:
         self._variable = weakref.ref(variable)
-        self.node_pre_hooks = None
-        self.post_hooks = None
-        self._metadata = None
+        self.attached = None
 
     @classmethod
     def of(cls, variable) -> AccumulateGrad:

@@ -154,12 +154,13 @@ class _Run:
         if self.accumulate_only is not None and id(tensor) not in self.accumulate_only:
             return
         acc = AccumulateGrad.existing(tensor)
-        if acc is not None and acc.node_pre_hooks:
-            (g,) = _run_node_pre_hooks(acc, (g,))
+        attached = acc.attached if acc is not None else None
+        if attached is not None and attached.pre_hooks:
+            (g,) = _run_node_pre_hooks(attached.pre_hooks, (g,))
         if g is not None:
             self.accumulate(tensor, g)
-        if acc is not None and acc.post_hooks:
-            for hook in list(acc.post_hooks):
+        if attached is not None and attached.post_hooks:
+            for hook in list(attached.post_hooks):
                 replaced = hook((), (g,))
                 if replaced is not None:
                     _hook_result(hook, replaced, ())
@@ -264,8 +265,9 @@ def _execute(roots, root_grads, run: _Run, targets: set | None) -> None:
                 if key in capture and g is not None:
                     prev = capture[key]
                     capture[key] = g if prev is None else prev + g
-        if node.node_pre_hooks:
-            grads = _run_node_pre_hooks(node, grads)
+        attached = node.attached
+        if attached is not None and attached.pre_hooks:
+            grads = _run_node_pre_hooks(attached.pre_hooks, grads)
         if capture is None and (node.retained or run.nonleaf_inputs):
             for nr, t in run.nonleaf_receivers(node):
                 if grads[nr] is not None:
@@ -276,8 +278,8 @@ def _execute(roots, root_grads, run: _Run, targets: set | None) -> None:
             results = _backward_with_anomaly(node, grads)
         else:
             results = node.op.backward(node, *grads)
-        if node.post_hooks:
-            results = _run_post_hooks(node, results, grads)
+        if attached is not None and attached.post_hooks:
+            results = _run_post_hooks(node, attached.post_hooks, results, grads)
         if not retain:
             node.free()
         for edge, g in zip(node.edges, results):
@@ -313,21 +315,21 @@ def _run_tensor_hooks(node: Node, grads: list) -> None:
                     grads[nr] = replaced
 
 
-def _run_node_pre_hooks(node, grads) -> list:
+def _run_node_pre_hooks(hooks: list, grads) -> list:
     """``node.register_prehook`` hooks: ``fn(grad_outputs)`` may return new ``grad_outputs``."""
-    for hook in list(node.node_pre_hooks):
+    for hook in list(hooks):
         replaced = hook(tuple(grads))
         if replaced is not None:
             grads = _hook_result(hook, replaced, grads)
     return list(grads)
 
 
-def _run_post_hooks(node, grad_inputs, grad_outputs) -> tuple:
+def _run_post_hooks(node: Node, hooks: list, grad_inputs, grad_outputs) -> tuple:
     """``node.register_hook`` hooks: ``fn(grad_inputs, grad_outputs)`` may return new
     ``grad_inputs`` (None for each input that needs no gradient)."""
     grad_inputs = tuple(None if e is None else g for e, g in zip(node.edges, grad_inputs))
     grad_outputs = tuple(grad_outputs)
-    for hook in list(node.post_hooks):
+    for hook in list(hooks):
         replaced = hook(grad_inputs, grad_outputs)
         if replaced is not None:
             grad_inputs = _hook_result(hook, replaced, grad_inputs)

@@ -189,16 +189,15 @@ class _FunctionBackward(OpDef):
     """The node op of one ``Function.apply`` call: runs the user's ``backward``."""
 
     def __init__(self, fn_cls: type, n_outputs: int) -> None:
-        super().__init__(fn_cls.__name__)
         self.fn_cls = fn_cls
+        super().__init__(fn_cls.__name__)
         self.n_outputs = n_outputs
 
     @property
     def backward_name(self) -> str:
         return f"{self.fn_cls.__name__}Backward"
 
-    @property
-    def node_class(self) -> type[Node]:
+    def _node_class(self) -> type[Node]:
         return _backward_class(self.fn_cls)
 
     def output_differentiable(self, nr: int) -> bool:

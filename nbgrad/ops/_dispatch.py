@@ -7,13 +7,17 @@ whether results are inference tensors. Ops supply kernels (``forward``) and grad
 
 from __future__ import annotations
 
-import functools
 import traceback
 
 from nbgrad import errors
 from nbgrad._device import CPU, backend_for
 from nbgrad._graph import (
-    Node, SavedTensor, VersionCounter, anomaly_state, node_class, record_inplace_trace,
+    Node,
+    SavedTensor,
+    VersionCounter,
+    anomaly_state,
+    node_class,
+    record_inplace_trace,
 )
 from nbgrad.grad_mode import MODES, mode_var
 from nbgrad.tensor import VIEW_INFERENCE, VIEW_NO_GRAD, VIEW_NORMAL, Tensor, _make
@@ -26,7 +30,8 @@ _RECORDING = MODES[(True, False)]
 class OpDef:
     """An op declared once: ``forward`` on backend arrays, ``backward`` (a vjp) on Tensors.
 
-    Subclasses set ``name`` (the grad_fn is ``<name>Backward0``) and override ``forward``,
+    Subclasses set ``name`` (the grad_fn is ``<name>Backward0``, or ``node_name`` where PyTorch
+    names it otherwise; both are read when the op is made) and override ``forward``,
     ``backward`` and, when the gradient needs input or output values, ``save``.
     """
 
@@ -36,20 +41,20 @@ class OpDef:
     n_outputs = 1
     wants_meta = False  # call meta(arrays, out) when recording
 
+    node_name: str | None = None  # PyTorch's grad_fn name when it is not ``<name>Backward0``
+
     def __init__(self, name: str | None = None) -> None:
         if name is not None:
             self.name = name
-
-    node_name: str | None = None  # PyTorch's grad_fn name when it is not ``<name>Backward0``
+        # the class of the nodes this op records (a plain attribute: read once per node)
+        self.node_class: type[Node] = self._node_class()
 
     @property
     def backward_name(self) -> str:
         """Name of the node this op records, e.g. ``MulBackward0``."""
         return self.node_name or f"{self.name}Backward0"
 
-    @functools.cached_property
-    def node_class(self) -> type[Node]:
-        """The class of the nodes this op records, named ``backward_name`` (made once)."""
+    def _node_class(self) -> type[Node]:
         return node_class(self.backward_name)
 
     def forward(self, bk, params, *arrays):
