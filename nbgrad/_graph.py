@@ -400,7 +400,7 @@ class AccumulateGrad(_Hooks):
     tensor([3., 3.])
     """
 
-    __slots__ = ("_variable",)
+    __slots__ = ("_variable", "__weakref__")
 
     def __init__(self, variable) -> None:
         self._variable = weakref.ref(variable)
