@@ -428,7 +428,7 @@ class AccumulateGrad(_Hooks):
         >>> AccumulateGrad.existing(nb.tensor([1.0], requires_grad=True)) is None
         True
         """
-        found = getattr(variable, "_grad_accumulator", None)
+        found = variable.__dict__.get("_grad_accumulator")
         if found is not None and found._variable() is variable:
             return found
         return None
