@@ -120,10 +120,11 @@ def elementwise_kernel(fn, nargs: int, dtype: np.dtype, out_dtype: np.dtype, ufu
         return found
     loop = _loops.get((fn, dtype)) or _compile(fn, nargs, dtype, out_dtype, ufunc)
 
-    def run(*args):
+    def run(*args):  # quietly(), inlined: this is every elementwise op's hot path
+        ctx = getattr(_threads, "context", None) or _quiet_context()
         if args[0].nbytes < _POOLED_BYTES:
-            return quietly(loop, *args)
-        return quietly(loop, *args, out=_pooled_output(args, out_dtype))
+            return ctx.run(loop, *args)
+        return ctx.run(loop, *args, out=_pooled_output(args, out_dtype))
 
     _kernels[(fn, dtype)] = run
     return run
