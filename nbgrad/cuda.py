@@ -5,6 +5,8 @@ Importing this module does not import Numba; each function does, on first use.
 
 from __future__ import annotations
 
+from nbgrad._device import CUDA0, backend_for, cuda_device_count
+
 __all__ = ["is_available", "device_count", "synchronize", "manual_seed", "is_simulator"]
 
 
@@ -52,9 +54,7 @@ def device_count() -> int:
     >>> (nb.cuda.device_count() > 0) == nb.cuda.is_available()
     True
     """
-    if not is_available():
-        return 0
-    return len(_numba_cuda().gpus)
+    return cuda_device_count()
 
 
 def _require() -> None:
@@ -88,6 +88,4 @@ def manual_seed(seed: int) -> None:
     ...     assert a.tolist() == nb.rand(3, device="cuda").tolist()
     """
     _require()
-    from nbgrad._device import CUDA0, backend_for
-
     backend_for(CUDA0).seed(int(seed))
