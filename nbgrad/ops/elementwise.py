@@ -86,6 +86,7 @@ class Elementwise(OpDef):
         self._reads = tuple(
             (tuple(s for s in plan if s >= 0), _OUT in plan) for plan in self._plans
         )
+        self._calls = tuple(_call_form(rule, plan) for rule, plan in zip(self._rules, self._plans))
         self._kernels: dict = {}
         self._no_values = (None,) * self.nargs
         self._save_cache: dict = {}
@@ -204,8 +205,16 @@ class Elementwise(OpDef):
         """The gradient for input ``i`` (a Tensor, or None when the row gives none) from the
         incoming ``grad``, the inputs' ``values`` (one per input, None where not saved) and the
         output ``out`` (or None), before :func:`fit_gradient`."""
-        rule = self._rules[i]
-        if rule is None:
+        form, rule, j, k = self._calls[i]
+        if form == 1:
+            return rule(grad)
+        if form == 2:
+            return rule(grad, values[j])
+        if form == 3:
+            return rule(grad, out)
+        if form == 4:
+            return rule(grad, values[j], values[k])
+        if form == 0:
             return None
         return rule(*[grad if s == _GRAD else out if s == _OUT else values[s]
                       for s in self._plans[i]])
@@ -257,8 +266,7 @@ class Elementwise(OpDef):
         if saved is None:
             values = self._no_values
         else:
-            values = tuple(None if s is None else node.saved_input(i)
-                           for i, s in enumerate(saved))
+            values = [None if s is None else node.saved_input(i) for i, s in enumerate(saved)]
         out = None if node.saved_output is None else node.output()
         meta = node.meta
         result = []
@@ -312,6 +320,22 @@ def _plan(rule, args: tuple) -> tuple[int, ...]:
         return ()
     where_from = {"grad": _GRAD, "out": _OUT, **{a: i for i, a in enumerate(args)}}
     return tuple(where_from[p] for p in inspect.signature(rule).parameters)
+
+
+def _call_form(rule, plan: tuple) -> tuple:
+    """How :meth:`Elementwise.input_grad` calls ``rule``: (form, rule, j, k), the form naming
+    the common parameter lists (the hot path of backward) and 5 the general one."""
+    if rule is None:
+        return 0, None, 0, 0
+    if plan == (_GRAD,):
+        return 1, rule, 0, 0
+    if len(plan) == 2 and plan[0] == _GRAD and plan[1] >= 0:
+        return 2, rule, plan[1], 0
+    if plan == (_GRAD, _OUT):
+        return 3, rule, 0, 0
+    if len(plan) == 3 and plan[0] == _GRAD and plan[1] >= 0 and plan[2] >= 0:
+        return 4, rule, plan[1], plan[2]
+    return 5, rule, 0, 0
 
 
 class _IntegerDivision(Elementwise):
