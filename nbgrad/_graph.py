@@ -5,11 +5,19 @@ Kept below ``tensor.py`` and ``ops/`` so the dispatch can build nodes without im
 
 from __future__ import annotations
 
+import traceback
 import weakref
 
 from nbgrad import errors
 
-__all__ = ["VersionCounter", "SavedTensor", "Node", "anomaly_state", "FREED"]
+__all__ = [
+    "VersionCounter", "SavedTensor", "Node", "anomaly_state", "FREED",
+    "VIEW_NORMAL", "VIEW_NO_GRAD", "VIEW_INFERENCE",
+]
+
+# How a view came to be (PyTorch's CreationMeta), checked when the view is modified in place:
+# made while recording, made under no_grad from a tensor that requires grad, made in inference mode.
+VIEW_NORMAL, VIEW_NO_GRAD, VIEW_INFERENCE = 0, 1, 2
 
 
 class VersionCounter:
@@ -45,7 +53,7 @@ class SavedTensor:
     an output never makes a reference cycle between the output and its node.
     """
 
-    __slots__ = ("tensor", "data", "counter", "version", "requires_grad", "device")
+    __slots__ = ("tensor", "data", "counter", "version", "requires_grad", "device", "cls")
 
     def __init__(self, tensor, is_output: bool) -> None:
         counter = tensor._version_counter
@@ -55,6 +63,7 @@ class SavedTensor:
         self.version = counter.value
         if is_output:
             self.tensor = None
+            self.cls = type(tensor)
             self.data = tensor._data
             self.device = tensor._device
             self.requires_grad = tensor._requires_grad
@@ -84,9 +93,9 @@ class SavedTensor:
             )
         if self.tensor is not None:
             return self.tensor
-        from nbgrad.tensor import _make  # local: tensor.py imports this module
-
-        out = _make(self.data, self.counter)
+        out = self.cls.__new__(self.cls)  # the class of the op's output (tensor.py is above)
+        out._data = self.data
+        out._version_counter = self.counter
         out._device = self.device
         if self.requires_grad:
             out._requires_grad = True
@@ -99,8 +108,6 @@ _INPLACE_TRACES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def record_inplace_trace(counter: VersionCounter, op_name: str) -> None:
     """Under anomaly detection, remember where a tensor was last modified in place."""
-    import traceback
-
     _INPLACE_TRACES[counter] = (op_name, "".join(traceback.format_stack(limit=12)[:-3]))
 
 

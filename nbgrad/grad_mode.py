@@ -4,7 +4,7 @@ The state is a :class:`Mode` (two booleans, ``grad`` and ``inference``) kept in 
 :class:`contextvars.ContextVar`, :data:`mode_var`. Because it is a ContextVar and not a
 thread-local, a new thread starts at the default (grad on, inference off) and every asyncio
 task works on its own copy, taken when the task is created: a mode set in one task never
-leaks into another, even across ``await`` (GRAD_MODES.md section 9, CV-*).
+leaks into another, even across ``await``.
 
 The tensor dispatch reads ``mode_var.get()`` once per op and passes ``.grad`` /
 ``.inference`` down as plain booleans; nothing else reads or decides the mode.
@@ -34,9 +34,12 @@ import warnings
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from nbgrad import errors
+
 __all__ = [
     "MODES",
     "Mode",
+    "check_requires_grad_allowed",
     "enable_grad",
     "grad_mode",
     "inference_mode",
@@ -120,7 +123,7 @@ mode_var: contextvars.ContextVar[Mode] = contextvars.ContextVar("nbgrad_mode", d
 _GRAD_OFF = (MODES[(False, False)], MODES[(False, True)])
 _GRAD_ON = (MODES[(True, False)], MODES[(True, True)])
 # Indexed by the ``mode`` argument of inference_mode: False -> (grad on, normal),
-# True -> (grad off, inference)  (IM-1, IM-2).
+# True -> (grad off, inference). Either replaces the whole state, even inside no_grad.
 _INFERENCE = (MODES[(True, False)], MODES[(False, True)])
 
 _get = mode_var.get
@@ -137,13 +140,30 @@ def is_grad_enabled() -> bool:
 
 
 def is_inference_mode_enabled() -> bool:
-    """Return True inside ``inference_mode()`` (even if grad was re-enabled there, IM-3).
+    """Return True inside ``inference_mode()`` (even if grad was re-enabled there).
 
     >>> with inference_mode():
     ...     is_inference_mode_enabled()
     True
     """
     return _get().inference
+
+
+def check_requires_grad_allowed() -> None:
+    """Refuse ``requires_grad=True`` on an inference tensor outside inference mode.
+
+    ``Tensor.requires_grad``'s setter calls this for inference tensors, so that the rule about
+    the mode lives with the mode.
+
+    >>> check_requires_grad_allowed()
+    Traceback (most recent call last):
+        ...
+    nbgrad.errors.InferenceTensorError: Setting requires_grad=True on inference tensor outside ...
+    >>> with inference_mode():
+    ...     check_requires_grad_allowed()  # allowed inside inference mode
+    """
+    if not _get().inference:
+        raise errors.InferenceTensorError(errors.INFERENCE_REQUIRES_GRAD)
 
 
 def _bool_arg(func: str, name: str, value: object) -> bool:
@@ -164,14 +184,14 @@ class _ModeContext:
 
     Subclasses implement ``__enter__``, ``__exit__`` and ``_clone`` (a fresh, unentered
     instance with the same settings). Decorating a function wraps it so that **each call**
-    enters a fresh clone (DEC-3), which makes decorated functions safe under recursion,
+    enters a fresh clone, which makes decorated functions safe under recursion,
     re-entry and concurrent use from several threads or tasks.
 
     * plain functions: the mode holds while the function runs;
     * generator functions: only while the generator's own code runs, i.e. during each
-      ``next``/``send``/``throw``/``close`` (DEC-7); the consumer keeps its own mode between
+      ``next``/``send``/``throw``/``close``; the consumer keeps its own mode between
       yields;
-    * ``async def`` functions: inside the coroutine body, across its awaits (DEC-8, CV-3);
+    * ``async def`` functions: inside the coroutine body, across its awaits;
     * async generator functions: while ``__anext__``/``asend``/``athrow``/``aclose`` run.
     """
 
@@ -188,7 +208,7 @@ class _ModeContext:
 
     def __call__(self, func: F) -> F:
         if isinstance(func, type):
-            # DEC-6 (as PyTorch): deprecated; only construction runs under the mode.
+            # As in PyTorch: decorating a class is deprecated; only construction runs under it.
             warnings.warn(
                 "Decorating classes is deprecated and will be disabled in future versions. "
                 "You should only decorate functions or methods. To preserve the current "
@@ -205,7 +225,7 @@ class _ModeContext:
 
 
 def _wrap(factory: Callable[[], _ModeContext], func: F) -> F:
-    """Wrap ``func`` so it runs under ``factory()``; coroutine kinds are checked first (CV-8b)."""
+    """Wrap ``func`` so it runs under ``factory()``; async kinds are checked before generators."""
     if inspect.iscoroutinefunction(func):
         return _wrap_coroutine_function(factory, func)  # type: ignore[return-value]
     if inspect.isasyncgenfunction(func):
@@ -241,7 +261,7 @@ def _wrap_generator_function(factory, func):
         gen = func(*args, **kwargs)
         try:
             # Each step of the inner generator runs under a fresh manager, so the mode is
-            # active exactly while the generator's own code runs (DEC-7).
+            # active exactly while the generator's own code runs.
             with factory():
                 value = gen.send(None)
             while True:
@@ -293,7 +313,7 @@ class _StackedMode(_ModeContext):
     """A manager whose ``__enter__`` saves the current mode and ``__exit__`` restores it.
 
     The saved modes form a stack on the instance, so entering the *same* instance again
-    while it is active (nested) restores correctly (GM-5; PyTorch keeps one slot and leaves
+    while it is active (nested) restores correctly (PyTorch keeps one slot and leaves
     grad disabled after ``ng = no_grad(); with ng: with ng: pass``). The common case keeps
     the saved mode in one slot; a list is made only on nested re-entry. An instance must not
     be shared by code running concurrently in several threads/tasks (exits would then not be
@@ -301,7 +321,7 @@ class _StackedMode(_ModeContext):
 
     Restoring uses ``mode_var.set(prev)``, not ``reset(token)``, so an exit that runs in a
     different Context from the enter (generator finalisation, ``aclose()`` run by the loop)
-    still works (CV-8a).
+    still works.
     """
 
     # Class-level defaults instead of slots: a fresh manager sets nothing until entered, which
@@ -335,7 +355,7 @@ class _StackedMode(_ModeContext):
 
 class _GradSwitch(_StackedMode):
     """Base of ``no_grad`` and ``enable_grad``: both take no setting, only an optional function
-    to decorate (DEC-1: ``@no_grad``, ``@no_grad()``, ``no_grad(f)``)."""
+    to decorate (``@no_grad``, ``@no_grad()``, ``no_grad(f)``)."""
 
     __slots__ = ()
 
@@ -353,7 +373,7 @@ class no_grad(_GradSwitch):
     """Context manager and decorator that disables gradient recording.
 
     Inside, ops on tensors that require grad produce results with ``requires_grad=False``
-    and no ``grad_fn``; inputs keep their own ``requires_grad`` (GM-2, GM-3). Inference
+    and no ``grad_fn``; inputs keep their own ``requires_grad``. Inference
     mode, if on, stays on. Works as ``with no_grad():``, ``@no_grad``, ``@no_grad()`` and
     ``no_grad(f)`` on plain, generator and ``async def`` functions. The mode is local to
     the current thread / asyncio task.
@@ -379,8 +399,8 @@ class enable_grad(_GradSwitch):
     """Context manager and decorator that enables gradient recording (e.g. inside ``no_grad``).
 
     It only switches grad mode: tensors that do not require grad still give results that do
-    not (GM-7), and inside ``inference_mode`` nothing is recorded even though
-    ``is_grad_enabled()`` reports True (IM-3). Same forms as :class:`no_grad`.
+    not, and inside ``inference_mode`` nothing is recorded even though
+    ``is_grad_enabled()`` reports True. Same forms as :class:`no_grad`.
 
     >>> with no_grad():
     ...     with enable_grad():
@@ -400,8 +420,9 @@ class inference_mode(_StackedMode):
 
     ``inference_mode()`` / ``inference_mode(True)`` turns grad off and inference on;
     tensors made inside are *inference tensors*. ``inference_mode(False)`` turns grad **on**
-    and inference off (IM-2). Leaving restores the whole previous mode (IM-1). Works as
-    ``@inference_mode``, ``@inference_mode()`` and ``@inference_mode(False)``.
+    and inference off, even inside ``no_grad``. Leaving restores the whole previous mode
+    (grad and inference, undoing any change made inside). Works as ``@inference_mode``,
+    ``@inference_mode()`` and ``@inference_mode(False)``.
 
     >>> with inference_mode():
     ...     is_grad_enabled(), is_inference_mode_enabled()
@@ -417,9 +438,9 @@ class inference_mode(_StackedMode):
         self = object.__new__(cls)
         func = None
         if not isinstance(mode, bool):
-            func, mode = mode, True  # DEC-2: @inference_mode without parentheses
+            func, mode = mode, True  # @inference_mode without parentheses
         self.mode = mode
-        self._targets = (_INFERENCE[mode],) * 2  # the whole state, whatever was on (IM-1)
+        self._targets = (_INFERENCE[mode],) * 2  # the whole state, whatever was on
         return self if func is None else self(func)
 
     def _clone(self) -> inference_mode:
@@ -433,10 +454,10 @@ class set_grad_enabled(_ModeContext):
     """Set grad mode on or off; usable as a plain call, a context manager or a decorator.
 
     As a plain call it switches the mode at once for the rest of the current context
-    (thread / asyncio task), or until the enclosing block exits (SG-1, SG-3). As a context
-    manager, leaving restores the mode that was current when the object was **constructed**
-    (SG-2). As a decorator, ``@set_grad_enabled(False)`` does not change the mode when the
-    function is defined, only while it runs (SG-4). Inference mode is kept as it is.
+    (thread / asyncio task), or until the enclosing block exits. As a context manager,
+    leaving restores the mode that was current when the object was **constructed**. As a
+    decorator, ``@set_grad_enabled(False)`` does not change the mode when the function is
+    defined, only while it runs. Inference mode is kept as it is.
 
     >>> with set_grad_enabled(False):
     ...     is_grad_enabled()
@@ -461,7 +482,7 @@ class set_grad_enabled(_ModeContext):
         _set(self._prev)
 
     def __call__(self, func: F) -> F:
-        _set(self._prev)  # SG-4: undo the constructor's side effect
+        _set(self._prev)  # undo the constructor's side effect: decorating changes no mode
         return super().__call__(func)
 
     def _clone(self) -> set_grad_enabled:
@@ -500,9 +521,9 @@ def grad_mode(mode: bool, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
     Same as ``with set_grad_enabled(mode): return fn(*args, **kwargs)``: the caller's mode
     is restored on return and on exception, and a plain ``set_grad_enabled()`` inside
-    ``fn`` lasts until ``fn`` returns (FN-1, FN-2). If ``fn`` is an ``async def`` function
+    ``fn`` lasts until ``fn`` returns. If ``fn`` is an ``async def`` function
     (or returns a coroutine), a coroutine is returned that runs it under ``mode`` when
-    awaited (FN-3).
+    awaited.
 
     >>> grad_mode(False, is_grad_enabled)
     False

@@ -14,6 +14,8 @@ import zipfile
 
 import numpy as np
 
+from nbgrad.nn.parameter import Parameter
+from nbgrad.ops.creation import tensor
 from nbgrad.tensor import Tensor
 
 __all__ = ["save", "load", "SerializationError"]
@@ -147,8 +149,6 @@ def _decode(node, archive, where, map_location):
 
 
 def _tensor_from(arr: np.ndarray, node: dict, where, map_location) -> Tensor:
-    from nbgrad.ops.creation import tensor
-
     try:
         t = tensor(arr)
     except TypeError as exc:
@@ -163,8 +163,6 @@ def _tensor_from(arr: np.ndarray, node: dict, where, map_location) -> Tensor:
                 "map_location='cpu' to load it on the CPU"
             ) from exc
     if node.get("parameter"):
-        from nbgrad.nn.parameter import Parameter
-
         return Parameter(t, bool(node.get("requires_grad", False)))
     if node.get("requires_grad"):
         t.requires_grad_(True)

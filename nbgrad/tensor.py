@@ -1,25 +1,30 @@
 """The Tensor: an array on a device plus its autograd metadata.
 
-Arithmetic and shape methods are attached by ``nbgrad.ops`` (see ``ops/_methods.py``); this
-module holds the data model: metadata, version counter, autograd attributes, conversions, repr.
+Arithmetic and shape methods are registered by the layers above (``nbgrad.ops``, and
+``backward`` by ``nbgrad.autograd``); ``tensor.pyi`` lists them all. This module holds the data
+model: metadata, version counter, autograd attributes, conversions, repr. It imports nothing
+from the layers above it.
 """
 
 from __future__ import annotations
 
 import operator
+import weakref
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from nbgrad import errors
-from nbgrad._device import CPU, Device
+from nbgrad._device import CPU, Device, backend_for
 from nbgrad._dtype import DType, from_numpy_dtype
-from nbgrad._graph import Node, VersionCounter
-from nbgrad.grad_mode import is_inference_mode_enabled
+from nbgrad._format import format_tensor
+from nbgrad._graph import VIEW_NO_GRAD, VIEW_NORMAL, VersionCounter
+from nbgrad.grad_mode import check_requires_grad_allowed
+
+if TYPE_CHECKING:
+    from nbgrad._graph import Node
 
 __all__ = ["Tensor"]
-
-# How a view came to be (PyTorch's CreationMeta): checked when the view is modified in place.
-VIEW_NORMAL, VIEW_NO_GRAD, VIEW_INFERENCE = 0, 1, 2
 
 _new = object.__new__
 
@@ -51,6 +56,7 @@ class Tensor:
     _view_steps: tuple = ()  # (op, params) steps that rebuild the view from its base
     _view_meta = VIEW_NORMAL
     _base_fn: Node | None = None  # base.grad_fn when this view's history was made
+    _views: list | None = None  # on a base: weak references to its views (see ops/_views.py)
     _output_nr = 0
     _retains_grad = False
     _hooks: list | None = None
@@ -156,8 +162,6 @@ class Tensor:
         >>> x.stride(), x.t().stride(), x.stride(0)
         ((3, 1), (1, 3), 3)
         """
-        from nbgrad._device import backend_for
-
         st = backend_for(self._device).strides(self._data)
         return st if dim is None else st[_wrap_dim(dim, len(st))]
 
@@ -169,8 +173,6 @@ class Tensor:
         >>> x.is_contiguous(), x.t().is_contiguous()
         (True, False)
         """
-        from nbgrad._device import backend_for
-
         return backend_for(self._device).is_contiguous(self._data)
 
     def is_floating_point(self) -> bool:
@@ -210,23 +212,21 @@ class Tensor:
         >>> x.requires_grad, (x * 2).requires_grad, x.detach().requires_grad
         (True, True, False)
         """
-        if self._base is not None and self._view_meta == VIEW_NORMAL:
-            _refresh_view(self)
         return self._requires_grad
 
     @requires_grad.setter
     def requires_grad(self, mode: bool) -> None:
         if not isinstance(mode, (bool, np.bool_)):
             raise TypeError(f"requires_grad must be a bool, got {type(mode).__name__}")
-        if self.grad_fn is not None:  # TN-3: the attribute of a non-leaf cannot be set at all
+        if self.grad_fn is not None:  # a non-leaf's flag cannot be set at all
             raise errors.AutogradError(errors.NON_LEAF_REQUIRES_GRAD)
         if mode:
             if not self.dtype.is_floating_point:
                 raise errors.AutogradError(
                     errors.NON_FLOAT_REQUIRES_GRAD.format(dtype=self.dtype.name)
                 )
-            if self._version_counter is None and not is_inference_mode_enabled():
-                raise errors.InferenceTensorError(errors.INFERENCE_REQUIRES_GRAD)
+            if self._version_counter is None:
+                check_requires_grad_allowed()
         self._requires_grad = bool(mode)
 
     def requires_grad_(self, mode: bool = True) -> Tensor:
@@ -251,10 +251,8 @@ class Tensor:
         >>> (x * 2).grad_fn.name(), x.grad_fn is None
         ('MulBackward0', True)
         """
-        if self._base is not None:
-            if self._view_meta == VIEW_NORMAL:
-                _refresh_view(self)
-            elif self._base._requires_grad and self._base._grad_fn is not self._base_fn:
+        if self._base is not None and self._view_meta != VIEW_NORMAL:
+            if self._base._requires_grad and self._base._grad_fn is not self._base_fn:
                 # a view made under no_grad / inference mode whose base was since rebased
                 raise errors.InplaceError(
                     errors.NO_GRAD_VIEW_REBASED if self._view_meta == VIEW_NO_GRAD
@@ -337,8 +335,6 @@ class Tensor:
             raise errors.AutogradError("can't retain_grad on Tensor that has requires_grad=False")
         if fn is None or self._retains_grad:
             return
-        import weakref
-
         if fn.retained is None:
             fn.retained = {}
         fn.retained[self._output_nr] = weakref.ref(self)
@@ -371,19 +367,6 @@ class Tensor:
             hooks = fn.pre_hooks.setdefault(self._output_nr, [])
         hooks.append(hook)
         return _HookHandle(hooks, hook)
-
-    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
-        """Accumulate d(self)/d(leaf) into each leaf's ``.grad`` (see ``nb.autograd.backward``).
-
-        >>> import nbgrad as nb
-        >>> x = nb.tensor([1.0, 2.0], requires_grad=True)
-        >>> (x * x).backward(nb.tensor([1.0, 0.5]))  # a non-scalar output needs ``gradient``
-        >>> x.grad
-        tensor([2., 2.])
-        """
-        from nbgrad.autograd.engine import backward
-
-        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     def detach(self) -> Tensor:
         """A tensor sharing storage and version counter, cut off from the graph.
@@ -455,8 +438,6 @@ class Tensor:
         return self._data
 
     def _host(self) -> np.ndarray:
-        from nbgrad._device import backend_for
-
         return backend_for(self._device).to_host(self._data)
 
     def item(self):
@@ -516,8 +497,6 @@ class Tensor:
         return int(self.item())
 
     def __repr__(self) -> str:
-        from nbgrad._format import format_tensor
-
         return format_tensor(self)
 
 
@@ -575,16 +554,3 @@ def _wrap_dim(dim: int, ndim: int) -> int:
         )
     return dim % n
 
-
-def _refresh_view(view: Tensor) -> None:
-    """Rebuild a view's history when its base was modified in place since it was made."""
-    base = view._base
-    if base._grad_fn is view._base_fn or not base._requires_grad:
-        return
-    from nbgrad.ops._dispatch import replay_view
-
-    fresh = replay_view(base, view._view_steps)
-    view._grad_fn = fresh._grad_fn
-    view._output_nr = fresh._output_nr
-    view._requires_grad = fresh._requires_grad
-    view._base_fn = base._grad_fn

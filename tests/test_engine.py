@@ -1,6 +1,6 @@
 """The backward engine: Tensor.backward, autograd.backward/grad, accumulation, hooks, retained
 gradients, freed buffers, graph introspection, higher-order gradients, grad modes during backward
-(GRAD_MODES.md §6 BW-1..BW-5, GM-3) and concurrent backward passes."""
+and concurrent backward passes."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ class TestBackward:
         (x.sum() * 1).reshape(1, 1).backward()  # one element of any shape is fine
         assert x.grad.tolist() == [1.0, 1.0]
 
-    def test_gm3_no_grad_output(self):
+    def test_backward_of_output_without_history_raises(self):
         with pytest.raises(RuntimeError, match=NO_GRAD):
             nb.ones(2).sum().backward()
         x = vec(1.0)
@@ -324,7 +324,7 @@ class TestHooks:
         with pytest.raises(RuntimeError, match="doesn't require gradient"):
             nb.ones(1).register_hook(lambda g: g)
 
-    def test_bw2_hooks_see_create_graph_mode(self):
+    def test_hooks_see_create_graph_as_grad_mode(self):
         x = vec(1.0, 2.0)
         seen = []
         x.register_hook(lambda g: seen.append(nb.is_grad_enabled()))
@@ -332,7 +332,7 @@ class TestHooks:
         nb.autograd.grad((x * x).sum(), x, create_graph=True)
         loss = (x * x).sum()
         with nb.no_grad():
-            nb.autograd.grad(loss, x, create_graph=True)  # BW-1: the caller's mode is ignored
+            nb.autograd.grad(loss, x, create_graph=True)  # the caller's mode is ignored
         assert seen == [False, True, True]
 
 
@@ -481,7 +481,7 @@ class TestHigherOrder:
 
 # --------------------------------------------------------------------------- grad modes
 class TestModesDuringBackward:
-    def test_bw1_backward_inside_no_grad(self):
+    def test_backward_inside_no_grad(self):
         x = vec(1.0, 2.0)
         loss = (x * x).sum()
         with nb.no_grad():
@@ -489,7 +489,7 @@ class TestModesDuringBackward:
             assert not nb.is_grad_enabled()
         assert x.grad.tolist() == [2.0, 4.0] and not x.grad.requires_grad
 
-    def test_bw1_create_graph_inside_no_grad(self):
+    def test_create_graph_inside_no_grad(self):
         x = vec(1.0, 2.0)
         loss = (x * x * x).sum()
         with nb.no_grad():
@@ -498,12 +498,12 @@ class TestModesDuringBackward:
         (g2,) = nb.autograd.grad(g.sum(), x)
         assert g2.tolist() == [6.0, 12.0]
 
-    def test_bw1_no_create_graph_never_requires_grad(self):
+    def test_no_create_graph_never_requires_grad(self):
         x = vec(1.0, 2.0)
         (g,) = nb.autograd.grad((x * x).sum(), x)
         assert not g.requires_grad and g.grad_fn is None
 
-    def test_bw5_backward_inside_inference_mode(self):
+    def test_backward_inside_inference_mode(self):
         x = vec(1.0, 2.0)
         loss = (x * x).sum()
         with nb.inference_mode():

@@ -1,4 +1,4 @@
-"""Custom ops through ``nb.autograd.Function``: recording rules (grad modes, TN-7), the ctx API
+"""Custom ops through ``nb.autograd.Function``: recording rules (grad modes), the ctx API
 (save_for_backward with version checks, needs_input_grad, mark_dirty,
 mark_non_differentiable, set_materialize_grads), gradient validation, higher order, and a
 custom op whose kernels are the user's own ``@numba.njit`` functions."""
@@ -89,7 +89,7 @@ def test_forward_runs_with_grad_disabled_and_outputs_follow_the_mode():
     assert Probe.apply(x).requires_grad
     with nb.no_grad():
         out = Probe.apply(x)
-    assert not out.requires_grad and out.grad_fn is None  # TN-7
+    assert not out.requires_grad and out.grad_fn is None  # apply records nothing in no_grad
     with nb.inference_mode():
         out = Probe.apply(x)
     assert out.is_inference() and out.grad_fn is None
@@ -114,7 +114,7 @@ def test_backward_sees_create_graph_as_the_grad_mode():
     Probe.apply(x).sum().backward()
     nb.autograd.grad(Probe.apply(x).sum(), x, create_graph=True)
     y = Probe.apply(x).sum()
-    with nb.no_grad():  # backward ignores the caller's mode (BW-1)
+    with nb.no_grad():  # backward ignores the caller's mode
         y.backward()
     assert modes == [False, True, False]
 

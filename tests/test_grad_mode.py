@@ -1,8 +1,9 @@
-"""Tests for nbgrad.grad_mode against GRAD_MODES.md sections 1-4 and 9.
+"""Tests for nbgrad.grad_mode: grad modes, inference mode, decorators, threads and asyncio.
 
-Each test names the rule it checks (GM-*, SG-*, DEC-*, FN-*, IM-1..3, TL-*, CV-*). The first part
-uses only ``nbgrad.grad_mode``. The last part ("Tensor-level rules") goes through the public
-tensor API (``import nbgrad as nb`` inside each test).
+The tests are grouped by behaviour (state and nesting, set_grad_enabled, decorators, the
+functional grad_mode, inference mode state, threads and asyncio); each test's name and docstring
+say what it checks. The first part uses only ``nbgrad.grad_mode``. The last part ("Tensor-level
+rules") goes through the public tensor API (``import nbgrad as nb`` inside each test).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from nbgrad.grad_mode import (
 THREADS_INHERIT_CONTEXT = bool(getattr(sys.flags, "thread_inherit_context", False))
 skip_if_threads_inherit = pytest.mark.skipif(
     THREADS_INHERIT_CONTEXT,
-    reason="sys.flags.thread_inherit_context: new threads copy the starting context (CV-7)",
+    reason="sys.flags.thread_inherit_context: new threads copy the starting context",
 )
 
 DEFAULT = (True, False)
@@ -90,7 +91,7 @@ def test_mode_objects_are_four_immutable_interned_instances():
 
 
 def test_mode_var_holds_a_mode_read_once_per_op():
-    """CV-8c: the dispatch reads ``mode_var.get()`` and passes plain booleans down."""
+    """The dispatch reads ``mode_var.get()`` once per op and passes plain booleans down."""
     assert isinstance(mode_var, contextvars.ContextVar)
     assert mode_var.get() is MODES[(True, False)]
     with no_grad():
@@ -102,25 +103,25 @@ def test_mode_var_holds_a_mode_read_once_per_op():
 
 
 # ======================================================================================
-# 1. State model and nesting (GM)
+# State model and nesting
 # ======================================================================================
 
 
-def test_GM_1_defaults():
-    """GM-1: grad on, inference off by default; read with is_grad_enabled/is_inference..."""
+def test_default_mode_is_grad_on_inference_off():
+    """Grad on, inference off by default; read with is_grad_enabled/is_inference..."""
     assert is_grad_enabled() is True
     assert is_inference_mode_enabled() is False
 
 
-def test_GM_1_fresh_context_is_default():
-    """GM-1 / section 9: the state lives in a ContextVar; an empty Context sees the default."""
+def test_fresh_context_sees_the_default_mode():
+    """The state lives in a ContextVar; an empty Context sees the default."""
     with no_grad():
         assert contextvars.Context().run(state) == DEFAULT
         assert contextvars.copy_context().run(state) == (False, False)
 
 
-def test_GM_4_enter_exit_and_simple_nesting():
-    """GM-4: no_grad -> enable_grad -> no_grad gives False/True/False, and unwinds."""
+def test_enter_exit_and_simple_nesting():
+    """no_grad -> enable_grad -> no_grad gives False/True/False, and unwinds."""
     seen = []
     with no_grad():
         seen.append(is_grad_enabled())
@@ -135,8 +136,8 @@ def test_GM_4_enter_exit_and_simple_nesting():
 
 
 @pytest.mark.parametrize("depth", [1, 2, 17, 200])
-def test_GM_4_nesting_arbitrary_depth(depth):
-    """GM-4: nesting is a stack of any depth; each exit restores the mode at its enter."""
+def test_nesting_to_any_depth_restores_each_level(depth):
+    """Nesting is a stack of any depth; each exit restores the mode at its enter."""
     makers = [no_grad, enable_grad, lambda: set_grad_enabled(False), inference_mode]
     rng = random.Random(depth)
 
@@ -156,8 +157,8 @@ def test_GM_4_nesting_arbitrary_depth(depth):
 @pytest.mark.parametrize(
     "make", [no_grad, enable_grad, lambda: set_grad_enabled(False), inference_mode]
 )
-def test_GM_4_exception_restores_and_is_not_suppressed(make):
-    """GM-4 / DEC-5: __exit__ restores the mode when an exception passes, never suppresses it."""
+def test_exception_through_a_block_restores_and_is_not_suppressed(make):
+    """__exit__ restores the mode when an exception passes, never suppresses it."""
     with no_grad():
         with pytest.raises(KeyError):
             with make():
@@ -170,15 +171,15 @@ def test_GM_4_exception_restores_and_is_not_suppressed(make):
     assert state() == DEFAULT
 
 
-def test_GM_4_exit_returns_falsy():
+def test_exit_returns_falsy():
     for mgr in (no_grad(), enable_grad(), inference_mode(), set_grad_enabled(True)):
         mgr.__enter__()
         assert not mgr.__exit__(RuntimeError, RuntimeError("x"), None)
 
 
 @pytest.mark.parametrize("make", [no_grad, enable_grad, inference_mode])
-def test_GM_5_same_instance_reused_sequentially(make):
-    """GM-5: prev is re-captured at each enter, so one instance serves several blocks."""
+def test_same_instance_reused_one_block_after_another(make):
+    """The previous mode is re-captured at each enter, so one instance serves several blocks."""
     mgr = make()
     with mgr:
         inside = state()
@@ -192,8 +193,8 @@ def test_GM_5_same_instance_reused_sequentially(make):
     assert state() == DEFAULT
 
 
-def test_GM_5_same_instance_nested_is_reentrant():
-    """GM-5 (nbgrad fix): re-entering the same instance nested restores correctly.
+def test_same_instance_nested_is_reentrant():
+    """Re-entering the same instance nested restores correctly (nbgrad fixes PyTorch here).
 
     PyTorch leaves grad disabled after ``ng = no_grad(); with ng: (with ng: pass)``.
     """
@@ -227,7 +228,7 @@ def test_GM_5_same_instance_nested_is_reentrant():
     assert state() == DEFAULT
 
 
-def test_GM_5_same_instance_deep_reentry_and_reuse_after():
+def test_same_instance_deep_reentry_and_reuse_after():
     ng = no_grad()
     eg = enable_grad()
 
@@ -249,12 +250,12 @@ def test_GM_5_same_instance_deep_reentry_and_reuse_after():
 
 
 # ======================================================================================
-# 2. set_grad_enabled (SG)
+# set_grad_enabled
 # ======================================================================================
 
 
-def test_SG_1_plain_call_switches_immediately():
-    """SG-1: the constructor sets the mode at once, for the rest of the context."""
+def test_set_grad_enabled_plain_call_switches_immediately():
+    """The constructor sets the mode at once, for the rest of the context."""
     obj = set_grad_enabled(False)
     assert not is_grad_enabled()
     assert isinstance(obj, set_grad_enabled)
@@ -264,8 +265,8 @@ def test_SG_1_plain_call_switches_immediately():
     assert repr(set_grad_enabled(True)) == "nbgrad.set_grad_enabled(mode=True)"
 
 
-def test_SG_1_plain_call_stays_in_its_context():
-    """SG-1 (nbgrad): 'for the current context' - a copied context does not leak back."""
+def test_set_grad_enabled_plain_call_stays_in_its_context():
+    """A plain call lasts for the current context only: a copied context does not leak back."""
 
     def body():
         set_grad_enabled(False)
@@ -275,15 +276,15 @@ def test_SG_1_plain_call_stays_in_its_context():
     assert is_grad_enabled()
 
 
-def test_SG_1_keeps_inference_flag():
+def test_set_grad_enabled_keeps_inference_flag():
     with inference_mode():
         set_grad_enabled(True)
         assert state() == (True, True)
     assert state() == DEFAULT
 
 
-def test_SG_2_context_manager():
-    """SG-2: enter sets the mode; exit restores the mode at construction."""
+def test_set_grad_enabled_as_context_manager():
+    """Enter sets the mode; exit restores the mode at construction."""
     with set_grad_enabled(False):
         assert not is_grad_enabled()
         with set_grad_enabled(True):
@@ -292,8 +293,8 @@ def test_SG_2_context_manager():
     assert is_grad_enabled()
 
 
-def test_SG_2_exit_restores_construction_prev_pitfall():
-    """SG-2 pitfall: built while grad was on, entered inside no_grad -> exit turns grad on."""
+def test_set_grad_enabled_exit_restores_mode_at_construction():
+    """Pitfall: built while grad was on, entered inside no_grad -> exit turns grad on."""
     ctx = set_grad_enabled(False)  # grad was True at construction
     set_grad_enabled(True)
     with no_grad():
@@ -303,8 +304,8 @@ def test_SG_2_exit_restores_construction_prev_pitfall():
     assert is_grad_enabled()
 
 
-def test_SG_3_plain_call_inside_a_block_lasts_until_block_exit():
-    """SG-3: a plain call inside any block lasts until that block exits."""
+def test_plain_call_inside_a_block_lasts_until_block_exit():
+    """A plain set_grad_enabled call inside any block lasts until that block exits."""
     with set_grad_enabled(False):
         set_grad_enabled(True)
         assert is_grad_enabled()
@@ -338,8 +339,8 @@ def test_SG_3_plain_call_inside_a_block_lasts_until_block_exit():
         assert not is_grad_enabled()
 
 
-def test_SG_4_decorator_does_not_change_mode_at_definition():
-    """SG-4: @set_grad_enabled(False) applies only while the function runs (pytorch#113298)."""
+def test_set_grad_enabled_decorator_does_not_change_mode_at_definition():
+    """@set_grad_enabled(False) applies only while the function runs (pytorch#113298)."""
 
     @set_grad_enabled(False)
     def f():
@@ -361,8 +362,8 @@ def test_SG_4_decorator_does_not_change_mode_at_definition():
     assert g() is True
 
 
-def test_SG_4_decorated_function_reentry_and_recursion():
-    """SG-4 / DEC-3: each call enters a fresh instance."""
+def test_set_grad_enabled_decorated_function_reentry_and_recursion():
+    """Each call of the decorated function enters a fresh instance."""
 
     @set_grad_enabled(False)
     def down(n):
@@ -386,15 +387,15 @@ def test_SG_4_decorated_function_reentry_and_recursion():
 
 
 @pytest.mark.parametrize("bad", [1, 0, None, "yes", 1.0])
-def test_SG_5_bool_argument_only(bad):
-    """SG-5: non-bool argument raises TypeError naming the type."""
+def test_set_grad_enabled_bool_argument_only(bad):
+    """A non-bool argument raises TypeError naming the type."""
     with pytest.raises(TypeError, match=r"must be bool, not " + type(bad).__name__):
         set_grad_enabled(bad)
     assert state() == DEFAULT
 
 
-def test_SG_5_no_bare_decorator_form():
-    """SG-5: @set_grad_enabled without an argument fails with PyTorch's message."""
+def test_set_grad_enabled_has_no_bare_decorator_form():
+    """@set_grad_enabled without an argument fails with PyTorch's message."""
     msg = r"set_grad_enabled\(\): argument 'enabled' \(position 1\) must be bool, not function"
     with pytest.raises(TypeError, match=msg):
 
@@ -404,7 +405,7 @@ def test_SG_5_no_bare_decorator_form():
 
 
 # ======================================================================================
-# 3. Decorators (DEC)
+# Decorators
 # ======================================================================================
 
 
@@ -413,7 +414,7 @@ def _report():
 
 
 # Decorators are built inside the tests: `set_grad_enabled(False)` evaluated at collection
-# time would switch the mode of the collecting context (SG-1).
+# time would switch the mode of the collecting context, since the constructor sets it at once.
 DECORATOR_FACTORIES = {
     "no_grad": lambda: no_grad,
     "no_grad()": lambda: no_grad(),
@@ -425,8 +426,8 @@ DECORATOR_FACTORIES = {
 
 
 @pytest.mark.parametrize("cls, inside", [(no_grad, (False, False)), (enable_grad, (True, False))])
-def test_DEC_1_four_forms(cls, inside):
-    """DEC-1: @cls(), @cls, cls()(f) and cls(f) all work the same way."""
+def test_no_grad_and_enable_grad_four_decorator_forms(cls, inside):
+    """@cls(), @cls, cls()(f) and cls(f) all work the same way."""
 
     @cls()
     def a():
@@ -447,7 +448,7 @@ def test_DEC_1_four_forms(cls, inside):
     assert state() == DEFAULT
 
 
-def test_DEC_1_no_grad_with_function_returns_wrapper_not_instance():
+def test_no_grad_with_function_returns_wrapper_not_instance():
     f = no_grad(_report)
     assert not isinstance(f, no_grad)
     assert inspect.isfunction(f)
@@ -456,8 +457,8 @@ def test_DEC_1_no_grad_with_function_returns_wrapper_not_instance():
     assert repr(enable_grad()) == "nbgrad.enable_grad()"
 
 
-def test_DEC_2_inference_mode_forms():
-    """DEC-2: @inference_mode, @inference_mode() and @inference_mode(False)."""
+def test_inference_mode_decorator_forms():
+    """@inference_mode, @inference_mode() and @inference_mode(False) all work."""
 
     @inference_mode
     def a():
@@ -477,7 +478,7 @@ def test_DEC_2_inference_mode_forms():
 
     with no_grad():
         assert a() == b() == c() == (False, True)
-        assert d() == (True, False)  # IM-2
+        assert d() == (True, False)  # inference_mode(False) turns grad on
         assert state() == (False, False)
     with inference_mode():
         assert d() == (True, False)
@@ -486,15 +487,15 @@ def test_DEC_2_inference_mode_forms():
     assert repr(inference_mode(False)) == "nbgrad.inference_mode(mode=False)"
 
 
-def test_DEC_2_inference_mode_rejects_non_callable():
+def test_inference_mode_rejects_non_callable():
     with pytest.raises(TypeError):
         inference_mode(1)
     with pytest.raises(TypeError):
         no_grad()(3)
 
 
-def test_DEC_3_decorated_function_inside_with_of_same_kind():
-    """DEC-3: regression for pytorch#10858 - a decorator inside `with no_grad()`."""
+def test_decorated_function_inside_with_of_same_kind():
+    """Regression for pytorch#10858 - a decorator inside `with no_grad()`."""
 
     @no_grad()
     def f():
@@ -506,8 +507,8 @@ def test_DEC_3_decorated_function_inside_with_of_same_kind():
     assert is_grad_enabled()
 
 
-def test_DEC_3_fresh_instance_per_call_mutual_recursion():
-    """DEC-3: a decorated function re-entered recursively (plain functions, 10 levels)."""
+def test_decorator_fresh_instance_per_call_mutual_recursion():
+    """A decorated function re-entered recursively (plain functions, 10 levels)."""
     log = []
 
     @no_grad
@@ -530,8 +531,8 @@ def test_DEC_3_fresh_instance_per_call_mutual_recursion():
     assert is_grad_enabled()
 
 
-def test_DEC_3_decorated_function_across_threads():
-    """DEC-3: one decorated function used by many threads at once keeps each call's state."""
+def test_decorated_function_across_threads():
+    """One decorated function used by many threads at once keeps each call's state."""
     barrier = threading.Barrier(8)
     errors = []
 
@@ -562,8 +563,8 @@ def test_DEC_3_decorated_function_across_threads():
     assert errors == []
 
 
-def test_DEC_4_metadata_kept():
-    """DEC-4: functools.wraps keeps __name__, __doc__, __wrapped__, ..."""
+def test_decorator_keeps_metadata():
+    """functools.wraps keeps __name__, __doc__, __wrapped__, ..."""
 
     def plain(a, b=1):
         """Plain doc."""
@@ -594,7 +595,7 @@ def test_DEC_4_metadata_kept():
         assert inspect.isasyncgenfunction(deco(agen))
 
 
-def test_DEC_4_methods():
+def test_decorated_methods():
     class Model:
         @no_grad
         def forward(self, x):
@@ -611,8 +612,8 @@ def test_DEC_4_methods():
 
 
 @pytest.mark.parametrize("name", sorted(DECORATOR_FACTORIES))
-def test_DEC_5_exception_restores_and_propagates(name):
-    """DEC-5: an exception in the decorated function restores the mode and propagates."""
+def test_decorated_function_exception_restores_and_propagates(name):
+    """An exception in the decorated function restores the mode and propagates."""
     deco = DECORATOR_FACTORIES[name]()
 
     @deco
@@ -628,8 +629,8 @@ def test_DEC_5_exception_restores_and_propagates(name):
     assert state() == DEFAULT
 
 
-def test_DEC_6_decorating_a_class_warns_and_wraps_construction():
-    """DEC-6 (optional): FutureWarning; only construction runs under the mode."""
+def test_decorating_a_class_warns_and_wraps_construction():
+    """Decorating a class gives a FutureWarning; only construction runs under the mode."""
     with pytest.warns(FutureWarning, match="Decorating classes is deprecated"):
 
         @no_grad
@@ -657,8 +658,8 @@ def _gen_modes(n):
         ("set_grad_enabled(False)", (False, False)),
     ],
 )
-def test_DEC_7_generator_mode_only_while_body_runs(name, inside):
-    """DEC-7: the mode holds while the generator body runs; the consumer keeps its own."""
+def test_generator_mode_only_while_body_runs(name, inside):
+    """The mode holds while the generator body runs; the consumer keeps its own."""
     g = DECORATOR_FACTORIES[name]()(_gen_modes)
     for outer in (enable_grad, no_grad):
         with outer():
@@ -669,8 +670,8 @@ def test_DEC_7_generator_mode_only_while_body_runs(name, inside):
             assert state() == consumer
 
 
-def test_DEC_7_generator_consumer_changes_mode_between_steps():
-    """DEC-7: each step restores the consumer's *current* mode, not the one at creation."""
+def test_generator_consumer_changes_mode_between_steps():
+    """Each step restores the consumer's *current* mode, not the one at creation."""
 
     @no_grad
     def gen():
@@ -690,8 +691,8 @@ def test_DEC_7_generator_consumer_changes_mode_between_steps():
     assert state() == DEFAULT
 
 
-def test_DEC_7_send_throw_close_under_mode():
-    """DEC-7: send values and return value pass through; throw/close run under the mode."""
+def test_generator_send_throw_close_under_mode():
+    """Send values and return value pass through; throw/close run under the mode."""
     log = []
 
     @no_grad
@@ -730,7 +731,7 @@ def test_DEC_7_send_throw_close_under_mode():
     ]
 
 
-def test_DEC_7_return_value_and_exceptions_propagate():
+def test_generator_return_value_and_exceptions_propagate():
     @enable_grad
     def returns():
         x = yield 1
@@ -777,7 +778,7 @@ def test_DEC_7_return_value_and_exceptions_propagate():
         assert info.value.value == (20, True)
 
 
-def test_DEC_7_close_before_start_and_ignoring_generator_exit():
+def test_generator_close_before_start_and_ignoring_generator_exit():
     @no_grad
     def gen():
         yield 1
@@ -802,8 +803,8 @@ def test_DEC_7_close_before_start_and_ignoring_generator_exit():
     assert is_grad_enabled()
 
 
-def test_DEC_7_ten_level_mutual_recursion_of_generators():
-    """DEC-3/DEC-7: `test_set_grad_generator_functions_recursive`, 10 levels."""
+def test_ten_level_mutual_recursion_of_decorated_generators():
+    """PyTorch's `test_set_grad_generator_functions_recursive`: 10 levels, a fresh mode each."""
 
     @enable_grad()
     def enable_gen(depth):
@@ -838,8 +839,8 @@ def test_DEC_7_ten_level_mutual_recursion_of_generators():
             assert [g for _, _, g in out] == [d % 2 == 0 for d in range(11)]
 
 
-def test_DEC_8_coroutine_body_runs_under_mode_across_awaits():
-    """DEC-8 / CV-3: @no_grad on async def applies to the body, across awaits."""
+def test_coroutine_body_runs_under_mode_across_awaits():
+    """@no_grad on async def applies to the body, across awaits."""
 
     @no_grad
     async def body():
@@ -858,7 +859,7 @@ def test_DEC_8_coroutine_body_runs_under_mode_across_awaits():
     assert asyncio.run(main()) == [False] * 4
 
 
-def test_DEC_8_coroutine_exception_restores():
+def test_coroutine_exception_restores():
     @inference_mode
     async def boom():
         await asyncio.sleep(0)
@@ -873,8 +874,8 @@ def test_DEC_8_coroutine_exception_restores():
     assert asyncio.run(main()) == DEFAULT
 
 
-def test_DEC_8_async_generator_mode_only_while_anext_runs():
-    """DEC-8 (recommendation): async generators get the mode only while __anext__ runs."""
+def test_async_generator_mode_only_while_anext_runs():
+    """Async generators get the mode only while __anext__ runs."""
     log = []
 
     @no_grad
@@ -926,7 +927,7 @@ def test_DEC_8_async_generator_mode_only_while_anext_runs():
     ]
 
 
-def test_DEC_8_async_generator_exception_propagates():
+def test_async_generator_exception_propagates():
     @no_grad
     async def agen():
         yield 1
@@ -942,8 +943,8 @@ def test_DEC_8_async_generator_exception_propagates():
     assert asyncio.run(main()) == DEFAULT
 
 
-def test_DEC_9_undecorated_generator_leaks_mode_to_consumer():
-    """DEC-9: `with no_grad(): yield` inside an undecorated generator leaks between yields."""
+def test_undecorated_generator_leaks_mode_to_consumer():
+    """`with no_grad(): yield` inside an undecorated generator leaks between yields."""
 
     def leaky():
         with no_grad():
@@ -957,7 +958,7 @@ def test_DEC_9_undecorated_generator_leaks_mode_to_consumer():
     assert is_grad_enabled()  # restored only when the generator finishes
 
 
-def test_DEC_9_decorating_fixes_the_leak():
+def test_decorating_the_generator_fixes_the_leak():
     @no_grad
     def fixed():
         yield 1
@@ -970,12 +971,12 @@ def test_DEC_9_decorating_fixes_the_leak():
 
 
 # ======================================================================================
-# 4. Functional grad_mode(mode, fn) (FN)
+# Functional grad_mode(mode, fn)
 # ======================================================================================
 
 
-def test_FN_1_semantics():
-    """FN-1: runs fn under the mode, returns its result, restores the caller's mode."""
+def test_grad_mode_runs_fn_under_mode_and_restores():
+    """Runs fn under the mode, returns its result, restores the caller's mode."""
 
     def f(a, b, *, c):
         return a + b + c, is_grad_enabled()
@@ -987,7 +988,7 @@ def test_FN_1_semantics():
         assert not is_grad_enabled()
 
 
-def test_FN_1_restores_on_exception():
+def test_grad_mode_restores_on_exception():
     def boom():
         assert not is_grad_enabled()
         raise OSError
@@ -997,7 +998,7 @@ def test_FN_1_restores_on_exception():
     assert is_grad_enabled()
 
 
-def test_FN_1_innermost_wins_and_keeps_inference():
+def test_grad_mode_innermost_wins_and_keeps_inference():
     def inner():
         return state()
 
@@ -1011,14 +1012,14 @@ def test_FN_1_innermost_wins_and_keeps_inference():
         assert state() == (False, True)
 
 
-def test_FN_1_type_check():
+def test_grad_mode_type_check():
     with pytest.raises(TypeError, match="must be bool"):
         grad_mode(1, _report)
     assert is_grad_enabled()
 
 
-def test_FN_2_set_grad_enabled_inside_fn_is_undone_on_return():
-    """FN-2: a plain set_grad_enabled() inside fn lasts for the rest of fn only."""
+def test_grad_mode_set_grad_enabled_inside_fn_is_undone_on_return():
+    """A plain set_grad_enabled() inside fn lasts for the rest of fn only."""
 
     def fn():
         before = is_grad_enabled()
@@ -1032,8 +1033,8 @@ def test_FN_2_set_grad_enabled_inside_fn_is_undone_on_return():
         assert not is_grad_enabled()
 
 
-def test_FN_3_async_fn_runs_under_mode():
-    """FN-3: an async fn (or one returning a coroutine) gets a coroutine run under the mode."""
+def test_grad_mode_async_fn_runs_under_mode():
+    """An async fn (or one returning a coroutine) gets a coroutine run under the mode."""
 
     async def afn(x, *, y):
         seen = [is_grad_enabled()]
@@ -1063,7 +1064,7 @@ def test_FN_3_async_fn_runs_under_mode():
     assert r3 == (0, [True, True])
 
 
-def test_FN_3_async_exception_restores():
+def test_grad_mode_async_exception_restores():
     async def boom():
         await asyncio.sleep(0)
         raise ArithmeticError
@@ -1077,12 +1078,12 @@ def test_FN_3_async_exception_restores():
 
 
 # ======================================================================================
-# 7 (part). Inference mode state (IM-1..3)
+# Inference mode state
 # ======================================================================================
 
 
-def test_IM_1_enter_and_leave_restore_whole_state():
-    """IM-1: grad off + inference on; exit restores the whole state, undoing a plain set."""
+def test_inference_mode_enter_and_leave_restore_whole_state():
+    """Grad off + inference on; exit restores the whole state, undoing a plain set."""
     with inference_mode():
         assert state() == (False, True)
         set_grad_enabled(True)
@@ -1094,8 +1095,8 @@ def test_IM_1_enter_and_leave_restore_whole_state():
         assert state() == (False, False)
 
 
-def test_IM_2_inference_mode_false_turns_grad_on():
-    """IM-2: inference_mode(False) sets grad True and inference False, even inside no_grad."""
+def test_inference_mode_false_turns_grad_on():
+    """inference_mode(False) sets grad True and inference False, even inside no_grad."""
     with no_grad():
         with inference_mode(False):
             assert state() == (True, False)
@@ -1106,8 +1107,8 @@ def test_IM_2_inference_mode_false_turns_grad_on():
         assert state() == (False, True)
 
 
-def test_IM_3_grad_managers_keep_inference_flag():
-    """IM-3: inside inference mode, enable_grad / set_grad_enabled only flip .grad."""
+def test_grad_managers_keep_inference_flag():
+    """Inside inference mode, enable_grad / set_grad_enabled only flip .grad."""
     with inference_mode():
         with enable_grad():
             assert state() == (True, True)
@@ -1207,13 +1208,13 @@ def _interpret(program, model):
 
 @settings(max_examples=300, deadline=None)
 @given(_PROGRAM, st.sampled_from(sorted(MODES)))
-def test_GM_4_SG_3_IM_1_random_programs_match_stack_model(program, start):
-    """GM-4, SG-1..3, IM-1..3, FN-1/2, DEC-3 together against a reference stack model."""
+def test_random_nesting_programs_match_stack_model(program, start):
+    """Nested blocks, plain calls, inference mode, grad_mode and decorators match a stack model."""
 
     def run():
         mode_var.set(MODES[start])
         _interpret(program, start)
-        # the program's plain set calls at top level persist (SG-1) - but nothing else
+        # the program's plain set calls at top level persist - but nothing else
         return True
 
     assert contextvars.copy_context().run(run)
@@ -1270,7 +1271,7 @@ def test_set_multithreading_enabled_is_context_local():
 
 
 # ======================================================================================
-# 9. Threads (TL) and asyncio (CV)
+# Threads and asyncio
 # ======================================================================================
 
 
@@ -1284,8 +1285,8 @@ def _in_new_thread(fn):
 
 @skip_if_threads_inherit
 @pytest.mark.parametrize("outer", [no_grad, inference_mode, lambda: set_grad_enabled(False)])
-def test_TL_1_CV_7_new_thread_starts_at_default(outer):
-    """TL-1 / CV-7: a new threading.Thread starts with grad on, inference off."""
+def test_new_thread_starts_at_default(outer):
+    """A new threading.Thread starts with grad on, inference off."""
     with outer():
         assert state() != DEFAULT
         assert _in_new_thread(state) == DEFAULT
@@ -1294,16 +1295,16 @@ def test_TL_1_CV_7_new_thread_starts_at_default(outer):
 
 @skip_if_threads_inherit
 @pytest.mark.parametrize("outer", [no_grad, inference_mode])
-def test_TL_1_CV_6_thread_pool_workers_start_at_default(outer):
-    """TL-1 / CV-6: ThreadPoolExecutor.submit/map do not copy the mode (pytorch#20528)."""
+def test_thread_pool_workers_start_at_default(outer):
+    """ThreadPoolExecutor.submit/map do not copy the mode (pytorch#20528)."""
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         with outer():
             assert pool.submit(state).result() == DEFAULT
             assert list(pool.map(lambda _: state(), range(8))) == [DEFAULT] * 8
 
 
-def test_TL_2_many_threads_each_with_their_own_mode():
-    """TL-2: threads set modes concurrently (plain calls and blocks); none leaks."""
+def test_many_threads_each_with_their_own_mode():
+    """Threads set modes concurrently (plain calls and blocks); none leaks."""
     n = 16
     barrier = threading.Barrier(n)
     errors = []
@@ -1341,7 +1342,7 @@ def test_TL_2_many_threads_each_with_their_own_mode():
     assert errors == []
 
 
-def test_TL_2_set_grad_enabled_in_thread_does_not_affect_main():
+def test_set_grad_enabled_in_thread_does_not_affect_main():
     def worker():
         set_grad_enabled(False)
         with inference_mode():
@@ -1352,8 +1353,8 @@ def test_TL_2_set_grad_enabled_in_thread_does_not_affect_main():
     assert state() == DEFAULT
 
 
-def test_TL_4_CV_1_with_block_across_await_stays_in_its_task():
-    """CV-1 (unlike TL-4 in PyTorch): `with no_grad()` across an await affects only its task."""
+def test_with_block_across_await_stays_in_its_task():
+    """`with no_grad()` across an await affects only its task (in PyTorch it leaks to all)."""
 
     async def main():
         a_inside = asyncio.Event()
@@ -1390,8 +1391,8 @@ def test_TL_4_CV_1_with_block_across_await_stays_in_its_task():
     }
 
 
-def test_TL_4_CV_2_plain_call_stays_in_its_task():
-    """CV-2: a plain set_grad_enabled() in a task changes neither parent nor siblings."""
+def test_plain_call_stays_in_its_task():
+    """A plain set_grad_enabled() in a task changes neither parent nor siblings."""
 
     async def main():
         flag = asyncio.Event()
@@ -1412,8 +1413,8 @@ def test_TL_4_CV_2_plain_call_stays_in_its_task():
     assert asyncio.run(main()) == ([False, True], True)
 
 
-def test_CV_3_disabling_decorators_on_async_functions():
-    """CV-3: @no_grad, @no_grad() and @set_grad_enabled(False) apply to the body."""
+def test_disabling_decorators_on_async_functions():
+    """@no_grad, @no_grad() and @set_grad_enabled(False) apply to the body."""
 
     async def body():
         out = [is_grad_enabled()]
@@ -1431,8 +1432,8 @@ def test_CV_3_disabling_decorators_on_async_functions():
     assert after is True
 
 
-def test_CV_4_enable_grad_and_inference_mode_on_async_functions():
-    """CV-4: @enable_grad() awaited inside no_grad enables grad; @inference_mode() infers."""
+def test_enable_grad_and_inference_mode_on_async_functions():
+    """@enable_grad() awaited inside no_grad enables grad; @inference_mode() infers."""
 
     @enable_grad()
     async def eg():
@@ -1453,8 +1454,8 @@ def test_CV_4_enable_grad_and_inference_mode_on_async_functions():
     assert asyncio.run(main()) == ((True, False), (False, True))
 
 
-def test_CV_5_tasks_copy_mode_at_creation():
-    """CV-5: a task created inside no_grad keeps it even if it first runs after the block."""
+def test_tasks_copy_mode_at_creation():
+    """A task created inside no_grad keeps it even if it first runs after the block."""
 
     async def report():
         await asyncio.sleep(0)
@@ -1473,7 +1474,7 @@ def test_CV_5_tasks_copy_mode_at_creation():
     assert asyncio.run(main()) == ((False, False), (False, False), (False, True), DEFAULT)
 
 
-def test_CV_5_task_changes_do_not_flow_back():
+def test_task_changes_do_not_flow_back():
     async def child():
         set_grad_enabled(False)
         with inference_mode():
@@ -1488,8 +1489,8 @@ def test_CV_5_task_changes_do_not_flow_back():
     assert asyncio.run(main()) == ((False, False), (False, False))
 
 
-def test_CV_6_to_thread_copies_the_mode():
-    """CV-6: asyncio.to_thread copies the context; the worker sees the caller's mode."""
+def test_to_thread_copies_the_mode():
+    """asyncio.to_thread copies the context; the worker sees the caller's mode."""
 
     async def main():
         with no_grad():
@@ -1503,8 +1504,8 @@ def test_CV_6_to_thread_copies_the_mode():
 
 
 @skip_if_threads_inherit
-def test_CV_6_run_in_executor_does_not_copy():
-    """CV-6: loop.run_in_executor runs in the worker's own context (the default)."""
+def test_run_in_executor_does_not_copy():
+    """loop.run_in_executor runs in the worker's own context (the default)."""
 
     async def main():
         loop = asyncio.get_running_loop()
@@ -1566,8 +1567,8 @@ async def _random_task(seed):
     return seed
 
 
-def test_CV_1_CV_2_two_hundred_interleaved_tasks():
-    """CV-1/CV-2/CV-3: 200 tasks interleave no_grad/enable_grad/inference_mode/plain calls."""
+def test_two_hundred_interleaved_tasks():
+    """200 tasks interleave no_grad/enable_grad/inference_mode/plain calls; none leaks."""
 
     async def main():
         with no_grad():
@@ -1582,8 +1583,8 @@ def test_CV_1_CV_2_two_hundred_interleaved_tasks():
     assert after == DEFAULT
 
 
-def test_CV_8a_exit_in_a_different_context_does_not_raise():
-    """CV-8a: restoring with set(prev) works when __exit__ runs in another Context."""
+def test_exit_in_a_different_context_does_not_raise():
+    """Restoring with set(prev) works when __exit__ runs in another Context."""
     for mgr in (no_grad(), enable_grad(), inference_mode(), set_grad_enabled(True)):
         ctx = contextvars.copy_context()
         ctx.run(mgr.__enter__)
@@ -1591,8 +1592,8 @@ def test_CV_8a_exit_in_a_different_context_does_not_raise():
         assert state() == DEFAULT
 
 
-def test_CV_8a_async_generator_finalised_by_the_loop():
-    """CV-8a: a decorated async generator abandoned mid-iteration is closed by the loop."""
+def test_decorated_async_generator_finalised_by_the_loop():
+    """A decorated async generator abandoned mid-iteration is closed by the loop, under its mode."""
     closed = []
 
     @no_grad
@@ -1633,8 +1634,8 @@ def test_with_no_grad_overhead_is_small():
 # ======================================================================================
 
 
-def test_GM_2_input_keeps_requires_grad_output_records_nothing():
-    """GM-2: inputs keep requires_grad in no_grad; values identical in every mode."""
+def test_no_grad_input_keeps_requires_grad_output_records_nothing():
+    """Inputs keep requires_grad in no_grad; values identical in every mode."""
     import nbgrad as nb
 
     x = nb.tensor([1.0, 2.0], requires_grad=True)
@@ -1648,8 +1649,8 @@ def test_GM_2_input_keeps_requires_grad_output_records_nothing():
     assert x.requires_grad
 
 
-def test_GM_3_results_under_no_grad_are_leaves():
-    """GM-3: outputs are leaves without grad_fn; backward raises 'does not require grad'."""
+def test_results_under_no_grad_are_leaves():
+    """Outputs are leaves without grad_fn; backward raises 'does not require grad'."""
     import nbgrad as nb
 
     x = nb.tensor([1.0, 2.0], requires_grad=True)
@@ -1662,8 +1663,8 @@ def test_GM_3_results_under_no_grad_are_leaves():
         y.backward()
 
 
-def test_GM_6_no_history_after_the_fact():
-    """GM-6: re-enabling grad does not attach history to tensors computed earlier."""
+def test_no_history_after_the_fact():
+    """Re-enabling grad does not attach history to tensors computed earlier."""
     import nbgrad as nb
 
     x = nb.tensor([1.0, 2.0], requires_grad=True)
@@ -1676,8 +1677,8 @@ def test_GM_6_no_history_after_the_fact():
         z.backward()
 
 
-def test_GM_7_enable_grad_honours_requires_grad():
-    """GM-7: tensors that do not require grad give outputs that do not either."""
+def test_enable_grad_honours_requires_grad():
+    """Under enable_grad, tensors that do not require grad give outputs that do not either."""
     import nbgrad as nb
 
     a = nb.tensor([1.0, 2.0])
@@ -1692,8 +1693,8 @@ def test_GM_7_enable_grad_honours_requires_grad():
     assert x.grad.tolist() == [2.0, 2.0]
 
 
-def test_SG_3_tensor_plain_call_inside_block():
-    """SG-3 (test_set_grad_enabled): plain set_grad_enabled(True) inside a block records."""
+def test_tensor_plain_set_grad_enabled_inside_block_records():
+    """PyTorch's test_set_grad_enabled: plain set_grad_enabled(True) inside a block records."""
     import nbgrad as nb
 
     x = nb.tensor([1.0, 2.0], requires_grad=True)
@@ -1706,7 +1707,7 @@ def test_SG_3_tensor_plain_call_inside_block():
     assert nb.is_grad_enabled()
 
 
-def test_DEC_3_tensor_decorated_function():
+def test_tensor_decorated_function():
     import nbgrad as nb
 
     x = nb.tensor([1.0, 2.0], requires_grad=True)
@@ -1724,8 +1725,8 @@ def test_DEC_3_tensor_decorated_function():
         assert g(x).requires_grad
 
 
-def test_IM_2_tensor_products_require_grad():
-    """IM-2: inside no_grad, inference_mode(False) records."""
+def test_tensor_inference_mode_false_products_require_grad():
+    """Inside no_grad, inference_mode(False) records."""
     import nbgrad as nb
 
     x = nb.tensor([1.0, 2.0], requires_grad=True)
@@ -1735,8 +1736,8 @@ def test_IM_2_tensor_products_require_grad():
     assert y.requires_grad and not y.is_inference()
 
 
-def test_IM_3_tensor_outputs_are_inference_tensors():
-    """IM-3: enable_grad inside inference_mode reports True, yet nothing is recorded."""
+def test_tensor_enable_grad_inside_inference_records_nothing():
+    """enable_grad inside inference_mode reports True, yet nothing is recorded."""
     import nbgrad as nb
 
     x = nb.tensor([1.0, 2.0], requires_grad=True)
@@ -1751,7 +1752,7 @@ def test_IM_3_tensor_outputs_are_inference_tensors():
     assert not x.is_inference()
 
 
-def test_IM_1_tensor_inference_outputs():
+def test_tensor_inference_outputs():
     import nbgrad as nb
 
     x = nb.tensor([1.0, 2.0], requires_grad=True)
@@ -1762,7 +1763,7 @@ def test_IM_1_tensor_inference_outputs():
     assert not z.is_inference() and z.requires_grad
 
 
-def test_FN_1_tensor():
+def test_tensor_grad_mode_function():
     import nbgrad as nb
 
     x = nb.tensor([1.0, 2.0], requires_grad=True)
@@ -1787,8 +1788,8 @@ def test_public_names_are_reexported():
 
 
 @skip_if_threads_inherit
-def test_TL_1_tensor_in_thread_records():
-    """TL-1: ops in a fresh thread started inside no_grad record gradients."""
+def test_tensor_in_new_thread_records():
+    """Ops in a fresh thread started inside no_grad record gradients."""
     import nbgrad as nb
 
     x = nb.tensor([1.0, 2.0], requires_grad=True)
@@ -1797,8 +1798,8 @@ def test_TL_1_tensor_in_thread_records():
     assert y.requires_grad
 
 
-def test_TL_3_backward_in_several_threads():
-    """TL-3: each thread drives its own backward."""
+def test_backward_in_several_threads():
+    """Each thread drives its own backward."""
     import nbgrad as nb
 
     def work(i):
@@ -1811,8 +1812,8 @@ def test_TL_3_backward_in_several_threads():
     assert results == [[2.0 * i, 2.0] for i in range(8)]
 
 
-def test_CV_1_tensor_concurrent_tasks():
-    """CV-1: a task holding no_grad across an await does not stop another task recording."""
+def test_tensor_concurrent_tasks():
+    """A task holding no_grad across an await does not stop another task recording."""
     import nbgrad as nb
 
     x = nb.tensor([1.0, 2.0], requires_grad=True)
@@ -1840,8 +1841,8 @@ def test_CV_1_tensor_concurrent_tasks():
     assert asyncio.run(main()) == [False, (True, False)]
 
 
-def test_CV_3_tensor_decorated_async_body():
-    """CV-3 / CV-4: products inside a decorated async body follow the decorator."""
+def test_tensor_decorated_async_body():
+    """Products inside a decorated async body follow the decorator."""
     import nbgrad as nb
 
     x = nb.tensor([1.0, 2.0], requires_grad=True)

@@ -1,6 +1,8 @@
-"""Inference mode and inference tensors at the tensor level: GRAD_MODES.md §7, IM-1..IM-15.
+"""Inference mode and inference tensors at the tensor level.
 
-IM-16 lists PyTorch quirks that are deliberately not pinned here.
+PyTorch quirks that are not part of the contract (``detach()`` of an inference tensor reporting
+``_version`` 0 instead of raising, an inference leaf that requires grad giving an untracked ``r*r``
+but a tracked ``r+1``) are deliberately not pinned here.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ def inference_tensor(*shape):
         return nb.ones(*shape)
 
 
-# --------------------------------------------------------------------------- IM-1 .. IM-3
-def test_im1_leaving_restores_the_whole_state():
+# --------------------------------------------------------------------------- entering and leaving
+def test_leaving_inference_mode_restores_the_whole_state():
     with nb.inference_mode():
         assert not nb.is_grad_enabled() and nb.is_inference_mode_enabled()
         nb.set_grad_enabled(True)
@@ -43,7 +45,7 @@ def test_im1_leaving_restores_the_whole_state():
         assert not nb.is_grad_enabled()  # restored to the no_grad state it was entered in
 
 
-def test_im2_inference_mode_false_turns_grad_on():
+def test_inference_mode_false_turns_grad_on_for_tensors():
     x = nb.ones(2, requires_grad=True)
     with nb.no_grad():
         with nb.inference_mode(False):
@@ -53,7 +55,7 @@ def test_im2_inference_mode_false_turns_grad_on():
     assert y.requires_grad and not y.is_inference()
 
 
-def test_im3_enable_grad_inside_inference_records_nothing():
+def test_enable_grad_inside_inference_records_nothing():
     x = nb.ones(2, requires_grad=True)
     with nb.inference_mode():
         with nb.enable_grad():
@@ -67,8 +69,8 @@ def test_im3_enable_grad_inside_inference_records_nothing():
         assert not t.requires_grad and t.grad_fn is None and t.is_inference()
 
 
-# --------------------------------------------------------------------------- IM-4, IM-5
-def test_im4_tensors_allocated_in_inference_mode():
+# -------------------------------------------------------------- which tensors are inference tensors
+def test_tensors_allocated_in_inference_mode_are_inference_tensors():
     x = nb.ones(3, requires_grad=True)
     n = nb.ones(3)
     with nb.inference_mode():
@@ -80,7 +82,7 @@ def test_im4_tensors_allocated_in_inference_mode():
     assert not view_of_normal.is_inference()  # a view is an inference tensor iff its base is
 
 
-def test_im5_requires_grad_in_inference_mode():
+def test_requires_grad_in_inference_mode():
     x = nb.ones(2, requires_grad=True)
     with nb.inference_mode():
         p = nb.ones(2, requires_grad=True)
@@ -92,8 +94,8 @@ def test_im5_requires_grad_in_inference_mode():
     assert not y.requires_grad and y.grad_fn is None  # functional outputs never require grad
 
 
-# --------------------------------------------------------------------------- IM-6, IM-7
-def test_im6_no_version_counter():
+# ---------------------------------------------------------------- version counter and requires_grad
+def test_inference_tensors_have_no_version_counter():
     c = inference_tensor(2)
     with pytest.raises(RuntimeError, match=NO_VERSION):
         _ = c._version
@@ -103,7 +105,7 @@ def test_im6_no_version_counter():
     assert nb.ones(2)._version == 0
 
 
-def test_im7_setting_requires_grad_outside():
+def test_setting_requires_grad_on_inference_tensor_outside():
     c = inference_tensor(2)
     with pytest.raises(RuntimeError, match=SET_REQUIRES_GRAD):
         c.requires_grad_()
@@ -116,7 +118,7 @@ def test_im7_setting_requires_grad_outside():
     assert c.requires_grad
 
 
-# --------------------------------------------------------------------------- IM-8, IM-9
+# --------------------------------------------------------------------------- in-place updates
 def _iadd(t):
     t += 1
 
@@ -127,7 +129,7 @@ def _iadd(t):
     lambda t: t.__setitem__(nb.tensor([0, 1]), 5.0), lambda t: t.exp_(), _iadd,
     lambda t: t[1:].add_(1),
 ])
-def test_im8_inplace_outside_refused_before_writing(update):
+def test_inplace_on_inference_tensor_outside_refused_before_writing(update):
     c = inference_tensor(3)
     for mode in (nb.enable_grad, nb.no_grad):
         with mode():
@@ -139,7 +141,7 @@ def test_im8_inplace_outside_refused_before_writing(update):
             update(c)  # inference_mode(False) does not unlock an existing inference tensor
 
 
-def test_im9_inplace_inside_allowed():
+def test_inplace_on_inference_tensor_inside_allowed():
     c = inference_tensor(3)
     with nb.inference_mode():
         c.add_(1)
@@ -160,8 +162,8 @@ def test_accumulator_pitfall_and_workaround():
     assert normal.item() == 1.0 and not normal.is_inference()
 
 
-# --------------------------------------------------------------------------- IM-10
-def test_im10_saving_inference_tensor_raises_at_forward():
+# --------------------------------------------------------------------------- saving for backward
+def test_saving_inference_tensor_raises_at_forward():
     c = inference_tensor(3)
     x = nb.ones(3, requires_grad=True)
     for fn in (lambda: c * x, lambda: x * c, lambda: x / c, lambda: c @ x,
@@ -170,7 +172,7 @@ def test_im10_saving_inference_tensor_raises_at_forward():
             fn()
 
 
-def test_im10_ops_saving_nothing_are_fine():
+def test_ops_saving_nothing_accept_inference_tensors():
     c = inference_tensor(3)
     s = nb.ones(3, requires_grad=True)
     y = c + s
@@ -179,7 +181,7 @@ def test_im10_ops_saving_nothing_are_fine():
     assert s.grad.tolist() == [1.0, 1.0, 1.0]
 
 
-def test_im10_inference_output_into_trainable_layer():
+def test_inference_output_into_trainable_layer():
     w = nb.ones(2, 2, requires_grad=True)
     with nb.inference_mode():
         features = nb.ones(3, 2) * 2
@@ -190,15 +192,15 @@ def test_im10_inference_output_into_trainable_layer():
     assert w.grad.tolist() == [[6.0, 6.0], [6.0, 6.0]]
 
 
-def test_im10_no_error_when_nothing_requires_grad():
+def test_no_save_error_when_nothing_requires_grad():
     c = inference_tensor(3)
     assert (c * nb.ones(3)).tolist() == [1.0, 1.0, 1.0]
     with nb.no_grad():
         assert (c * nb.ones(3, requires_grad=True)).sum().item() == 3.0
 
 
-# --------------------------------------------------------------------------- IM-11, IM-12
-def test_im11_functional_op_outside_gives_normal_tensor():
+# -------------------------------------------------- functional ops and views outside inference mode
+def test_functional_op_on_inference_tensor_outside_gives_normal_tensor():
     c = inference_tensor(3)
     for y in (c * 2, c.exp(), c + nb.ones(3), c.sum(), c.clone()):
         assert not y.is_inference() and y.is_leaf and not y.requires_grad
@@ -206,7 +208,7 @@ def test_im11_functional_op_outside_gives_normal_tensor():
         assert y._version == 1
 
 
-def test_im12_views_of_inference_tensors():
+def test_views_of_inference_tensors():
     c = inference_tensor(2, 3)
     with nb.inference_mode():
         inside = c[0]
@@ -219,8 +221,8 @@ def test_im12_views_of_inference_tensors():
             _ = v._version
 
 
-# --------------------------------------------------------------------------- IM-13
-def test_im13_inplace_on_normal_tensor_inside_inference():
+# ------------------------------------------------------------- normal tensors inside inference mode
+def test_inplace_on_normal_tensor_inside_inference():
     n = nb.ones(3)
     w = nb.ones(3, requires_grad=True)
     with nb.inference_mode():
@@ -236,7 +238,7 @@ def test_im13_inplace_on_normal_tensor_inside_inference():
     assert y.requires_grad and not y.is_inference() and y._version == 1
 
 
-def test_im13_bump_makes_later_backward_fail():
+def test_version_bump_inside_inference_makes_later_backward_fail():
     w = nb.ones(3, requires_grad=True)
     z = w * 3
     loss = (z * z).sum()
@@ -247,7 +249,7 @@ def test_im13_bump_makes_later_backward_fail():
         loss.backward()
 
 
-def test_im13_view_made_in_inference_modified_in_normal_mode():
+def test_view_made_in_inference_modified_in_normal_mode():
     w = nb.ones(3, requires_grad=True)
     z = w * 2
     with nb.inference_mode():
@@ -264,7 +266,7 @@ def test_im13_view_made_in_inference_modified_in_normal_mode():
     assert z.tolist() == [3.0, 3.0, 2.0]
 
 
-def test_im13_base_modified_then_view_grad_fn():
+def test_base_modified_then_inference_view_grad_fn():
     w = nb.ones(3, requires_grad=True)
     z = w * 2
     with nb.inference_mode():
@@ -277,8 +279,8 @@ def test_im13_base_modified_then_view_grad_fn():
         _ = zv.grad_fn
 
 
-# --------------------------------------------------------------------------- IM-14, IM-15
-def test_im14_inplace_mixing():
+# --------------------------------------------------------------------- mixing in-place ops; threads
+def test_inplace_mixing_normal_and_inference_tensors():
     c = inference_tensor(3)
     a = nb.ones(3, requires_grad=True) * 1
     with pytest.raises(RuntimeError, match=SAVED):
@@ -288,10 +290,10 @@ def test_im14_inplace_mixing():
     assert a.tolist() == [2.0, 2.0, 2.0]
     s = nb.ones(3, requires_grad=True)
     with pytest.raises(RuntimeError, match=INPLACE):
-        c.copy_(s * 2)  # writing into an inference tensor outside: IM-8
+        c.copy_(s * 2)  # writing into an inference tensor outside inference mode
 
 
-def test_im15_new_threads_do_not_inherit_inference_mode():
+def test_new_threads_do_not_inherit_inference_mode():
     seen = {}
 
     def worker():
@@ -305,7 +307,7 @@ def test_im15_new_threads_do_not_inherit_inference_mode():
     assert seen == {"mode": False, "tensor": False}
 
 
-# --------------------------------------------------------------------------- backward (BW-5)
+# --------------------------------------------------------------------------- backward
 def test_backward_inside_inference_mode_gives_normal_grads():
     x = nb.ones(2, requires_grad=True)
     loss = (x * x).sum()

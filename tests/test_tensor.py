@@ -1,5 +1,5 @@
 """Tests for the Tensor data model: creation, dtypes and promotion, attributes, repr,
-requires_grad rules and bad input (API.md "Tensors", GRAD_MODES.md TN-3)."""
+requires_grad rules and bad input (API.md "Tensors")."""
 
 from __future__ import annotations
 
@@ -445,7 +445,7 @@ class TestRequiresGrad:
         with pytest.raises(RuntimeError, match=self.NON_LEAF):
             y.requires_grad_(False)
         with pytest.raises(RuntimeError, match=self.NON_LEAF):
-            y.requires_grad = True  # TN-3: the attribute of a non-leaf cannot be set
+            y.requires_grad = True  # only leaves may change requires_grad, even via the attribute
         assert y.requires_grad_() is y and y.requires_grad  # True is a no-op, as in PyTorch
 
     def test_propagation(self):

@@ -1,4 +1,4 @@
-"""Views, in-place ops and version counters (GRAD_MODES.md §5 TN-4/TN-5 and §8 VC-1..VC-6).
+"""Views, in-place ops and version counters.
 
 Views share storage and the version counter with their base; each in-place op bumps that counter
 exactly once; a tensor saved for backward and modified afterwards is caught at backward; in-place
@@ -285,7 +285,7 @@ def test_saved_input_modified():
     x = nb.ones(3, requires_grad=True)
     w = nb.ones(3)
     loss = (x * w).sum()
-    w.add_(1)  # no error yet: VC-4 checks at backward
+    w.add_(1)  # no error yet: the saved version is checked at backward
     _expect_version_error(loss.backward, 1, 0)
 
 
@@ -348,7 +348,7 @@ def test_modified_after_save_but_not_saved_is_fine():
     assert x.grad.tolist() == [1.0, 1.0, 1.0]
 
 
-# --------------------------------------------------------------------------- leaves (TN-4)
+# --------------------------------------------------------------------------- leaves
 def test_inplace_on_leaf_requiring_grad_refused():
     w = nb.ones(3, requires_grad=True)
     for op in (lambda: w.add_(1), lambda: w.zero_(), lambda: w.copy_(nb.zeros(3)),
@@ -379,7 +379,7 @@ def test_optimizer_idiom_under_no_grad():
 
 
 # --------------------------------------------------------------------------- differentiation
-def test_inplace_on_unsaved_non_leaf_rebases():  # VC-6
+def test_inplace_on_unsaved_non_leaf_rebases():  # nothing saved it: legal, graph rebased
     a = nb.ones(3, requires_grad=True)
     y = a * 2
     y.add_(1)
@@ -563,7 +563,7 @@ def test_copy_into_view_of_plain_tensor():
     assert y.grad.tolist() == [2.0, 2.0, 0.0]
 
 
-# --------------------------------------------------------------------------- TN-5
+# --------------------------------------------------------------------------- views made in no_grad
 def test_view_made_in_no_grad_modified_with_grad_on():
     x = nb.ones(3, requires_grad=True)
     y = x * 1

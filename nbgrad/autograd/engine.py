@@ -12,7 +12,7 @@ import warnings
 from nbgrad import errors
 from nbgrad._graph import Node, anomaly_state
 from nbgrad.grad_mode import MODES, is_multithreading_enabled, mode_var
-from nbgrad.ops._dispatch import edge_of
+from nbgrad.ops._dispatch import edge_of, filled_like
 from nbgrad.tensor import Tensor
 
 __all__ = ["backward", "grad"]
@@ -25,8 +25,6 @@ def _as_tuple(x) -> tuple:
 
 
 def _root_grads(outputs: tuple, grad_outputs) -> list:
-    from nbgrad.ops.creation import ones_like
-
     if grad_outputs is not None and not isinstance(grad_outputs, (Tensor, list, tuple)):
         raise TypeError(
             "gradient must be a Tensor or a sequence of Tensors, got "
@@ -50,12 +48,7 @@ def _root_grads(outputs: tuple, grad_outputs) -> list:
         if g is None:
             if out.numel() != 1:
                 raise errors.AutogradError("grad can be implicitly created only for scalar outputs")
-            prev = mode_var.get()
-            mode_var.set(MODES[(False, False)])
-            try:
-                g = ones_like(out)
-            finally:
-                mode_var.set(prev)
+            g = filled_like(out, 1)  # a normal tensor even inside inference mode
         elif not isinstance(g, Tensor):
             raise TypeError(f"gradient {i} must be a Tensor, got {type(g).__name__}")
         elif g.shape != out.shape:
@@ -365,7 +358,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     >>> nb.autograd.grad(x ** 2, x)
     (tensor(6.),)
     """
-    single = isinstance(inputs, Tensor)
     inputs = _as_tuple(inputs)
     if allow_unused is None:
         allow_unused = materialize_grads
@@ -395,9 +387,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
         g = run.capture[key]
         if g is None:
             if materialize_grads:
-                from nbgrad.ops.creation import zeros_like
-
-                g = zeros_like(t)
+                g = filled_like(t, 0)
             elif not allow_unused:
                 raise errors.AutogradError(
                     f"One of the differentiated Tensors (input {i}) appears to not have been used "
@@ -408,5 +398,20 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
             if not create_graph:
                 g = g.detach()
         result.append(g)
-    del single
     return tuple(result)
+
+
+def tensor_backward(self: Tensor, gradient=None, retain_graph=None, create_graph: bool = False,
+                    inputs=None) -> None:
+    """Accumulate d(self)/d(leaf) into each leaf's ``.grad`` (see ``nb.autograd.backward``).
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor([1.0, 2.0], requires_grad=True)
+    >>> (x * x).backward(nb.tensor([1.0, 0.5]))  # a non-scalar output needs ``gradient``
+    >>> x.grad
+    tensor([2., 2.])
+    """
+    backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+
+Tensor.backward = tensor_backward  # Tensor's method, from the layer that owns backward

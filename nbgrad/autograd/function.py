@@ -1,10 +1,11 @@
 """Custom differentiable ops: subclass :class:`Function` with ``forward``/``backward``.
 
-``Function.apply`` follows the dispatch's rules (``ops/_dispatch.py``): it reads the grad mode
-once, runs ``forward`` with grad disabled (GRAD_MODES.md TN-7), and records one graph node only
-when grad mode is on and an input requires grad. Tensors passed to ``ctx.save_for_backward``
-become ``SavedTensor`` objects, so an in-place change before backward raises the usual
-"modified by an inplace operation" error and a second backward the "second time" error.
+``Function.apply`` follows the dispatch's rules: it asks the dispatch point (``ops/_dispatch.py``)
+whether the call is recorded, runs ``forward`` with grad disabled (inference mode is kept), and
+records one graph node only when grad mode is on and an input requires grad. Tensors passed to
+``ctx.save_for_backward`` become ``SavedTensor`` objects, so an in-place change before backward
+raises the usual "modified by an inplace operation" error and a second backward the "second time"
+error.
 
 >>> import nbgrad as nb
 >>> class Cube(nb.autograd.Function):
@@ -28,15 +29,21 @@ import functools
 import traceback
 
 from nbgrad._graph import Node, SavedTensor, anomaly_state
-from nbgrad.grad_mode import MODES, is_grad_enabled, is_inference_mode_enabled, no_grad
-from nbgrad.ops._dispatch import OpDef, apply, check_inplace, edge_of
+from nbgrad.grad_mode import no_grad
+from nbgrad.ops._dispatch import (
+    OpDef,
+    apply,
+    check_inplace,
+    edge_of,
+    rebase_view,
+    refresh_views,
+    will_record,
+)
+from nbgrad.ops.creation import zeros
 from nbgrad.ops.elementwise import sum_to
 from nbgrad.tensor import Tensor, _make
 
 __all__ = ["Function", "FunctionCtx", "once_differentiable"]
-
-_RECORDING = MODES[(True, False)]  # the mode a recorded Function.apply ran in
-
 
 class FunctionCtx:
     """The ``ctx`` object ``forward`` and ``backward`` share; store extra attributes freely.
@@ -204,8 +211,6 @@ class _FunctionBackward(OpDef):
         ctx = node.params
         out_meta, in_meta = node.meta
         if ctx.materialize_grads:
-            from nbgrad.ops.creation import zeros
-
             grads = tuple(
                 zeros(m[0], dtype=m[1], device=m[2]) if g is None and m is not None else g
                 for g, m in zip(grads, out_meta)
@@ -396,11 +401,11 @@ class Function:
         if kwargs:
             raise TypeError(f"{cls.__name__}.apply() takes positional arguments only")
         needs = tuple(_needs_grad(a) for a in args)
-        record = is_grad_enabled() and not is_inference_mode_enabled() and any(needs)
+        record = any(needs) and will_record(args)
         ctx = FunctionCtx()
         ctx.needs_input_grad = tuple(n and record for n in needs)
         separate_setup = cls.setup_context is not Function.setup_context
-        with no_grad():  # TN-7: forward runs with grad disabled (inference mode is kept)
+        with no_grad():  # forward runs with grad disabled (inference mode is kept)
             raw = cls.forward(*args) if separate_setup else cls.forward(ctx, *args)
             if separate_setup:
                 cls.setup_context(ctx, args, raw)
@@ -421,7 +426,7 @@ def _record(cls, ctx: FunctionCtx, args: tuple, needs: tuple, raw):
         if id(t) not in inputs:
             raise RuntimeError("mark_dirty only accepts input tensors, got a tensor that is not "
                                f"an input of {cls.__name__}")
-        check_inplace(t, _RECORDING)
+        check_inplace(t)
     final = {}
     results = []
     out_meta = []
@@ -443,6 +448,8 @@ def _record(cls, ctx: FunctionCtx, args: tuple, needs: tuple, raw):
                 _rebase_dirty_view(t, node, nr)
             else:
                 t._grad_fn, t._output_nr, t._requires_grad = node, nr, True
+                if id(o) in dirty:  # an input written in place: its views take the new history
+                    refresh_views(t)
         results.append(t)
     in_meta = tuple((a.shape, a.dtype) if isinstance(a, Tensor) else None for a in args)
     node.meta = (tuple(out_meta), in_meta)
@@ -464,11 +471,9 @@ def _save(t, node):
 def _rebase_dirty_view(view: Tensor, node: Node, nr: int) -> None:
     """A view modified in place by ``forward``: its base takes the new history for the
     written region (as an in-place op through the dispatch would)."""
-    from nbgrad.ops._dispatch import _rebase_view
-
     written = _alias(view)
     written._grad_fn, written._output_nr, written._requires_grad = node, nr, True
-    _rebase_view(view, written)
+    rebase_view(view, written)
 
 
 class _DelayedError(OpDef):
@@ -517,11 +522,10 @@ def once_differentiable(fn):
 
     @functools.wraps(fn)
     def wrapper(ctx, *grads):
-        grad_on = is_grad_enabled()
         with no_grad():
             result = fn(ctx, *grads)
         tracked = tuple(g for g in grads if isinstance(g, Tensor) and g.requires_grad)
-        if not (grad_on and tracked):
+        if not will_record(tracked):
             return result
         single = not isinstance(result, tuple)
         wrapped = tuple(

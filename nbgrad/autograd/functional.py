@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from nbgrad.autograd.engine import grad as _grad
 from nbgrad.grad_mode import enable_grad
+from nbgrad.ops.creation import eye, ones_like, zeros, zeros_like
+from nbgrad.ops.join import stack
 from nbgrad.tensor import Tensor
 
 __all__ = ["vjp", "jvp", "jacobian", "hessian", "vhp", "hvp"]
@@ -47,8 +49,6 @@ def _finish(items, create_graph: bool, is_tuple: bool):
 
 
 def _fill(grads, like, strict: bool, fn: str, what: str) -> tuple:
-    from nbgrad.ops.creation import zeros_like
-
     out = []
     for i, (g, x) in enumerate(zip(grads, like)):
         if g is None:
@@ -69,7 +69,6 @@ def _check_v(v, like: tuple, fn: str, what: str) -> tuple:
                 f"The vector v can only be None if the {what} of {fn} is a single Tensor with "
                 "a single element."
             )
-        from nbgrad.ops.creation import ones_like
 
         return (ones_like(like[0]),)
     v, _ = _as_tuple(v, "v", fn)
@@ -105,7 +104,6 @@ def vjp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
 def jvp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
     """``(func(*inputs), J·v)``: the Jacobian-vector product, by two reverse passes
     (``J·v = d(uᵀJ·v)/du``)."""
-    from nbgrad.ops.creation import zeros_like
 
     inputs, in_tuple = _as_tuple(inputs, "inputs", "jvp")
     vs = _check_v(v, inputs, "jvp", "input")
@@ -132,8 +130,6 @@ def jacobian(func, inputs, create_graph: bool = False, strict: bool = False,
     """The Jacobian of ``func`` at ``inputs``: for each (output, input) pair a tensor of shape
     ``output.shape + input.shape``; nested tuples follow the tuple-ness of outputs and
     inputs, as in PyTorch. One reverse pass per output element."""
-    from nbgrad.ops.creation import eye, zeros
-    from nbgrad.ops.join import stack
 
     if strategy != "reverse-mode":
         raise NotImplementedError("jacobian: only strategy='reverse-mode' is supported")
@@ -180,7 +176,6 @@ def _gradient_function(func, create_graph_inner: bool = True):
                 "The function given to hessian/vhp/hvp should return a single Tensor with a "
                 "single element."
             )
-        from nbgrad.ops.creation import zeros_like
 
         if not out.requires_grad:
             return tuple(zeros_like(x) for x in xs)

@@ -6,6 +6,7 @@ import numpy as np
 
 from nbgrad.autograd.engine import grad as _grad
 from nbgrad.grad_mode import enable_grad, no_grad
+from nbgrad.ops.creation import randn_like, zeros_like
 from nbgrad.tensor import Tensor
 
 __all__ = ["gradcheck", "gradgradcheck", "GradcheckError"]
@@ -53,8 +54,6 @@ def _numerical_jacobian(fn, inputs, idx, out_index, eps):
 
 
 def _analytical_jacobian(fn, inputs, idx, out_index):
-    from nbgrad.ops.creation import zeros_like
-
     out = _outputs(fn, inputs)[out_index]
     x = inputs[idx]
     jac = np.zeros((out.numel(), x.numel()))
@@ -115,7 +114,6 @@ def gradgradcheck(fn, inputs, grad_outputs=None, *, eps: float = 1e-6, atol: flo
     >>> nb.autograd.gradgradcheck(lambda t: (t * t * t).sum(), (x,))
     True
     """
-    from nbgrad.ops.creation import randn_like
 
     inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
     diff = _diff_inputs(inputs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from nbgrad.grad_mode import no_grad
 from nbgrad.nn import functional as F
 from nbgrad.nn import init
 from nbgrad.nn.module import Module
@@ -131,8 +132,6 @@ class Embedding(Module):
         """
         init.normal_(self.weight)
         if self.padding_idx is not None:
-            from nbgrad.grad_mode import no_grad
-
             with no_grad():
                 self.weight[self.padding_idx] = 0.0
 

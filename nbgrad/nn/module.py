@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Iterator
 
+from nbgrad._dtype import as_dtype
 from nbgrad.grad_mode import no_grad
 from nbgrad.nn.parameter import Parameter
-from nbgrad.tensor import Tensor
+from nbgrad.tensor import Tensor, parse_to_args
 
 __all__ = ["Module", "IncompatibleKeys"]
 
@@ -459,12 +460,9 @@ class Module:
         >>> fc.to(nb.float64).weight is w, w.dtype, fc.to("cpu").weight.device
         (True, nbgrad.float64, device(type='cpu'))
         """
-        from nbgrad.tensor import parse_to_args
 
         device, dtype = parse_to_args(args, kwargs)
         if dtype is not None:
-            from nbgrad._dtype import as_dtype
-
             dtype = as_dtype(dtype)
             if not dtype.is_floating_point:
                 raise TypeError(

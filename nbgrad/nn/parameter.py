@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from nbgrad._device import CPU
+from nbgrad.ops.creation import empty
 from nbgrad.tensor import Tensor
 
 __all__ = ["Parameter"]
@@ -12,8 +13,8 @@ class Parameter(Tensor):
     """A tensor that is a module parameter: assigning it to a ``Module`` attribute registers it.
 
     It shares storage and version counter with ``data`` (like ``data.detach()``) and is a leaf
-    that requires grad by default -- also when created inside ``no_grad`` (the factory
-    exception of GRAD_MODES.md, TN-1).
+    that requires grad by default -- also when created inside ``no_grad`` (as with factories,
+    an explicit ``requires_grad`` is honoured in every grad mode).
 
     >>> import nbgrad as nb
     >>> with nb.no_grad():
@@ -24,8 +25,6 @@ class Parameter(Tensor):
 
     def __new__(cls, data: Tensor | None = None, requires_grad: bool = True) -> Parameter:
         if data is None:
-            from nbgrad.ops.creation import empty
-
             data = empty(0)
         if not isinstance(data, Tensor):
             raise TypeError(

@@ -11,13 +11,22 @@ import traceback
 
 from nbgrad import errors
 from nbgrad._device import CPU, backend_for
-from nbgrad._graph import Node, SavedTensor, VersionCounter, anomaly_state, record_inplace_trace
-from nbgrad.grad_mode import MODES, mode_var
-from nbgrad.tensor import VIEW_INFERENCE, VIEW_NO_GRAD, VIEW_NORMAL, Tensor, _make
+from nbgrad._graph import (
+    VIEW_NORMAL,
+    Node,
+    SavedTensor,
+    VersionCounter,
+    anomaly_state,
+    record_inplace_trace,
+)
+from nbgrad.grad_mode import mode_var
+from nbgrad.ops._views import adopt_history, check_view_inplace, make_view, views_to_refresh
+from nbgrad.tensor import Tensor, _make
 
-__all__ = ["OpDef", "apply", "apply_inplace", "new_tensor", "replay_view", "edge_of"]
-
-_RECORDING = MODES[(True, False)]
+__all__ = [
+    "OpDef", "apply", "apply_inplace", "new_tensor", "filled_like", "replay_view", "edge_of",
+    "refresh_views", "rebase_view", "check_inplace", "recording", "will_record",
+]
 
 
 class OpDef:
@@ -69,10 +78,6 @@ class OpDef:
 
 def edge_of(t: Tensor):
     """The graph edge gradients of ``t`` flow into: its node, or itself when a leaf."""
-    if t._base is not None and t._view_meta == VIEW_NORMAL and t._base._grad_fn is not t._base_fn:
-        from nbgrad.tensor import _refresh_view
-
-        _refresh_view(t)
     fn = t._grad_fn
     if fn is None:
         return (t, 0)
@@ -93,7 +98,7 @@ def apply(op: OpDef, inputs: tuple, params=None):
                 else:
                     _device_mismatch(op, device, x._device)
             arrays.append(x._data)
-            if x._requires_grad or (x._base is not None and _needs_grad(x)):
+            if x._requires_grad:
                 any_grad = True
         else:
             arrays.append(x)
@@ -127,28 +132,25 @@ def _load_cpu_backend():
     return _cpu_backend
 
 
-def _needs_grad(x: Tensor) -> bool:
-    """Whether input ``x`` takes part in the graph (views consult their base)."""
-    return x._requires_grad or (
-        x._base is not None and x._view_meta == VIEW_NORMAL and x.requires_grad
+def recording() -> bool:
+    """Whether the current grad mode records ops (grad on, inference mode off)."""
+    mode = mode_var.get()
+    return mode.grad and not mode.inference
+
+
+def will_record(tensors) -> bool:
+    """Whether an op on ``tensors`` would be recorded in the current grad mode: the mode
+    records and at least one of them requires grad. For code that must know beforehand
+    (custom ``Function.apply``, once_differentiable)."""
+    mode = mode_var.get()
+    return mode.grad and not mode.inference and any(
+        isinstance(t, Tensor) and t._requires_grad for t in tensors
     )
 
 
 def _wrap(op, data, inputs, mode, device, params) -> Tensor:
     if op.view:
-        src = inputs[0]
-        t = _make(data, src._version_counter)
-        t._base = src if src._base is None else src._base
-        t._view_steps = src._view_steps + ((op, params),)
-        meta = src._view_meta
-        if meta == VIEW_NORMAL and src._version_counter is not None:
-            if mode.inference:
-                meta = VIEW_INFERENCE
-            elif not mode.grad and _needs_grad(src):
-                meta = VIEW_NO_GRAD
-        t._view_meta = meta
-        if meta != VIEW_NORMAL:  # remembered to detect a later rebase of the base
-            t._base_fn = t._base._grad_fn
+        t = make_view(inputs[0], data, op, params, mode)
     else:
         t = _make(data, None if mode.inference else VersionCounter())
     if device is not CPU:
@@ -158,13 +160,9 @@ def _wrap(op, data, inputs, mode, device, params) -> Tensor:
 
 def _edge_and_need(x):
     """(edge, needs-grad) for one input of a recorded op."""
-    if isinstance(x, Tensor):
-        if x._base is None:
-            if x._requires_grad:
-                fn = x._grad_fn
-                return ((x, 0) if fn is None else (fn, x._output_nr)), True
-        elif _needs_grad(x):
-            return edge_of(x), True
+    if isinstance(x, Tensor) and x._requires_grad:
+        fn = x._grad_fn
+        return ((x, 0) if fn is None else (fn, x._output_nr)), True
     return None, False
 
 
@@ -213,16 +211,21 @@ def _record(op, inputs, params, arrays, out, outputs) -> None:
 
 
 def replay_view(base: Tensor, steps: tuple) -> Tensor:
-    """Rebuild a view of ``base`` (with fresh history) from its recorded steps."""
-    prev = mode_var.get()
-    mode_var.set(_RECORDING if not prev.inference else prev)
-    try:
-        t = base
-        for op, params in steps:
-            t = apply(op, (t,), params)
-        return t
-    finally:
-        mode_var.set(prev)
+    """Rebuild a view of ``base`` from its recorded steps (recorded when the mode records)."""
+    t = base
+    for op, params in steps:
+        t = apply(op, (t,), params)
+    return t
+
+
+def refresh_views(base: Tensor, also: Tensor | None = None) -> None:
+    """After ``base``'s history changed, give each of its live views (and ``also``, a view just
+    written in place) a history on top of the new one, by replaying the view's steps."""
+    stale = views_to_refresh(base)
+    if also is not None and also._view_meta != VIEW_NORMAL:  # untracked, refreshed explicitly
+        stale.append(also)
+    for view in stale:
+        adopt_history(view, replay_view(base, view._view_steps))
 
 
 def _device_mismatch(op, a, b):
@@ -235,7 +238,8 @@ def _device_mismatch(op, a, b):
 def new_tensor(data, device=CPU, requires_grad: bool = False) -> Tensor:
     """Wrap a freshly made array as a leaf; an inference tensor when made in inference mode.
 
-    ``requires_grad`` is honoured in every mode (PyTorch's factory exception, TN-1).
+    ``requires_grad`` is honoured in every mode (as PyTorch's factories: an explicit
+    ``requires_grad=True`` wins over ``no_grad``).
     """
     mode = mode_var.get()
     t = _make(data, None if mode.inference else VersionCounter())
@@ -246,23 +250,31 @@ def new_tensor(data, device=CPU, requires_grad: bool = False) -> Tensor:
     return t
 
 
-def check_inplace(target: Tensor, mode) -> None:
-    """Refuse in-place updates autograd cannot allow, before any data is written."""
+def filled_like(t: Tensor, value, shape: tuple | None = None) -> Tensor:
+    """A normal (never inference) tensor of ``value`` with ``t``'s dtype and device, of
+    ``t``'s shape or ``shape``: the zeros and ones that gradients start from."""
+    bk = backend_for(t._device)
+    out = _make(bk.full(t.shape if shape is None else shape, value, t._data.dtype),
+                VersionCounter())
+    if t._device is not CPU:
+        out._device = t._device
+    return out
+
+
+def check_inplace(target: Tensor, mode=None) -> None:
+    """Refuse in-place updates autograd cannot allow, before any data is written (in ``mode``,
+    the current grad mode by default)."""
+    if mode is None:
+        mode = mode_var.get()
     if target._version_counter is None and not mode.inference:
         raise errors.InferenceTensorError(errors.INFERENCE_INPLACE)
     if not mode.grad or mode.inference:
         return
-    base = target._base
-    if base is None:
+    if target._base is None:
         if target._requires_grad and target._grad_fn is None:
             raise errors.InplaceError(errors.LEAF_INPLACE)
         return
-    if target._view_meta == VIEW_NO_GRAD:
-        raise errors.InplaceError(errors.NO_GRAD_VIEW_INPLACE)
-    if target._view_meta == VIEW_INFERENCE and base._requires_grad:
-        raise errors.InplaceError(errors.INFERENCE_VIEW_INPLACE)
-    if base._requires_grad and base._grad_fn is None:
-        raise errors.InplaceError(errors.VIEW_OF_LEAF_INPLACE)
+    check_view_inplace(target)
 
 
 def _bump(target: Tensor, op: OpDef) -> None:
@@ -301,8 +313,7 @@ def apply_inplace(op: OpDef, target: Tensor, others: tuple = (), params=None) ->
         )
     grad_on = mode.grad and not mode.inference
     needs_record = grad_on and (
-        target.requires_grad
-        or any(isinstance(o, Tensor) and o.requires_grad for o in others)
+        target._requires_grad or any(isinstance(o, Tensor) and o._requires_grad for o in others)
     )
     for o in others:
         if isinstance(o, Tensor) and o._device is not target._device:
@@ -315,7 +326,7 @@ def apply_inplace(op: OpDef, target: Tensor, others: tuple = (), params=None) ->
         return target
     stand_in = _make(target._data, VersionCounter())
     stand_in._device = target._device
-    if target.requires_grad:
+    if target._requires_grad:
         stand_in._requires_grad = True
         stand_in._grad_fn, stand_in._output_nr = edge_of(target)
         if stand_in._grad_fn is target:  # a leaf not requiring grad cannot get here
@@ -332,8 +343,9 @@ def apply_inplace(op: OpDef, target: Tensor, others: tuple = (), params=None) ->
         target._grad_fn = node
         target._output_nr = 0
         target._requires_grad = True
+        refresh_views(target)
     else:
-        _rebase_view(target, result)
+        rebase_view(target, result)
     return target
 
 
@@ -349,15 +361,8 @@ class CopySlices(OpDef):
 
     def backward(self, node, grad):
         steps, base_shape = node.params
-        from nbgrad.ops.creation import ones
-
-        prev = mode_var.get()
-        mode_var.set(MODES[(False, False)])
-        try:
-            mask = ones(base_shape, dtype=grad.dtype, device=grad.device)
-            replay_view(mask, steps)._data[...] = 0
-        finally:
-            mode_var.set(prev)
+        mask = filled_like(grad, 1, base_shape)  # requires no grad: replaying records nothing
+        replay_view(mask, steps)._data[...] = 0
         grad_old = grad * mask if node.edges[0] is not None else None
         grad_new = replay_view(grad, steps) if node.edges[1] is not None else None
         return grad_old, grad_new
@@ -366,7 +371,7 @@ class CopySlices(OpDef):
 COPY_SLICES = CopySlices()
 
 
-def _rebase_view(view: Tensor, written: Tensor) -> None:
+def rebase_view(view: Tensor, written: Tensor) -> None:
     base = view._base
     base_edge = edge_of(base) if base._requires_grad else None
     if base_edge is not None and base_edge[0] is base:
@@ -375,10 +380,4 @@ def _rebase_view(view: Tensor, written: Tensor) -> None:
     base._grad_fn = node
     base._output_nr = 0
     base._requires_grad = True
-    _refresh_view_now(view)
-
-
-def _refresh_view_now(view: Tensor) -> None:
-    from nbgrad.tensor import _refresh_view
-
-    _refresh_view(view)
+    refresh_views(base, also=view)

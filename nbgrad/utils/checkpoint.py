@@ -24,6 +24,7 @@ import warnings
 from nbgrad.autograd.engine import backward as _backward
 from nbgrad.autograd.function import Function
 from nbgrad.grad_mode import enable_grad
+from nbgrad.ops._dispatch import recording
 from nbgrad.tensor import Tensor
 
 __all__ = ["checkpoint", "checkpoint_sequential"]
@@ -101,9 +102,7 @@ def checkpoint(fn, *args, use_reentrant: bool | None = None, preserve_rng_state:
         def fn(*a):
             return inner(*a, **kwargs)
 
-    from nbgrad.grad_mode import is_grad_enabled
-
-    if is_grad_enabled() and not any(isinstance(a, Tensor) and a.requires_grad for a in args):
+    if recording() and not any(isinstance(a, Tensor) and a.requires_grad for a in args):
         warnings.warn(
             "None of the inputs have requires_grad=True. Gradients will be None",
             UserWarning, stacklevel=2,

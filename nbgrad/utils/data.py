@@ -7,6 +7,9 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
+from nbgrad import _dtype
+from nbgrad.ops.creation import rand, tensor
+from nbgrad.ops.join import stack
 from nbgrad.tensor import Tensor
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "DataLoader", "default_collate"]
@@ -86,16 +89,6 @@ class Subset(Dataset):
         return len(self.indices)
 
 
-def _stack(items: list[Tensor]) -> Tensor:
-    from nbgrad.ops import functions
-
-    stack = getattr(functions, "stack", None)
-    if stack is not None:
-        return stack(items)
-    from nbgrad.ops.creation import tensor
-
-    host = np.stack([t.detach().cpu().numpy() for t in items])
-    return tensor(host, dtype=items[0].dtype, device=items[0].device)
 
 
 def default_collate(batch: list):
@@ -112,10 +105,8 @@ def default_collate(batch: list):
     """
     first = batch[0]
     if isinstance(first, Tensor):
-        return _stack(batch)
+        return stack(batch)
     if isinstance(first, (bool, int, float, np.number)):
-        from nbgrad.ops.creation import tensor
-
         return tensor(batch)
     if isinstance(first, dict):
         return {k: default_collate([b[k] for b in batch]) for k in first}
@@ -125,8 +116,6 @@ def default_collate(batch: list):
         return type(first)(default_collate(list(f)) for f in zip(*batch)) \
             if isinstance(first, tuple) else [default_collate(list(f)) for f in zip(*batch)]
     if isinstance(first, np.ndarray):
-        from nbgrad.ops.creation import tensor
-
         return tensor(np.stack(batch))
     return batch
 
@@ -173,8 +162,6 @@ class DataLoader:
             return np.arange(n)
         if self.generator is not None:
             return self.generator.permutation(n)
-        from nbgrad import _dtype
-        from nbgrad.ops.creation import rand
 
         keys = rand(n, dtype=_dtype.float64).numpy()
         return np.argsort(keys, kind="stable")
@@ -192,8 +179,6 @@ class DataLoader:
                 yield self.collate_fn([self.dataset[int(i)] for i in idx])
 
     def _index_batch(self, idx: np.ndarray) -> tuple:
-        from nbgrad.ops.creation import tensor
-
         batch = []
         for t in self.dataset.tensors:
             index = tensor(idx, device=t.device)
