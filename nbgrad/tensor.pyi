@@ -14,16 +14,11 @@ from nbgrad._graph import Node, VersionCounter
 
 __all__ = ['Tensor']
 
-VIEW_NORMAL: int
-
-VIEW_NO_GRAD: int
-
-VIEW_INFERENCE: int
-
 def _make(data, counter: VersionCounter | None) -> Tensor: ...
 
 
 class Tensor:
+    _data: Any  # set by tensor.py's functions
     _grad_fn: Node | None
     _requires_grad: bool
     _grad: Tensor | None
@@ -31,6 +26,7 @@ class Tensor:
     _view_steps: tuple
     _view_meta: int
     _base_fn: Node | None
+    _views: list | None
     _output_nr: int
     _retains_grad: bool
     _hooks: list | None
@@ -75,13 +71,6 @@ class Tensor:
     def retains_grad(self) -> builtins.bool: ...
     def retain_grad(self) -> None: ...
     def register_hook(self, hook): ...
-    def backward(
-        self,
-        gradient=None,
-        retain_graph=None,
-        create_graph=False,
-        inputs=None,
-    ) -> None: ...
     def detach(self) -> Tensor: ...
     def detach_(self) -> Tensor: ...
     @property
@@ -341,7 +330,14 @@ class Tensor:
         *,
         dtype=None,
     ) -> Tensor: ...
-    _data: Any  # set by tensor.py's functions
+    # declared in nbgrad.autograd.engine
+    def backward(
+        self: Tensor,
+        gradient=None,
+        retain_graph=None,
+        create_graph: builtins.bool = False,
+        inputs=None,
+    ) -> None: ...
 
 
 class _HookHandle:
@@ -354,5 +350,3 @@ class _HookHandle:
 def parse_to_args(args: tuple, kwargs: dict) -> tuple: ...
 
 def _wrap_dim(dim: builtins.int, ndim: builtins.int) -> builtins.int: ...
-
-def _refresh_view(view: Tensor) -> None: ...

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import importlib
 import inspect
 import sys
 import types
@@ -29,9 +30,41 @@ import nbgrad  # noqa: E402,F401  (declares every op, so every member is on Tens
 tensor_module = sys.modules["nbgrad.tensor"]  # (``nbgrad.tensor`` is the function)
 
 STUB = ROOT / "nbgrad" / "tensor.pyi"
+SOURCE = ast.parse(Path(tensor_module.__file__).read_text())
 WIDTH = 100
 _SKIP = {"__dict__", "__weakref__", "__module__", "__doc__", "__qualname__", "__annotations__",
          "__slots__", "__firstlineno__", "__static_attributes__"}
+
+
+def _module_data() -> set[str]:
+    """The names ``tensor.py`` assigns at module level (its constants)."""
+    names = set()
+    for node in SOURCE.body:
+        targets = node.targets if isinstance(node, ast.Assign) else (
+            [node.target] if isinstance(node, ast.AnnAssign) else [])
+        for t in targets:
+            for n in ast.walk(t):
+                if isinstance(n, ast.Name):
+                    names.add(n.id)
+    return names
+
+
+def _type_only_names() -> dict[str, object]:
+    """The names ``tensor.py`` imports under ``if TYPE_CHECKING:`` (for annotations only)."""
+    found = {}
+    for node in SOURCE.body:
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) \
+                and node.test.id == "TYPE_CHECKING":
+            for imp in node.body:
+                if isinstance(imp, ast.ImportFrom):
+                    module = importlib.import_module(imp.module)
+                    for alias in imp.names:
+                        found[alias.asname or alias.name] = getattr(module, alias.name)
+    return found
+
+
+DATA = _module_data()
+NAMESPACE = {**_type_only_names(), **vars(tensor_module)}
 
 
 class _Stub:
@@ -59,7 +92,7 @@ class _Stub:
                         found["builtins"] = builtins
                         node.id = f"builtins.{node.id}"
                     continue
-                obj = where.get(node.id, vars(tensor_module).get(node.id))
+                obj = where.get(node.id, NAMESPACE.get(node.id))
                 if obj is None:
                     return None
                 found[node.id] = obj
@@ -67,7 +100,8 @@ class _Stub:
         return ast.unparse(tree)
 
     def signature(self, name: str, fn, indent: str, where: dict | None = None) -> str:
-        where = where if where is not None else getattr(fn, "__globals__", {})
+        if where is None:
+            where = {**NAMESPACE, **getattr(fn, "__globals__", {})}
         try:
             sig = inspect.signature(fn)
         except (TypeError, ValueError):
@@ -113,8 +147,7 @@ def _is_own(value) -> bool:
 
 
 def _is_data(name: str, value) -> bool:
-    return not name.startswith("__") and type(value).__module__ == "builtins" and not (
-        callable(value) or inspect.ismodule(value))
+    return name in DATA and not name.startswith("__") and not callable(value)
 
 
 def _data_type(value) -> str:
@@ -125,7 +158,7 @@ def _data_type(value) -> str:
 def _assigned_attributes(cls: type) -> list[str]:
     """Private attributes ``tensor.py`` assigns on objects outside other classes' bodies (the
     tensors its functions make), which the class does not declare itself."""
-    tree = ast.parse(Path(tensor_module.__file__).read_text())
+    tree = SOURCE
     others = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name != cls.__name__]
     inside_others = {id(n) for c in others for n in ast.walk(c)}
     found = []
@@ -144,6 +177,10 @@ def _class(stub: _Stub, cls: type) -> None:
     bases = [b.__name__ for b in cls.__bases__ if b is not object]
     out.append(f"class {cls.__name__}{'(' + ', '.join(bases) + ')' if bases else ''}:")
     hints = cls.__dict__.get("__annotations__", {})
+    if cls is tensor_module.Tensor:
+        for name in _assigned_attributes(cls):
+            stub.needed["Any"] = None
+            out.append(f"    {name}: Any  # set by tensor.py's functions")
     module = None
     for name, value in vars(cls).items():
         if name in _SKIP or isinstance(value, types.MemberDescriptorType):
@@ -154,7 +191,7 @@ def _class(stub: _Stub, cls: type) -> None:
                 out.append(f"    # declared in {home}")
             module = home
         if isinstance(value, property):
-            where = value.fget.__globals__
+            where = {**NAMESPACE, **value.fget.__globals__}
             out += ["    @property", stub.signature(name, value.fget, "    ", where)]
             if value.fset is not None:
                 out += [f"    @{name}.setter", stub.signature(name, value.fset, "    ", where)]
@@ -166,17 +203,13 @@ def _class(stub: _Stub, cls: type) -> None:
         elif callable(value) and value is getattr(object, name, None):
             out.append(stub.signature(name, value, "    "))
         else:
-            ann = stub.annotation(hints.get(name), vars(tensor_module)) or _data_type(value)
+            ann = stub.annotation(hints.get(name), NAMESPACE) or _data_type(value)
             if ann == "Any":
                 stub.needed["Any"] = None
             out.append(f"    {name}: {ann}")
     for name in getattr(cls, "__slots__", ()):
         stub.needed["Any"] = None
         out.append(f"    {name}: Any")
-    if cls is tensor_module.Tensor:
-        for name in _assigned_attributes(cls):
-            stub.needed["Any"] = None
-            out.append(f"    {name}: Any  # set by tensor.py's functions")
 
 
 def _imports(needed: dict) -> list[str]:

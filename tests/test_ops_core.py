@@ -1,6 +1,8 @@
-"""Core ops, driven by the op registry: every elementwise row declared public with one or two
-arguments (``UNARY`` / ``BINARY`` / ``COMPARISONS`` in ``ops/elementwise.py``) is checked against a numpy reference (values on many shapes, float32 and float64, scalar operands
-on both sides) and against finite differences (``gradcheck`` / ``gradgradcheck`` in float64).
+"""Core ops, driven by the op registry: every elementwise row with one or two arguments that
+the registry declares public (``UNARY`` / ``BINARY`` / ``COMPARISONS`` of ``ops/elementwise.py``)
+is checked against a numpy reference (values on many shapes, float32 and float64, scalar
+operands on both sides) and against finite differences (``gradcheck`` / ``gradgradcheck`` in
+float64).
 
 A new row is tested the moment it is declared; a row without an entry in ``REFERENCES`` makes
 ``test_every_row_has_a_reference`` fail. Then: sum/mean, matmul, clone and bad input.
