@@ -81,12 +81,12 @@ class Elementwise(OpDef):
         self.arg_names = tuple(fn.__code__.co_varnames[: self.nargs])
         self.differentiable = grad is not None
         self.grad_rules = _check_rules(name, self.arg_names, grad)
-        self._rules = tuple(self.grad_rules[a] for a in self.arg_names)
-        self._plans = tuple(_plan(rule, self.arg_names) for rule in self._rules)
+        rules = tuple(self.grad_rules[a] for a in self.arg_names)
+        self._plans = tuple(_plan(rule, self.arg_names) for rule in rules)
         self._reads = tuple(
             (tuple(s for s in plan if s >= 0), _OUT in plan) for plan in self._plans
         )
-        self._calls = tuple(_call_form(rule, plan) for rule, plan in zip(self._rules, self._plans))
+        self._calls = tuple(_call_form(rule, plan) for rule, plan in zip(rules, self._plans))
         self._kernels: dict = {}
         self._no_values = (None,) * self.nargs
         self._save_cache: dict = {}
