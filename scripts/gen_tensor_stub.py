@@ -199,7 +199,12 @@ def _class(stub: _Stub, cls: type) -> None:
             out += [f"    @{type(value).__name__}",
                     stub.signature(name, value.__func__, "    ")]
         elif inspect.isfunction(value):
-            out.append(stub.signature(name, value, "    "))
+            line = stub.signature(name, value, "    ")
+            if name in ("__eq__", "__ne__"):
+                # returns a Tensor where ``object``'s returns a bool (torch's stubs do the same)
+                first, _, rest = line.partition("\n")
+                line = first + "  # type: ignore[override]" + ("\n" + rest if rest else "")
+            out.append(line)
         elif callable(value) and value is getattr(object, name, None):
             out.append(stub.signature(name, value, "    "))
         else:
