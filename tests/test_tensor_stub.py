@@ -1,5 +1,6 @@
-"""``nbgrad/tensor.pyi`` (the type stub that shows editors and type checkers every ``Tensor``
-member, including those the op registry sets) is the output of ``scripts/gen_tensor_stub.py``."""
+"""The type stubs that show editors and type checkers what the op registry makes
+(``nbgrad/tensor.pyi``: every ``Tensor`` member; ``nbgrad/ops/functions.pyi``: every
+``nb.<name>`` function) are the output of ``scripts/gen_stubs.py``."""
 
 from __future__ import annotations
 
@@ -14,18 +15,29 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _generator():
-    spec = importlib.util.spec_from_file_location("nbgrad_gen_tensor_stub",
-                                                  ROOT / "scripts" / "gen_tensor_stub.py")
+    spec = importlib.util.spec_from_file_location("nbgrad_gen_stubs",
+                                                  ROOT / "scripts" / "gen_stubs.py")
     gen = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen)
     return gen
 
 
-def test_the_committed_stub_is_the_generated_one():
-    text = _generator().render()
-    assert (ROOT / "nbgrad" / "tensor.pyi").read_text() == text, (
-        "nbgrad/tensor.pyi is stale: run python scripts/gen_tensor_stub.py"
+def test_the_committed_stubs_are_the_generated_ones():
+    gen = _generator()
+    assert (ROOT / "nbgrad" / "tensor.pyi").read_text() == gen.render(), (
+        "nbgrad/tensor.pyi is stale: run python scripts/gen_stubs.py"
     )
+    assert (ROOT / "nbgrad" / "ops" / "functions.pyi").read_text() == gen.render_functions(), (
+        "nbgrad/ops/functions.pyi is stale: run python scripts/gen_stubs.py"
+    )
+
+
+def test_the_functions_stub_lists_every_function_with_its_signature():
+    tree = ast.parse((ROOT / "nbgrad" / "ops" / "functions.pyi").read_text())
+    defs = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    exported = next(ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign))
+    assert defs == set(exported) == set(_register.functions())
+    assert {"exp", "add", "tensor", "zeros_like", "clip", "concat"} <= defs
 
 
 def _stub_members() -> set[str]:
