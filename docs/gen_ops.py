@@ -20,9 +20,11 @@ import re
 import sys
 from pathlib import Path
 
-import nbgrad  # noqa: F401  (declares every op)
-from nbgrad.ops._register import Doc, entries
-from nbgrad.ops.elementwise import Elementwise
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's nbgrad
+
+import nbgrad  # noqa: E402,F401  (declares every op)
+from nbgrad.ops._register import Doc, entries  # noqa: E402
+from nbgrad.ops.elementwise import Elementwise  # noqa: E402
 
 PAGE = Path(__file__).resolve().parent / "ops.md"
 

@@ -161,6 +161,41 @@ def _data_type(value) -> str:
     return kind.__name__ if kind.__module__ == "builtins" and kind is not type(None) else "Any"
 
 
+def _members(cls: type) -> list[tuple[str, object]]:
+    """``cls``'s members in a fixed order (whatever order tests left the class dict in): those
+    its body in ``tensor.py`` defines, in source order, then the registry's, in declaration
+    order, then any other (a method another layer sets), by name."""
+    body = next(n for n in SOURCE.body if isinstance(n, ast.ClassDef) and n.name == cls.__name__)
+    order = []
+    for node in body.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            order.append(node.name)
+        elif isinstance(node, ast.Assign):
+            order += [n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            order.append(node.target.id)
+    if cls is tensor_module.Tensor:
+        order += [e.name for e in _register.entries() if e.owner == "Tensor"]
+    order += sorted(vars(cls))
+    seen: dict[str, object] = {}
+    for name in order:
+        if name in vars(cls) and name not in seen:
+            seen[name] = vars(cls)[name]
+    return list(seen.items())
+
+
+def _class_body_names(cls: type) -> set[str]:
+    """The names the body of ``cls`` in ``tensor.py`` assigns."""
+    body = next(n for n in SOURCE.body if isinstance(n, ast.ClassDef) and n.name == cls.__name__)
+    names = set()
+    for node in body.body:
+        if isinstance(node, ast.Assign):
+            names.update(n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return names
+
+
 def _assigned_attributes(cls: type) -> list[str]:
     """Private attributes ``tensor.py`` assigns on objects outside other classes' bodies (the
     tensors its functions make), which the class does not declare itself."""
@@ -188,7 +223,7 @@ def _class(stub: _Stub, cls: type) -> None:
             stub.needed["Any"] = None
             out.append(f"    {name}: Any  # set by tensor.py's functions")
     module = None
-    for name, value in vars(cls).items():
+    for name, value in _members(cls):
         if name in _SKIP or isinstance(value, types.MemberDescriptorType):
             continue
         home = getattr(getattr(value, "fget", value), "__module__", None)
@@ -213,7 +248,7 @@ def _class(stub: _Stub, cls: type) -> None:
             out.append(line)
         elif callable(value) and value is getattr(object, name, None):
             out.append(stub.signature(name, value, "    "))
-        else:
+        elif name in _class_body_names(cls):  # (not data that a library put on the class)
             ann = stub.annotation(hints.get(name), NAMESPACE) or _data_type(value)
             if ann == "Any":
                 stub.needed["Any"] = None
