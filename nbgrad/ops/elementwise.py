@@ -1221,6 +1221,7 @@ for _op in (*UNARY.values(), *BINARY.values()):
     _publish(_op, inplace=True)
 for _op in COMPARISONS.values():
     _publish(_op, inplace=False)
+del _op
 
 
 @register(function=True, doc=TERNARY["where"])
