@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nbgrad import errors
+from nbgrad import _tracing, errors
 from nbgrad._device import CPU, Device, backend_for
 from nbgrad._dtype import DType, from_numpy_dtype
 from nbgrad._format import format_tensor
@@ -330,6 +330,7 @@ class Tensor:
         >>> y.grad
         tensor([ 6., 12.])
         """
+        _tracing.note_opaque("calls retain_grad")
         fn = self.grad_fn
         if not self._requires_grad:
             raise errors.AutogradError("can't retain_grad on Tensor that has requires_grad=False")
@@ -352,6 +353,7 @@ class Tensor:
         tensor([20., 40.])
         >>> handle.remove()
         """
+        _tracing.note_opaque("registers a hook")
         if not self.requires_grad:
             raise errors.AutogradError(
                 "cannot register a hook on a tensor that doesn't require gradient"
@@ -380,6 +382,7 @@ class Tensor:
         out = _make(self._data, self._version_counter)
         if self._device is not CPU:
             out._device = self._device
+        _tracing.note_made(out)
         return out
 
     def detach_(self) -> Tensor:
@@ -411,6 +414,7 @@ class Tensor:
         out = _make(self._data, None if self._version_counter is None else VersionCounter())
         if self._device is not CPU:
             out._device = self._device
+        _tracing.note_made(out)
         return out
 
     @data.setter
@@ -428,6 +432,7 @@ class Tensor:
         >>> nb.tensor([1.0, 2.0]).numpy()
         array([1., 2.], dtype=float32)
         """
+        _tracing.note_opaque("reads tensor values in Python (numpy)")
         if self.requires_grad:
             raise errors.AutogradError(errors.NUMPY_REQUIRES_GRAD)
         if self._device.type != "cpu":
@@ -438,6 +443,7 @@ class Tensor:
         return self._data
 
     def _host(self) -> np.ndarray:
+        _tracing.note_opaque("reads tensor values in Python (item/tolist)")
         return backend_for(self._device).to_host(self._data)
 
     def item(self):

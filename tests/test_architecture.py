@@ -15,7 +15,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1] / "nbgrad"
 
 # Lower number = lower layer. A module may import (at module level) only its own layer or below.
 LAYERS = [
-    (0, ("nbgrad._dtype", "nbgrad._device", "nbgrad.errors", "nbgrad.grad_mode", "nbgrad._api")),
+    (0, ("nbgrad._dtype", "nbgrad._device", "nbgrad.errors", "nbgrad.grad_mode", "nbgrad._api",
+         "nbgrad._tracing")),
     (1, ("nbgrad.backends",)),
     (2, ("nbgrad._graph",)),
     (3, ("nbgrad.tensor", "nbgrad._format")),
@@ -228,8 +229,6 @@ def _mode_names_used(path: pathlib.Path) -> set[str]:
         elif isinstance(node, ast.Attribute) and node.attr in MODE_READERS:
             if isinstance(node.value, ast.Name) and node.value.id in ("grad_mode", "nb", "nbgrad"):
                 used.add(node.attr)
-        elif isinstance(node, ast.Name) and node.id == "ContextVar":
-            used.add("ContextVar")
     return used
 
 

@@ -10,6 +10,7 @@ import pytest
 
 import nbgrad as nb
 from nbgrad import fusion
+from nbgrad.fusion import codegen
 
 RNG = np.random.default_rng(7)
 
@@ -325,7 +326,7 @@ def test_threads_share_a_compiled_function():
 
 def test_kernels_are_written_to_the_fusion_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("NBGRAD_FUSION_DIR", str(tmp_path))
-    monkeypatch.setattr(fusion, "_KERNELS", {})
+    monkeypatch.setattr(codegen, "_KERNELS", {})
     fn = nb.compile(lambda x: (x * 2 - 1).abs() + 1)
     x = T(5)
     fn(x)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 
-from nbgrad import errors
+from nbgrad import _tracing, errors
 from nbgrad._graph import Node, anomaly_state
 from nbgrad.grad_mode import MODES, is_multithreading_enabled, mode_var
 from nbgrad.ops._dispatch import edge_of, filled_like
@@ -321,6 +321,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool =
     >>> x.grad
     tensor([2., 4.])
     """
+    _tracing.note_opaque("runs backward inside the function")
     if create_graph:
         warnings.warn(
             "Using backward() with create_graph=True will create a reference cycle between the "
@@ -358,6 +359,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     >>> nb.autograd.grad(x ** 2, x)
     (tensor(6.),)
     """
+    _tracing.note_opaque("runs backward inside the function")
     inputs = _as_tuple(inputs)
     if allow_unused is None:
         allow_unused = materialize_grads

@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import traceback
 
+from nbgrad import _tracing
 from nbgrad._graph import Node, SavedTensor, anomaly_state
 from nbgrad.grad_mode import no_grad
 from nbgrad.ops._dispatch import (
@@ -281,6 +282,7 @@ def _alias(t: Tensor) -> Tensor:
     """A new tensor sharing ``t``'s storage and version counter, without history or base."""
     out = _make(t._data, t._version_counter)
     out._device = t._device
+    _tracing.note_made(out)
     return out
 
 

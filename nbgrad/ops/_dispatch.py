@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import traceback
 
-from nbgrad import errors
+from nbgrad import _tracing, errors
 from nbgrad._device import CPU, backend_for
 from nbgrad._graph import (
     VIEW_NORMAL,
@@ -86,6 +86,8 @@ def edge_of(t: Tensor):
 
 def apply(op: OpDef, inputs: tuple, params=None):
     """Run ``op`` on ``inputs`` (Tensors and Python scalars); record a node if grad mode says so."""
+    if _tracing.active and (tracer := _tracing.tracer_var.get()) is not None:
+        return _traced_apply(tracer, op, inputs, params)
     mode = mode_var.get()
     device = None
     arrays = []
@@ -247,6 +249,8 @@ def new_tensor(data, device=CPU, requires_grad: bool = False) -> Tensor:
         t._device = device
     if requires_grad:
         t.requires_grad_(requires_grad)  # validates the flag (a bool)
+    if _tracing.active:
+        _tracing.note_made(t)
     return t
 
 
@@ -302,6 +306,8 @@ def apply_inplace(op: OpDef, target: Tensor, others: tuple = (), params=None) ->
     ``target``'s history and the result is copied back; a view's base is then rebased onto a
     ``CopySlices`` node so gradients flow through the written region.
     """
+    if _tracing.active and (tracer := _tracing.tracer_var.get()) is not None:
+        return _traced_inplace(tracer, op, target, others, params)
     mode = mode_var.get()
     check_inplace(target, mode)
     flags = getattr(target._data, "flags", None)
@@ -381,3 +387,41 @@ def rebase_view(view: Tensor, written: Tensor) -> None:
     base._output_nr = 0
     base._requires_grad = True
     refresh_views(base, also=view)
+
+
+# --------------------------------------------------------------------------- tracing hook
+# The dispatch point's side of nbgrad/_tracing.py: ``apply`` and ``apply_inplace`` hand each op
+# run at depth 0 to the active tracer and hide the tracer from the ops run inside that op.
+
+
+def current_mode():
+    """The grad mode the next op runs under, as this dispatch point reads it (for compiled
+    functions, which key what they trace on it).
+
+    >>> current_mode().grad
+    True
+    """
+    return mode_var.get()
+
+
+def _traced_apply(tracer, op: OpDef, inputs: tuple, params):
+    mode = mode_var.get()
+    token = _tracing.tracer_var.set(None)  # ops run inside this one are not reported
+    try:
+        result = apply(op, inputs, params)
+    except BaseException:
+        tracer.on_opaque(f"{op.name} raised while tracing")
+        raise
+    finally:
+        _tracing.tracer_var.reset(token)
+    tracer.on_apply(op, inputs, params, mode, result)
+    return result
+
+
+def _traced_inplace(tracer, op: OpDef, target: Tensor, others: tuple, params) -> Tensor:
+    tracer.on_inplace(op, target, others, params, mode_var.get())
+    token = _tracing.tracer_var.set(None)
+    try:
+        return apply_inplace(op, target, others, params)
+    finally:
+        _tracing.tracer_var.reset(token)

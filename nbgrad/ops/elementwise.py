@@ -280,6 +280,44 @@ class Elementwise(OpDef):
             result.append(g)
         return tuple(result)
 
+    # ---- adapters for fusion; replaced by the table rewrite (begin) ----
+    @property
+    def arg_names(self) -> tuple[str, ...]:
+        """The scalar kernel's argument names, one per input."""
+        return self.fn.__code__.co_varnames[: self.nargs]
+
+    @property
+    def grad_rules(self) -> dict:
+        """Argument name -> the gradient rule of that input (None: no gradient)."""
+        rules = self.grads if self.differentiable else ()
+        return {name: rules[i] if i < len(rules) else None
+                for i, name in enumerate(self.arg_names)}
+
+    def reads(self, i: int) -> tuple[tuple[int, ...], bool]:
+        """(the input positions, whether the output) input ``i``'s gradient rule reads."""
+        codes = self.needs[i] if i < len(self.needs) else ()
+        return tuple("abc".index(c) for c in codes if c != "out"), "out" in codes
+
+    def input_grad(self, i: int, grad, values: tuple, out):
+        """Input ``i``'s gradient rule applied to ``grad``, the input ``values`` (None where not
+        saved) and the output ``out`` (or None): a Tensor or None, before any fitting."""
+        return self.grads[i](grad, *values, out)
+
+
+def fit_gradient(g: Tensor, shape: tuple, dtype) -> Tensor:
+    """``g`` summed down to ``shape`` (undoing broadcasting) and cast to numpy dtype ``dtype``.
+
+    >>> import nbgrad as nb
+    >>> fit_gradient(nb.ones((2, 3)), (3,), np.dtype(np.float64))
+    tensor([2., 2., 2.], dtype=nbgrad.float64)
+    """
+    if tuple(g.shape) != tuple(shape):
+        g = sum_to(g, tuple(shape))
+    if g._data.dtype != dtype:
+        g = g.to(_dtype.from_numpy_dtype(dtype))
+    return g
+# ---- adapters for fusion; replaced by the table rewrite (end) ----
+
 
 def _check_rules(name: str, args: tuple, grad) -> dict:
     """The row's gradient rules by argument name, checked against the kernel's arguments."""
