@@ -219,15 +219,6 @@ class Elementwise(OpDef):
         return rule(*[grad if s == _GRAD else out if s == _OUT else values[s]
                       for s in self._plans[i]])
 
-    @property
-    def grads(self) -> tuple:
-        """The rules as positional callables ``(grad, *inputs, out)``: the form
-        ``nbgrad/fusion.py`` calls until it moves to :meth:`input_grad`."""
-        return tuple(
-            (lambda grad, *rest, i=i: self.input_grad(i, grad, rest[:-1], rest[-1]))
-            for i in range(self.nargs)
-        )
-
     def save(self, needs):
         found = self._save_cache.get(needs)
         if found is None:
@@ -279,44 +270,6 @@ class Elementwise(OpDef):
                 g = fit_gradient(g, *meta[i])
             result.append(g)
         return tuple(result)
-
-    # ---- adapters for fusion; replaced by the table rewrite (begin) ----
-    @property
-    def arg_names(self) -> tuple[str, ...]:
-        """The scalar kernel's argument names, one per input."""
-        return self.fn.__code__.co_varnames[: self.nargs]
-
-    @property
-    def grad_rules(self) -> dict:
-        """Argument name -> the gradient rule of that input (None: no gradient)."""
-        rules = self.grads if self.differentiable else ()
-        return {name: rules[i] if i < len(rules) else None
-                for i, name in enumerate(self.arg_names)}
-
-    def reads(self, i: int) -> tuple[tuple[int, ...], bool]:
-        """(the input positions, whether the output) input ``i``'s gradient rule reads."""
-        codes = self.needs[i] if i < len(self.needs) else ()
-        return tuple("abc".index(c) for c in codes if c != "out"), "out" in codes
-
-    def input_grad(self, i: int, grad, values: tuple, out):
-        """Input ``i``'s gradient rule applied to ``grad``, the input ``values`` (None where not
-        saved) and the output ``out`` (or None): a Tensor or None, before any fitting."""
-        return self.grads[i](grad, *values, out)
-
-
-def fit_gradient(g: Tensor, shape: tuple, dtype) -> Tensor:
-    """``g`` summed down to ``shape`` (undoing broadcasting) and cast to numpy dtype ``dtype``.
-
-    >>> import nbgrad as nb
-    >>> fit_gradient(nb.ones((2, 3)), (3,), np.dtype(np.float64))
-    tensor([2., 2., 2.], dtype=nbgrad.float64)
-    """
-    if tuple(g.shape) != tuple(shape):
-        g = sum_to(g, tuple(shape))
-    if g._data.dtype != dtype:
-        g = g.to(_dtype.from_numpy_dtype(dtype))
-    return g
-# ---- adapters for fusion; replaced by the table rewrite (end) ----
 
 
 def _check_rules(name: str, args: tuple, grad) -> dict:
