@@ -113,6 +113,29 @@ def test_parallel_row_kernels_equal_the_serial_ones(monkeypatch, dtype):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("name", [
+    "_shift_rows", "_normalize_rows", "_log_normalize_rows", "_softmax_backward_rows",
+    "_log_softmax_backward_rows", "_cross_entropy_rows", "_cross_entropy_backward_rows"])
+def test_each_row_kernel_is_one_source_compiled_serial_and_parallel(name):
+    serial, parallel = getattr(K, name)
+    assert serial.py_func.__code__ is parallel.py_func.__code__
+    assert parallel.targetoptions.get("parallel") is True
+    assert not serial.targetoptions.get("parallel")
+    assert parallel.py_func.__qualname__ == name + "_parallel"  # its own disk-cache entry
+
+
+def test_loss_reductions_follow_the_shared_plan():
+    # a mean over rows whose weights are all zero is nan, as PyTorch (planning, both backends)
+    x = RNG.standard_normal((3, 4)).astype(np.float32)
+    t = np.array([-100, -100, -100])
+    _, loss = K.cross_entropy_forward(x, t, None, -100, 0.0, "mean")
+    assert loss.dtype == np.float32 and np.isnan(loss)
+    _, total = K.cross_entropy_forward(x, t, None, -100, 0.0, "sum")
+    assert total == 0
+    with pytest.raises(IndexError, match=r"Target 7 is out of bounds: .*\[0, 4\)"):
+        K.nll_forward(x, np.array([0, 7, 1]), None, -100, "mean")
+
+
 def test_row_kernels_compute_float32_in_float32_close_to_float64():
     x = (RNG.standard_normal((8, 1000)) * 3).astype(np.float32)
     x64 = x.astype(np.float64)
@@ -164,21 +187,57 @@ def test_cross_entropy_under_no_grad_records_nothing():
 
 
 # ----------------------------------------------------------------------------- the array pool
+def _address(a: np.ndarray) -> int:
+    return a.__array_interface__["data"][0]
+
+
 def test_pool_reuses_an_array_only_once_nothing_refers_to_it():
     pool = BufferPool(limit=16 << 20, per_key=2)
     shape = (512, 1024)
     a = pool.empty(shape, np.float32)
     b = pool.empty(shape, np.float32)
-    assert a is not b and a.flags.c_contiguous
+    assert a is not b and a.flags.c_contiguous and a.flags.writeable
     view = a[1:]
-    a_id = id(a)
+    a_at = _address(a)
     del a
-    assert id(pool.empty(shape, np.float32)) != a_id  # the view keeps it alive
+    assert _address(pool.empty(shape, np.float32)) != a_at  # the view keeps it alive
     del view
-    assert id(pool.empty(shape, np.float32)) == a_id
+    assert _address(pool.empty(shape, np.float32)) == a_at
     assert pool.empty((4, 4), np.float32) is not pool.empty((4, 4), np.float32)  # small: fresh
     pool.clear()
     assert pool.total == 0
+
+
+@pytest.mark.parametrize("make_view", [
+    lambda a: a[1:], lambda a: a.reshape(-1)[::3], lambda a: a.T, lambda a: a.view(np.int32),
+    lambda a: np.asarray(a)[2], lambda a: a.reshape(2, -1)[1:].reshape(-1),
+], ids=["slice", "reshape-step", "transpose", "view-dtype", "asarray-row", "view-of-view"])
+def test_pool_never_hands_out_a_buffer_a_numpy_view_still_uses(make_view):
+    pool = BufferPool(limit=16 << 20, per_key=4)
+    shape = (512, 1024)
+    a = pool.empty(shape, np.float32)
+    a[...] = 7
+    view = make_view(a)
+    before = view.copy()
+    a_at = _address(a)
+    del a
+    others = [pool.empty(shape, np.float32) for _ in range(3)]  # the pool's other buffers
+    assert a_at not in {_address(o) for o in others}
+    for o in others:
+        o[...] = -1
+    np.testing.assert_array_equal(view, before)  # never overwritten
+    owned = {a_at} | {_address(o) for o in others}
+    del view, o, others
+    again = [pool.empty(shape, np.float32) for _ in range(4)]
+    assert {_address(x) for x in again} == owned  # all released: the same four buffers
+
+
+def test_pool_keeps_its_memory_limit():
+    pool = BufferPool(limit=4 << 20, per_key=8)
+    held = [pool.empty((1 << 18,), np.float32) for _ in range(6)]  # 1 MiB each
+    assert pool.total == 4 << 20  # the rest were plain allocations
+    del held
+    assert pool.total == 4 << 20
 
 
 def test_a_pooled_gradient_held_by_the_user_is_never_overwritten():
@@ -206,7 +265,7 @@ def test_big_elementwise_outputs_reuse_only_released_buffers():
     buffers = set()
     for _ in range(5):
         r = a + b
-        buffers.add(id(r._data))
+        buffers.add(_address(r._data))
         np.testing.assert_array_equal(r.numpy(), a_np + b_np)
         assert r._data is not held._data
         del r

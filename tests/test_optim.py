@@ -1,9 +1,11 @@
 """nb.optim: SGD/Adam/AdamW against PyTorch's update formulas written out in numpy, on the fused
-CPU kernel and on the tensor-op fallback; grad modes and version counters; state dicts."""
+CPU kernel in place and on contiguous copies of non-contiguous parameters; grad modes and
+version counters; state dicts."""
 
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 import pytest
@@ -50,8 +52,8 @@ def ref_adam(p, grads, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgr
 
 
 def make_param(contiguous: bool) -> nn.Parameter:
-    """A float64 parameter holding P0: contiguous (fused kernel) or a transposed view (the
-    tensor-op fallback)."""
+    """A float64 parameter holding P0: contiguous (updated in place) or a transposed view
+    (updated on a contiguous copy, written back)."""
     if contiguous:
         return nn.Parameter(nb.tensor(P0, dtype=nb.float64))
     p = nn.Parameter(nb.tensor(P0.T.copy(), dtype=nb.float64).t())
@@ -78,7 +80,7 @@ SGD_CASES = [
 ]
 
 
-@pytest.mark.parametrize("contiguous", [True, False], ids=["fused", "tensor-ops"])
+@pytest.mark.parametrize("contiguous", [True, False], ids=["fused", "copied"])
 @pytest.mark.parametrize("kwargs", SGD_CASES, ids=lambda k: ",".join(k))
 def test_sgd_matches_pytorch_formula(kwargs, contiguous):
     np.testing.assert_allclose(run(nb.optim.SGD, contiguous, **kwargs),
@@ -94,14 +96,14 @@ ADAM_CASES = [
 ]
 
 
-@pytest.mark.parametrize("contiguous", [True, False], ids=["fused", "tensor-ops"])
+@pytest.mark.parametrize("contiguous", [True, False], ids=["fused", "copied"])
 @pytest.mark.parametrize("kwargs", ADAM_CASES, ids=lambda k: ",".join(k))
 def test_adam_matches_pytorch_formula(kwargs, contiguous):
     np.testing.assert_allclose(run(nb.optim.Adam, contiguous, **kwargs),
                                ref_adam(P0, GRADS, **kwargs), rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("contiguous", [True, False], ids=["fused", "tensor-ops"])
+@pytest.mark.parametrize("contiguous", [True, False], ids=["fused", "copied"])
 @pytest.mark.parametrize("kwargs", [dict(lr=0.01), dict(lr=0.02, weight_decay=0.5, amsgrad=True)],
                          ids=["default", "decay+amsgrad"])
 def test_adamw_matches_pytorch_formula(kwargs, contiguous):
@@ -128,6 +130,38 @@ def test_hand_computed_steps():
     adam.step()
     np.testing.assert_allclose(q.detach().numpy()[:2], [0.5, -1.5])
     assert np.isnan(q.detach().numpy()[2])  # 0 / 0 with eps=0, as in PyTorch
+
+
+@pytest.mark.parametrize("contiguous", [True, False], ids=["fused", "copied"])
+def test_adam_eps_zero_gives_ieee_results_on_every_layout(contiguous):
+    # eps=0 and a zero second moment: m / 0 is nan (m == 0) or +-inf, as PyTorch; the update
+    # is one scalar function, so contiguous and non-contiguous parameters agree
+    p = nn.Parameter(nb.tensor([[1.0, -2.0], [3.0, 0.5]], dtype=nb.float64))
+    if not contiguous:
+        p = nn.Parameter(nb.tensor([[1.0, 3.0], [-2.0, 0.5]], dtype=nb.float64).t())
+        assert not p.is_contiguous()
+    opt = nb.optim.Adam([p], lr=0.5, eps=0.0)
+    p.grad = nb.tensor([[4.0, 0.0], [-1e-300, 2.0]], dtype=nb.float64)
+    opt.step()
+    got = p.detach().numpy()
+    assert got[0, 0] == 0.5 and np.isnan(got[0, 1])
+    assert got[1, 0] == math.inf  # d*d underflows to 0: a nonzero m over a zero denominator
+    assert got[1, 1] == 0.0
+
+
+@pytest.mark.parametrize("opt_cls", [nb.optim.SGD, nb.optim.Adam, nb.optim.AdamW])
+def test_non_contiguous_state_is_updated_and_written_back(opt_cls):
+    kwargs = dict(lr=0.1, momentum=0.9) if opt_cls is nb.optim.SGD else dict(lr=0.1)
+    ref, p = make_param(True), make_param(False)
+    opts = [opt_cls([ref], **kwargs), opt_cls([p], **kwargs)]
+    for g in GRADS:
+        for q, opt in zip((ref, p), opts):
+            q.grad = nb.tensor(g, dtype=nb.float64)
+            opt.step()
+    np.testing.assert_array_equal(p.detach().numpy(), ref.detach().numpy())
+    for key, value in opts[0].state[ref].items():
+        if isinstance(value, nb.Tensor):
+            np.testing.assert_array_equal(opts[1].state[p][key].numpy(), value.numpy())
 
 
 def test_float32_parameters_use_the_fused_kernel_and_stay_float32():

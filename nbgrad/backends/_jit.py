@@ -6,10 +6,11 @@ import contextlib
 import ctypes
 import os
 import sys
+import types
 
 import numba
 
-__all__ = ["kernel", "elementwise", "fused", "scalar", "JIT_OPTIONS"]
+__all__ = ["kernel", "twins", "elementwise", "fused", "scalar", "JIT_OPTIONS"]
 
 # cache=True: compiled machine code is stored on disk (NUMBA_CACHE_DIR) and reused by new processes.
 # nogil=True: kernels release the GIL, so several Python threads can run them at once.
@@ -50,6 +51,27 @@ def kernel(fn=None, *, parallel: bool = False):
     return numba.njit(**JIT_OPTIONS)(fn)
 
 
+def twins(fn):
+    """``fn`` compiled twice from its one source: ``(serial, parallel)``. In the parallel kernel
+    its ``prange`` loop runs on Numba's threads; in the serial one ``prange`` is ``range``. The
+    parallel copy gets its own qualified name, so the two never share a disk-cache entry (Numba's
+    cache key does not include the compilation flags).
+
+    >>> from nbgrad.backends.cpu import nn_kernels  # its row kernels are twins
+    >>> serial, parallel = nn_kernels._normalize_rows
+    >>> parallel.targetoptions["parallel"], "parallel" in serial.targetoptions
+    (True, False)
+    >>> parallel.py_func.__qualname__
+    '_normalize_rows_parallel'
+    """
+    par = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_parallel",
+                             fn.__defaults__, fn.__closure__)
+    par.__qualname__ = fn.__qualname__ + "_parallel"
+    par.__module__ = fn.__module__
+    par.__doc__ = fn.__doc__
+    return kernel(fn), kernel(parallel=True)(par)
+
+
 def elementwise(fn):
     """Compile a scalar function into a lazily typed numpy ufunc (``numba.vectorize``)."""
     return numba.vectorize(cache=True)(fn)
@@ -61,10 +83,13 @@ def fused(fn, *, parallel: bool = False):
     return numba.njit(parallel=parallel, error_model="numpy", **JIT_OPTIONS)(fn)
 
 
-def scalar(fn):
+def scalar(fn, *, inline: bool = False):
     """Compile a table row's scalar function for calls from fused kernels (numpy's error model;
-    not cached on its own: its code is compiled into each cached caller)."""
-    return numba.njit(error_model="numpy", nogil=True)(fn)
+    not cached on its own: its code is compiled into each cached caller). ``inline=True``
+    inlines it into each caller before typing, so loop-invariant branches on its arguments
+    (an optimizer's flags) are hoisted out of the caller's loop."""
+    return numba.njit(error_model="numpy", nogil=True,
+                      inline="always" if inline else "never")(fn)
 
 
 @contextlib.contextmanager

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 from nbgrad.ops import nn_ops
 from nbgrad.ops.creation import zeros_like
-from nbgrad.optim.optimizer import Optimizer
-from nbgrad.optim.sgd import _fusable
+from nbgrad.optim.optimizer import Optimizer, _fused_update
 from nbgrad.tensor import Tensor
 
 __all__ = ["Adam", "AdamW"]
@@ -19,7 +16,7 @@ class Adam(Optimizer):
     ``m = beta1 m + (1 - beta1) g``; ``v = beta2 v + (1 - beta2) g^2``;
     ``p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)``. ``weight_decay`` adds
     ``weight_decay * p`` to the gradient (L2); ``AdamW`` decays the weights directly instead.
-    Each parameter is updated by one fused kernel where its backend provides one.
+    Each parameter is updated by one fused kernel (on contiguous copies for other layouts).
 
     >>> import nbgrad as nb
     >>> w = nb.nn.Parameter(nb.tensor([1.0, -1.0]))
@@ -82,23 +79,8 @@ class Adam(Optimizer):
             vmax = state["max_exp_avg_sq"] = zeros_like(p)
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         wd, maximize = group["weight_decay"], group["maximize"]
-        if _fusable(p, g, m, v, *(() if vmax is None else (vmax,))):
-            nn_ops.adam_step_(p, g, m, v, v if vmax is None else vmax, lr, beta1, beta2, eps, wd,
-                              self._decoupled, amsgrad, maximize, step)
-            return
-        d = -g if maximize else g
-        if self._decoupled:
-            p.mul_(1 - lr * wd)
-        elif wd != 0:
-            d = d + p * wd
-        m.add_((d - m) * (1 - beta1))
-        v.mul_(beta2).add_(d * d * (1 - beta2))
-        if amsgrad:
-            vmax.add_((v - vmax) * (v > vmax))
-            v = vmax
-        step_size = lr / (1 - beta1 ** step)
-        denom = v.sqrt() / math.sqrt(1 - beta2 ** step) + eps
-        p.sub_(m / denom * step_size)
+        _fused_update(nn_ops.adam_step_, p, g, (m, v, v if vmax is None else vmax), lr, beta1,
+                      beta2, eps, wd, self._decoupled, amsgrad, maximize, step)
 
 
 class AdamW(Adam):

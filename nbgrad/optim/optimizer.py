@@ -11,6 +11,26 @@ from nbgrad.tensor import Tensor
 __all__ = ["Optimizer"]
 
 
+def _fused_update(step, p: Tensor, grad: Tensor, states: tuple, *hyper) -> None:
+    """Run the backend's fused update ``step`` on ``p``, ``grad`` and the state tensors, in
+    place. The kernels take contiguous arrays: a tensor that is not contiguous is updated on a
+    contiguous copy and written back, so every layout runs the same formula (the backend's
+    scalar update, :mod:`nbgrad.backends._optim_rules`).
+
+    >>> import nbgrad as nb
+    >>> w = nb.nn.Parameter(nb.tensor([[1.0, 2.0], [3.0, 4.0]]).t())  # not contiguous
+    >>> w.grad = nb.ones(2, 2)
+    >>> nb.optim.SGD([w], lr=0.5).step()
+    >>> w.tolist()
+    [[0.5, 2.5], [1.5, 3.5]]
+    """
+    work = {id(t): t if t.is_contiguous() else t.contiguous() for t in (p, grad, *states)}
+    step(work[id(p)], work[id(grad)], *(work[id(s)] for s in states), *hyper)
+    for t in (p, *states):
+        if work[id(t)] is not t and t is not grad:  # (SGD without momentum passes the grad)
+            t.copy_(work[id(t)])
+
+
 class _Required:
     def __repr__(self) -> str:
         return "<required parameter>"
@@ -121,8 +141,6 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 else:
-                    from nbgrad.grad_mode import no_grad
-
                     g = p.grad
                     if g.grad_fn is not None:
                         g.detach_()

@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 from nbgrad.ops import nn_ops
-from nbgrad.optim.optimizer import Optimizer
+from nbgrad.ops.creation import empty_like
+from nbgrad.optim.optimizer import Optimizer, _fused_update
 from nbgrad.tensor import Tensor
 
 __all__ = ["SGD"]
-
-
-def _fusable(p: Tensor, *others: Tensor) -> bool:
-    """Whether a fused kernel can update ``p`` (contiguous float arrays of one dtype, on a
-    device whose backend has the optimizer kernels)."""
-    if not p.is_floating_point() or not p.is_contiguous() or \
-            not nn_ops.has_kernels(p.device, "optim"):
-        return False
-    return all(o.dtype is p.dtype and o.is_contiguous() and o.shape == p.shape for o in others)
 
 
 class SGD(Optimizer):
@@ -24,8 +16,7 @@ class SGD(Optimizer):
     With ``g = grad (+ weight_decay * p)``: ``buf = g`` on the first step, then
     ``buf = momentum * buf + (1 - dampening) * g``; the step direction is ``buf`` (or
     ``g + momentum * buf`` with ``nesterov``); ``p -= lr * direction``. The whole update runs
-    as one fused kernel per parameter (on any device whose backend provides one); other
-    layouts fall back to tensor ops.
+    as one fused kernel per parameter (on contiguous copies for other layouts).
 
     >>> import nbgrad as nb
     >>> w = nb.nn.Parameter(nb.tensor([1.0, 2.0]))
@@ -73,21 +64,7 @@ class SGD(Optimizer):
         state = self.state.setdefault(p, {})
         buf = state.get("momentum_buffer")
         first = momentum != 0 and buf is None
-        if _fusable(p, g) and (buf is None or _fusable(p, buf)):
-            if first:
-                from nbgrad.ops.creation import empty_like
-
-                buf = state["momentum_buffer"] = empty_like(p)
-            nn_ops.sgd_step_(p, g, g if buf is None else buf, lr, momentum, dampening, wd,
-                             nesterov, maximize, first)
-            return
-        d = -g if maximize else g
-        if wd != 0:
-            d = d + p * wd
-        if momentum != 0:
-            if buf is None:
-                buf = state["momentum_buffer"] = d.clone()
-            else:
-                buf.mul_(momentum).add_(d * (1 - dampening))
-            d = d + buf * momentum if nesterov else buf
-        p.sub_(d * lr)
+        if first:
+            buf = state["momentum_buffer"] = empty_like(p)
+        _fused_update(nn_ops.sgd_step_, p, g, (g if buf is None else buf,), lr, momentum,
+                      dampening, wd, nesterov, maximize, first)

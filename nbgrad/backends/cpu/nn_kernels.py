@@ -9,9 +9,11 @@ The exponentials run through numpy's SIMD ``np.exp`` over the whole shifted arra
 vector math library: ``math.exp`` in a loop is a scalar libm call, ~5x slower); the passes
 around it (row maximum and shift, row sums and scaling, the losses) are Numba kernels in the
 array's own dtype, with eight interleaved accumulators so the loops vectorise. Each row kernel
-takes a row range ``[start, stop)``: small arrays call it directly, arrays of at least
-``PARALLEL_MIN`` elements through its ``parallel=True`` twin, which spreads the rows over
-Numba's threads (a parallel launch costs ~10-70 us here, more than a small array's whole pass).
+is one source compiled twice (:func:`nbgrad.backends._jit.twins`): small arrays run the serial
+kernel, arrays of at least ``PARALLEL_MIN`` elements its ``parallel=True`` twin, which spreads
+the rows over Numba's threads (a parallel launch costs ~10-70 us here, more than a small
+array's whole pass). The layouts (rows, class weights, loss reductions) are planned by
+:mod:`nbgrad.backends._planning`, shared with the CUDA backend.
 Big outputs and temporaries come from :mod:`nbgrad.backends.cpu.pool`, so a training loop reuses
 already mapped memory instead of faulting fresh pages in every step.
 """
@@ -23,7 +25,9 @@ import math
 import numpy as np
 from numba import prange
 
-from nbgrad.backends._jit import kernel
+import nbgrad.backends.cpu as be
+from nbgrad.backends import _planning as plan
+from nbgrad.backends._jit import kernel, twins
 from nbgrad.backends.cpu.elementwise import quiet_fp
 from nbgrad.backends.cpu.pool import empty
 
@@ -80,15 +84,14 @@ def _row_dot(a, b):
 
 
 # ----------------------------------------------------------------------------- row kernels
-# Each kernel handles rows [start, stop); its ``_par`` twin runs it over every row in parallel.
-@kernel
-def _shift_rows(x, out, mx, start, stop):
+# Each kernel walks every row with ``prange``; ``twins`` compiles it serial and parallel.
+def _shift_rows(x, out, mx):
     """``out = x - max(x)`` per row, the maxima into ``mx`` (the input of ``np.exp``). Eight
     running maxima let the loop vectorise; NaNs are skipped, as ``>`` skips them (a NaN still
     turns the row's sums into NaN later)."""
     n = x.shape[1]
     end = n - n % 8
-    for i in range(start, stop):
+    for i in prange(x.shape[0]):
         r = x[i]
         m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = r[0]
         for j in range(0, end, 8):
@@ -123,48 +126,27 @@ def _shift_rows(x, out, mx, start, stop):
             orow[j] = r[j] - m
 
 
-@kernel(parallel=True)
-def _shift_rows_par(x, out, mx):
-    for i in prange(x.shape[0]):
-        _shift_rows(x, out, mx, i, i + 1)
-
-
-@kernel
-def _normalize_rows(e, start, stop):
+def _normalize_rows(e):
     """``e /= sum(e)`` per row (softmax from the shifted exponentials)."""
-    for i in range(start, stop):
+    for i in prange(e.shape[0]):
         r = e[i]
         inv = r.dtype.type(1) / _row_sum(r)  # in the row dtype: no float64 promotion
         for j in range(r.shape[0]):
             r[j] *= inv
 
 
-@kernel(parallel=True)
-def _normalize_rows_par(e):
-    for i in prange(e.shape[0]):
-        _normalize_rows(e, i, i + 1)
-
-
-@kernel
-def _log_normalize_rows(z, e, start, stop):
+def _log_normalize_rows(z, e):
     """``z -= log(sum(e))`` per row, where ``e = exp(z)`` (log-softmax from the shifted x)."""
-    for i in range(start, stop):
+    for i in prange(z.shape[0]):
         r = z[i]
         lse = math.log(_row_sum(e[i]))
         for j in range(r.shape[0]):
             r[j] -= lse
 
 
-@kernel(parallel=True)
-def _log_normalize_rows_par(z, e):
-    for i in prange(z.shape[0]):
-        _log_normalize_rows(z, e, i, i + 1)
-
-
-@kernel
-def _softmax_backward_rows(g, y, out, start, stop):
+def _softmax_backward_rows(g, y, out):
     """``out = y * (g - sum(g * y))`` per row."""
-    for i in range(start, stop):
+    for i in prange(g.shape[0]):
         gr = g[i]
         yr = y[i]
         orow = out[i]
@@ -173,16 +155,9 @@ def _softmax_backward_rows(g, y, out, start, stop):
             orow[j] = yr[j] * (gr[j] - s)
 
 
-@kernel(parallel=True)
-def _softmax_backward_rows_par(g, y, out):
-    for i in prange(g.shape[0]):
-        _softmax_backward_rows(g, y, out, i, i + 1)
-
-
-@kernel
-def _log_softmax_backward_rows(g, p, start, stop):
+def _log_softmax_backward_rows(g, p):
     """``p = g - p * sum(g)`` per row, in place, where ``p = exp(y)``."""
-    for i in range(start, stop):
+    for i in prange(g.shape[0]):
         gr = g[i]
         pr = p[i]
         s = _row_sum(gr)
@@ -190,18 +165,11 @@ def _log_softmax_backward_rows(g, p, start, stop):
             pr[j] = gr[j] - pr[j] * s
 
 
-@kernel(parallel=True)
-def _log_softmax_backward_rows_par(g, p):
-    for i in prange(g.shape[0]):
-        _log_softmax_backward_rows(g, p, i, i + 1)
-
-
-@kernel
-def _cross_entropy_rows(x, p, mx, target, weight, ignore_index, smoothing, losses, start, stop):
+def _cross_entropy_rows(x, p, mx, target, weight, ignore_index, smoothing, losses):
     """Normalise ``p`` (the shifted exponentials of ``x``) into ``softmax(x)`` and write each
     row's loss ``(1-e) w_t (lse - x_t) + e/C sum_c w_c (lse - x_c)``."""
     n = x.shape[1]
-    for i in range(start, stop):
+    for i in prange(x.shape[0]):
         pr = p[i]
         s = _row_sum(pr)
         inv = pr.dtype.type(1) / s
@@ -210,56 +178,49 @@ def _cross_entropy_rows(x, p, mx, target, weight, ignore_index, smoothing, losse
         t = target[i]
         if t == ignore_index:
             losses[i] = 0
-            continue
-        lse = mx[i] + math.log(s)
-        loss = (1.0 - smoothing) * weight[t] * (lse - x[i, t])
-        if smoothing != 0.0:
-            acc = x.dtype.type(0)
-            for j in range(n):
-                acc += weight[j] * (lse - x[i, j])
-            loss += smoothing / n * acc
-        losses[i] = loss
+        else:
+            lse = mx[i] + math.log(s)
+            loss = (1.0 - smoothing) * weight[t] * (lse - x[i, t])
+            if smoothing != 0.0:
+                acc = x.dtype.type(0)
+                for j in range(n):
+                    acc += weight[j] * (lse - x[i, j])
+                loss += smoothing / n * acc
+            losses[i] = loss
 
 
-@kernel(parallel=True)
-def _cross_entropy_rows_par(x, p, mx, target, weight, ignore_index, smoothing, losses):
-    for i in prange(x.shape[0]):
-        _cross_entropy_rows(x, p, mx, target, weight, ignore_index, smoothing, losses, i, i + 1)
-
-
-@kernel
-def _cross_entropy_backward_rows(p, target, weight, coef, ignore_index, smoothing, wsum, out,
-                                 start, stop):
+def _cross_entropy_backward_rows(p, target, weight, coef, ignore_index, smoothing, wsum, out):
     """``coef_i * (s_i p_i - r_i)`` from the softmax ``p``, with the smoothed, weighted target
     ``r_i`` and ``s_i = sum(r_i)``."""
     n = p.shape[1]
-    for i in range(start, stop):
+    for i in prange(p.shape[0]):
         t = target[i]
         c = coef[i]
         orow = out[i]
         if t == ignore_index or c == 0:
             for j in range(n):
                 orow[j] = 0
-            continue
-        pr = p[i]
-        wt = (1.0 - smoothing) * weight[t]
-        scale = p.dtype.type(c * (wt + smoothing / n * wsum))
-        if smoothing != 0.0:
-            off = p.dtype.type(c * smoothing / n)
-            for j in range(n):
-                orow[j] = pr[j] * scale - off * weight[j]
         else:
-            for j in range(n):
-                orow[j] = pr[j] * scale
-        orow[t] -= c * wt
+            pr = p[i]
+            wt = (1.0 - smoothing) * weight[t]
+            scale = p.dtype.type(c * (wt + smoothing / n * wsum))
+            if smoothing != 0.0:
+                off = p.dtype.type(c * smoothing / n)
+                for j in range(n):
+                    orow[j] = pr[j] * scale - off * weight[j]
+            else:
+                for j in range(n):
+                    orow[j] = pr[j] * scale
+            orow[t] -= c * wt
 
 
-@kernel(parallel=True)
-def _cross_entropy_backward_rows_par(p, target, weight, coef, ignore_index, smoothing, wsum,
-                                     out):
-    for i in prange(p.shape[0]):
-        _cross_entropy_backward_rows(p, target, weight, coef, ignore_index, smoothing, wsum,
-                                     out, i, i + 1)
+_shift_rows = twins(_shift_rows)
+_normalize_rows = twins(_normalize_rows)
+_log_normalize_rows = twins(_log_normalize_rows)
+_softmax_backward_rows = twins(_softmax_backward_rows)
+_log_softmax_backward_rows = twins(_log_softmax_backward_rows)
+_cross_entropy_rows = twins(_cross_entropy_rows)
+_cross_entropy_backward_rows = twins(_cross_entropy_backward_rows)
 
 
 @kernel
@@ -310,53 +271,38 @@ def _c(a: np.ndarray) -> np.ndarray:
 
 
 def _rows(x: np.ndarray, axis: int) -> np.ndarray:
-    """``x`` with ``axis`` moved last, as a C-contiguous (rows, n) array."""
-    if axis != x.ndim - 1:
-        x = np.moveaxis(x, axis, -1)
-    n = x.shape[-1] if x.ndim else 1
-    return _c(x).reshape(x.size // n if n else math.prod(x.shape[:-1]), n)
+    return _c(plan.rows(be, x, axis))
 
 
-def _unrows(out2: np.ndarray, shape: tuple, axis: int) -> np.ndarray:
-    """Undo :func:`_rows`: reshape and move the last axis back to ``axis``."""
-    nd = len(shape)
-    if axis == nd - 1 or nd == 0:
-        return out2.reshape(shape)
-    moved = shape[:axis] + shape[axis + 1:] + (shape[axis],)
-    return np.ascontiguousarray(np.moveaxis(out2.reshape(moved), -1, axis))
+def _run(twin, *args) -> None:
+    """Row kernel ``twin`` (serial, parallel) over every row of ``args[0]``, in parallel when
+    it is large."""
+    serial, parallel = twin
+    (parallel if args[0].size >= PARALLEL_MIN else serial)(*args)
 
 
-def _run(kern, par, *args) -> None:
-    """Row kernel ``kern`` over every row of ``args[0]``, in parallel when it is large."""
-    if args[0].size >= PARALLEL_MIN:
-        par(*args)
-    else:
-        kern(*args, 0, args[0].shape[0])
-
-
-def _exp_(a: np.ndarray) -> np.ndarray:
-    """``a = exp(a)`` in place with numpy's SIMD loop (no floating-point warnings)."""
-    with quiet_fp():
-        np.exp(a, out=a)
-    return a
+@quiet_fp()
+def _exp(a: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out = exp(a)`` with numpy's SIMD loop (no floating-point warnings)."""
+    return np.exp(a, out=out)
 
 
 def _shifted_exp(x2: np.ndarray):
     """(``exp(x - max)`` per row, the row maxima) of a (rows, n) array with n > 0."""
     out = empty(x2.shape, x2.dtype)
     mx = np.empty(x2.shape[0], x2.dtype)
-    _run(_shift_rows, _shift_rows_par, x2, out, mx)
-    return _exp_(out), mx
+    _run(_shift_rows, x2, out, mx)
+    return _exp(out, out), mx
 
 
 def softmax(x: np.ndarray, axis: int) -> np.ndarray:
     """``exp(x) / sum(exp(x))`` along ``axis``, max-subtracted."""
     x2 = _rows(x, axis)
     if not x2.size:
-        return _unrows(np.empty_like(x2), x.shape, axis)
+        return plan.unrows(be, np.empty_like(x2), x.shape, axis)
     e, _ = _shifted_exp(x2)
-    _run(_normalize_rows, _normalize_rows_par, e)
-    return _unrows(e, x.shape, axis)
+    _run(_normalize_rows, e)
+    return plan.unrows(be, e, x.shape, axis)
 
 
 def log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
@@ -365,12 +311,10 @@ def log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     out = empty(x2.shape, x2.dtype)
     if out.size:
         mx = np.empty(x2.shape[0], x2.dtype)
-        _run(_shift_rows, _shift_rows_par, x2, out, mx)
-        e = empty(out.shape, out.dtype)
-        with quiet_fp():
-            np.exp(out, out=e)
-        _run(_log_normalize_rows, _log_normalize_rows_par, out, e)
-    return _unrows(out, x.shape, axis)
+        _run(_shift_rows, x2, out, mx)
+        e = _exp(out, empty(out.shape, out.dtype))
+        _run(_log_normalize_rows, out, e)
+    return plan.unrows(be, out, x.shape, axis)
 
 
 def softmax_backward(g: np.ndarray, y: np.ndarray, axis: int) -> np.ndarray:
@@ -378,8 +322,8 @@ def softmax_backward(g: np.ndarray, y: np.ndarray, axis: int) -> np.ndarray:
     g2, y2 = _rows(g, axis), _rows(y, axis)
     out = empty(y2.shape, y2.dtype)
     if out.size:
-        _run(_softmax_backward_rows, _softmax_backward_rows_par, g2, y2, out)
-    return _unrows(out, y.shape, axis)
+        _run(_softmax_backward_rows, g2, y2, out)
+    return plan.unrows(be, out, y.shape, axis)
 
 
 def log_softmax_backward(g: np.ndarray, y: np.ndarray, axis: int) -> np.ndarray:
@@ -387,20 +331,17 @@ def log_softmax_backward(g: np.ndarray, y: np.ndarray, axis: int) -> np.ndarray:
     g2, y2 = _rows(g, axis), _rows(y, axis)
     out = empty(y2.shape, y2.dtype)
     if out.size:
-        with quiet_fp():
-            np.exp(y2, out=out)
-        _run(_log_softmax_backward_rows, _log_softmax_backward_rows_par, g2, out)
-    return _unrows(out, y.shape, axis)
+        _exp(y2, out)
+        _run(_log_softmax_backward_rows, g2, out)
+    return plan.unrows(be, out, y.shape, axis)
 
 
 def _weights(weight, n: int, dtype) -> np.ndarray:
-    if weight is None:
-        return np.ones(n, dtype)
-    return _c(weight.astype(dtype, copy=False))
+    return _c(plan.class_weights(be, weight, n, dtype))
 
 
 def _targets(target: np.ndarray) -> np.ndarray:
-    return _c(target.astype(np.int64, copy=False))
+    return _c(plan.targets(be, target))
 
 
 def _checked_weights(t: np.ndarray, w: np.ndarray, n_classes: int, ignore_index: int,
@@ -408,10 +349,7 @@ def _checked_weights(t: np.ndarray, w: np.ndarray, n_classes: int, ignore_index:
     out = np.empty(t.shape[0], dtype)
     bad = _row_weights(t, w, ignore_index, n_classes, out)
     if bad >= 0:
-        raise IndexError(
-            f"Target {int(t[bad])} is out of bounds: class indices must be in [0, {n_classes})"
-            f" or equal ignore_index ({ignore_index})"
-        )
+        raise plan.target_error(t[bad], n_classes, ignore_index)
     return out
 
 
@@ -420,28 +358,6 @@ def row_weights(target: np.ndarray, weight, n_classes: int, ignore_index: int,
     """The weight of each row's target class, 0 where ignored; IndexError for a bad target."""
     return _checked_weights(_targets(target), _weights(weight, n_classes, dtype), n_classes,
                             ignore_index, dtype)
-
-
-def _reduce(losses: np.ndarray, wts: np.ndarray, reduction: str) -> np.ndarray:
-    if reduction == "none":
-        return losses
-    total = losses.sum(dtype=np.float64)
-    if reduction == "mean":
-        denom = wts.sum(dtype=np.float64)
-        total = total / denom if denom else np.nan
-    return np.asarray(total, dtype=losses.dtype)
-
-
-def _coef(g: np.ndarray, wts: np.ndarray, reduction: str, dtype) -> np.ndarray:
-    """The gradient of the reduced loss with respect to each row's loss."""
-    n = wts.shape[0]
-    if reduction == "none":
-        return _c(g.astype(dtype, copy=False).reshape(n))
-    value = float(g)
-    if reduction == "mean":
-        denom = wts.sum(dtype=np.float64)
-        value = value / denom if denom else np.nan
-    return np.full(n, value, dtype)
 
 
 def cross_entropy_forward(x: np.ndarray, target: np.ndarray, weight, ignore_index: int,
@@ -457,11 +373,10 @@ def cross_entropy_forward(x: np.ndarray, target: np.ndarray, weight, ignore_inde
     x = _c(x)
     losses = np.zeros(rows, x.dtype)
     if not x.size:
-        return np.empty_like(x), _reduce(losses, wts, reduction)
+        return np.empty_like(x), plan.reduce_losses(be, losses, wts, reduction)
     p, mx = _shifted_exp(x)
-    _run(_cross_entropy_rows, _cross_entropy_rows_par, x, p, mx, t, w, ignore_index,
-         float(smoothing), losses)
-    return p, _reduce(losses, wts, reduction)
+    _run(_cross_entropy_rows, x, p, mx, t, w, ignore_index, float(smoothing), losses)
+    return p, plan.reduce_losses(be, losses, wts, reduction)
 
 
 def cross_entropy_backward(p: np.ndarray, target: np.ndarray, weight, g: np.ndarray,
@@ -474,10 +389,10 @@ def cross_entropy_backward(p: np.ndarray, target: np.ndarray, weight, g: np.ndar
     wts = _checked_weights(t, w, n_classes, ignore_index, p.dtype)
     out = empty(p.shape, p.dtype)
     if out.size:
-        coef = _coef(g, wts, reduction, p.dtype)
+        coef = _c(plan.loss_coef(be, g, wts, reduction, p.dtype))
         wsum = float(w.sum(dtype=np.float64)) if smoothing != 0.0 else 0.0
-        _run(_cross_entropy_backward_rows, _cross_entropy_backward_rows_par, _c(p), t, w, coef,
-             ignore_index, float(smoothing), wsum, out)
+        _run(_cross_entropy_backward_rows, _c(p), t, w, coef, ignore_index, float(smoothing),
+             wsum, out)
     return out
 
 
@@ -490,7 +405,7 @@ def nll_forward(x: np.ndarray, target: np.ndarray, weight, ignore_index: int,
     if x.shape[0]:
         _nll_rows(_c(x), _targets(target), _weights(weight, n_classes, x.dtype), ignore_index,
                   losses)
-    return _reduce(losses, wts, reduction)
+    return plan.reduce_losses(be, losses, wts, reduction)
 
 
 def nll_backward(g: np.ndarray, target: np.ndarray, weight, shape: tuple, ignore_index: int,
@@ -500,7 +415,7 @@ def nll_backward(g: np.ndarray, target: np.ndarray, weight, shape: tuple, ignore
     wts = row_weights(target, weight, n_classes, ignore_index, g.dtype)
     out = np.zeros(shape, g.dtype)
     if shape[0]:
-        coef = _coef(g, wts, reduction, g.dtype)
+        coef = _c(plan.loss_coef(be, g, wts, reduction, g.dtype))
         _nll_backward_rows(coef, _targets(target), _weights(weight, n_classes, g.dtype),
                            ignore_index, out)
     return out

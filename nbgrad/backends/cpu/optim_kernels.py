@@ -1,53 +1,43 @@
-"""Fused optimizer updates: one pass over a parameter, its gradient and its state arrays.
-
-The formulas are PyTorch's (``torch.optim.SGD``/``Adam``/``AdamW``, single-tensor path), applied
-element by element in place; scalars are computed in float64 and stored in the arrays' dtype.
-"""
+"""Fused optimizer updates on the CPU: one pass over a parameter, its gradient and its state
+arrays, each element through the optimizer's scalar function of
+:mod:`nbgrad.backends._optim_rules` (numpy's error model, inlined into the loop)."""
 
 from __future__ import annotations
 
-import math
-
-from nbgrad.backends._jit import kernel
+from nbgrad.backends import _optim_rules as rules
+from nbgrad.backends._jit import kernel, scalar
 
 __all__ = ["sgd_step", "adam_step"]
 
+_sgd_update = scalar(rules.sgd_update, inline=True)
+_adam_update = scalar(rules.adam_update, inline=True)
 
+
+# Each loop stores only the state its update keeps: the momentum buffer with momentum, the
+# running maximum with amsgrad (otherwise their arrays are placeholders, possibly the gradient's
+# or the second moment's own).
 @kernel
 def _sgd(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximize, first):
     for i in range(p.shape[0]):
-        d = -g[i] if maximize else g[i]
-        if weight_decay != 0.0:
-            d += weight_decay * p[i]
+        pi, bi = _sgd_update(p[i], g[i], buf[i], lr, momentum, dampening, weight_decay, nesterov,
+                             maximize, first)
+        p[i] = pi
         if momentum != 0.0:
-            b = d if first else momentum * buf[i] + (1.0 - dampening) * d
-            buf[i] = b
-            d = d + momentum * b if nesterov else b
-        p[i] -= lr * d
+            buf[i] = bi
 
 
 @kernel
 def _adam(p, g, m, v, vmax, lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad, maximize,
           step_size, bc2_sqrt):
     for i in range(p.shape[0]):
-        d = -g[i] if maximize else g[i]
-        if decoupled:
-            p[i] *= 1.0 - lr * weight_decay
-        elif weight_decay != 0.0:
-            d += weight_decay * p[i]
-        mi = m[i] + (1.0 - beta1) * (d - m[i])  # torch: exp_avg.lerp_(grad, 1 - beta1)
-        vi = beta2 * v[i] + (1.0 - beta2) * d * d
+        pi, mi, vi, xi = _adam_update(p[i], g[i], m[i], v[i], vmax[i], lr, beta1, beta2, eps,
+                                      weight_decay, decoupled, amsgrad, maximize, step_size,
+                                      bc2_sqrt)
+        p[i] = pi
         m[i] = mi
         v[i] = vi
         if amsgrad:
-            if vi > vmax[i]:
-                vmax[i] = vi
-            vi = vmax[i]
-        denom = math.sqrt(vi) / bc2_sqrt + eps
-        if denom != 0.0:
-            p[i] -= step_size * (mi / denom)
-        else:  # eps=0 and a zero second moment: IEEE results, as PyTorch (no exception)
-            p[i] -= step_size * (math.nan if mi == 0.0 else math.copysign(math.inf, mi))
+            vmax[i] = xi
 
 
 def _flat(a):
@@ -55,7 +45,14 @@ def _flat(a):
 
 
 def sgd_step(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximize, first):
-    """SGD with momentum/dampening/nesterov/weight decay on C-contiguous arrays, in place."""
+    """SGD with momentum/dampening/nesterov/weight decay on C-contiguous arrays, in place.
+
+    >>> import numpy as np
+    >>> p, g = np.array([1.0, 2.0]), np.array([1.0, -1.0])
+    >>> sgd_step(p, g, g, 0.5, 0.0, 0.0, 0.0, False, False, False)
+    >>> p.tolist()
+    [0.5, 2.5]
+    """
     if p.size:
         _sgd(_flat(p), _flat(g), _flat(buf), lr, momentum, dampening, weight_decay, nesterov,
              maximize, first)
@@ -63,9 +60,15 @@ def sgd_step(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximiz
 
 def adam_step(p, g, m, v, vmax, lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad,
               maximize, step):
-    """Adam (``decoupled=False``) or AdamW (``decoupled=True``) step number ``step``, in place."""
-    step_size = lr / (1.0 - beta1 ** step)
-    bc2_sqrt = math.sqrt(1.0 - beta2 ** step)
+    """Adam (``decoupled=False``) or AdamW (``decoupled=True``) step number ``step``, in place.
+
+    >>> import numpy as np
+    >>> p, g, m, v = np.array([1.0]), np.array([2.0]), np.zeros(1), np.zeros(1)
+    >>> adam_step(p, g, m, v, v, 0.1, 0.9, 0.999, 1e-8, 0.0, False, False, False, 1)
+    >>> round(float(p[0]), 6), round(float(m[0]), 6)
+    (0.9, 0.2)
+    """
+    step_size, bc2_sqrt = rules.adam_scalars(lr, beta1, beta2, step)
     if p.size:
         _adam(_flat(p), _flat(g), _flat(m), _flat(v), _flat(vmax), lr, beta1, beta2, eps,
               weight_decay, decoupled, amsgrad, maximize, step_size, bc2_sqrt)

@@ -2,16 +2,17 @@
 
 Reduced axes that are adjacent need no copy: the array is viewed as ``(outer, reduced, inner)``
 and each kernel walks the middle axis with the inner axis contiguous. Other axis sets are
-transposed to the end first (one copy).
+transposed to the end first (one copy). The view is planned by :mod:`nbgrad.backends._planning`,
+shared with the CUDA backend.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from nbgrad.backends._jit import kernel
+from nbgrad.backends._planning import accumulator_dtype, three_d
+from nbgrad.backends.cpu import arrays
 
 __all__ = ["reduce"]
 
@@ -76,37 +77,16 @@ def _arg_extreme3(x, largest, values, index):
             index[o, i] = at
 
 
-def _three_d(x: np.ndarray, axes: tuple[int, ...]):
-    """View ``x`` as (outer, reduced, inner) and return it with the kept shape."""
-    nd = x.ndim
-    kept_shape = tuple(s for d, s in enumerate(x.shape) if d not in axes)
-    if not axes:
-        return x.reshape(-1, 1, 1) if nd else x.reshape(1, 1, 1), kept_shape
-    lo, hi = min(axes), max(axes)
-    if hi - lo + 1 != len(axes):  # not adjacent: move reduced axes last
-        order = [d for d in range(nd) if d not in axes] + sorted(axes)
-        x = x.transpose(order)
-        lo, hi = nd - len(axes), nd - 1
-    outer = math.prod(x.shape[:lo])
-    red = math.prod(x.shape[lo:hi + 1])
-    inner = math.prod(x.shape[hi + 1:])
-    return np.ascontiguousarray(x).reshape(outer, red, inner), kept_shape
-
-
-def _keepdim_shape(shape, axes):
-    return tuple(1 if d in axes else s for d, s in enumerate(shape))
-
-
 def reduce(kind: str, x: np.ndarray, axes: tuple[int, ...], keepdim: bool, out_dtype: np.dtype):
     """Reduce ``x`` over normalised ``axes`` with ``kind`` in sum/prod/max/min/argmax/argmin.
 
     ``max``/``min`` return ``(values, indices)``; the others return one array.
     """
-    x3, kept_shape = _three_d(x, axes)
-    out_shape = _keepdim_shape(x.shape, axes) if keepdim else kept_shape
-    outer, red, inner = x3.shape
+    x3, plan = three_d(arrays, x, axes)
+    out_shape = plan.keepdim if keepdim else plan.kept
+    outer, red, inner = plan.dims
     if kind in ("sum", "prod"):
-        acc_dtype = np.float64 if out_dtype.kind == "f" else np.int64
+        acc_dtype = accumulator_dtype(out_dtype)
         acc = (np.zeros if kind == "sum" else np.ones)((outer, inner), acc_dtype)
         if x3.size:
             if kind == "prod":

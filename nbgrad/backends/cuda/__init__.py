@@ -13,6 +13,9 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
         "the CUDA backend needs the numba-cuda package: pip install 'nbgrad[cuda]'"
     ) from exc
 
+from nbgrad.backends.cuda import _runtime
+from nbgrad.backends.cuda import arrays as _arrays
+from nbgrad.backends.cuda import indexing as _indexing
 from nbgrad.backends.cuda._runtime import CudaArray, synchronize  # noqa: F401
 from nbgrad.backends.cuda.arrays import *  # noqa: F403
 from nbgrad.backends.cuda.copying import *  # noqa: F403
@@ -20,3 +23,5 @@ from nbgrad.backends.cuda.elementwise import elementwise_kernel, map_elementwise
 from nbgrad.backends.cuda.indexing import getitem, index_add, setitem  # noqa: F401
 from nbgrad.backends.cuda.linalg import matmul  # noqa: F401
 from nbgrad.backends.cuda.reduce import reduce  # noqa: F401
+
+_runtime.bind_methods(copy=_arrays.copy, astype=_arrays.astype, setitem=_indexing.setitem)

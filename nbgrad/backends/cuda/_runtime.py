@@ -10,13 +10,16 @@ Every call into the driver goes through five functions (``alloc``, ``upload``, `
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import numpy as np
 from numba import config, cuda
 
+from nbgrad.backends._planning import c_strides
+
 __all__ = [
     "CudaArray", "SIMULATOR", "MAXD", "THREADS", "alloc", "upload", "download", "launch",
-    "synchronize", "grid_1d", "c_strides", "pad", "new", "DTYPES",
+    "synchronize", "grid_1d", "pad", "new", "DTYPES", "bind_methods",
 ]
 
 SIMULATOR = bool(config.ENABLE_CUDASIM)
@@ -100,16 +103,6 @@ def grid_1d(n: int) -> tuple[int, int]:
     return max(1, min(MAX_BLOCKS, -(-n // threads))), threads
 
 
-def c_strides(shape) -> tuple[int, ...]:
-    """Element strides of a C-ordered array of ``shape``."""
-    strides = [0] * len(shape)
-    step = 1
-    for d in range(len(shape) - 1, -1, -1):
-        strides[d] = step
-        step *= max(shape[d], 1)
-    return tuple(strides)
-
-
 def pad(values, fill: int) -> tuple[int, ...]:
     """``values`` left-padded with ``fill`` to ``MAXD`` entries."""
     if len(values) > MAXD:
@@ -155,24 +148,23 @@ class CudaArray:
         """Bytes per element."""
         return self.dtype.itemsize
 
+    # The numpy-style methods run functions of the modules above this one (arrays, indexing);
+    # the backend package binds them once it has loaded them (``bind_methods``), so imports
+    # point one way: from those modules down to this one.
+    _methods: ClassVar[dict] = {}
+
     def copy(self) -> CudaArray:
         """A contiguous device copy."""
-        from nbgrad.backends.cuda.arrays import copy
-
-        return copy(self)
+        return self._methods["copy"](self)
 
     def astype(self, dtype, copy: bool = True) -> CudaArray:
         """A device copy converted to ``dtype`` (``self`` when ``copy=False`` and it fits)."""
-        from nbgrad.backends.cuda import arrays
-
         if np.dtype(dtype) == self.dtype:
-            return arrays.copy(self) if copy else self
-        return arrays.astype(self, dtype)
+            return self._methods["copy"](self) if copy else self
+        return self._methods["astype"](self, dtype)
 
     def __setitem__(self, index, value) -> None:
-        from nbgrad.backends.cuda.indexing import setitem
-
-        setitem(self, index, value)
+        self._methods["setitem"](self, index, value)
 
     def __array__(self, dtype=None, copy=None):
         raise TypeError(
@@ -183,6 +175,17 @@ class CudaArray:
     def __repr__(self) -> str:
         return (f"CudaArray(shape={self.shape}, dtype={self.dtype}, strides={self.strides}, "
                 f"offset={self.offset})")
+
+
+def bind_methods(*, copy, astype, setitem) -> None:
+    """Give :class:`CudaArray`'s ``copy``, ``astype`` and item assignment their functions
+    (the backend package does this once, when it loads).
+
+    >>> import nbgrad.backends.cuda
+    >>> sorted(nbgrad.backends.cuda.CudaArray._methods)
+    ['astype', 'copy', 'setitem']
+    """
+    CudaArray._methods.update(copy=copy, astype=astype, setitem=setitem)
 
 
 def new(shape, dtype) -> CudaArray:

@@ -13,10 +13,11 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
+from nbgrad.backends._planning import broadcast_shapes, broadcast_strides, coalesce
 from nbgrad.backends.cuda._runtime import DTYPES, CudaArray, grid_1d, launch, new
 
 __all__ = [
-    "map_elementwise", "elementwise_kernel", "identity", "nonzero", "broadcast_shapes",
+    "map_elementwise", "elementwise_kernel", "identity", "nonzero",
     "kernel_for",
 ]
 
@@ -96,42 +97,6 @@ def kernel_for(fn, pattern: tuple[bool, ...], nd: int):
     return found
 
 
-def broadcast_shapes(*shapes) -> tuple[int, ...]:
-    """numpy's broadcasting of ``shapes`` with a clear error."""
-    try:
-        return tuple(np.broadcast_shapes(*shapes))
-    except ValueError:
-        raise ValueError(
-            f"shapes {' and '.join(str(tuple(s)) for s in shapes)} cannot be broadcast together"
-        ) from None
-
-
-def _broadcast_strides(a: CudaArray, shape) -> tuple[int, ...]:
-    lead = len(shape) - a.ndim
-    return (0,) * lead + tuple(
-        0 if s == 1 and shape[lead + d] != 1 else st
-        for d, (s, st) in enumerate(zip(a.shape, a.strides))
-    )
-
-
-def _coalesce(shape, strides_list):
-    """Drop size-1 dims and merge dims that are contiguous in every operand."""
-    dims = [d for d, s in enumerate(shape) if s != 1]
-    out_shape = []
-    out_strides = [[] for _ in strides_list]
-    for d in dims:
-        if out_shape and all(st[-1] == sl[d] * shape[d] for st, sl in zip(out_strides,
-                                                                         strides_list)):
-            out_shape[-1] *= shape[d]
-            for st, sl in zip(out_strides, strides_list):
-                st[-1] = sl[d]
-            continue
-        out_shape.append(shape[d])
-        for st, sl in zip(out_strides, strides_list):
-            st.append(sl[d])
-    return tuple(out_shape), [tuple(st) for st in out_strides]
-
-
 def map_elementwise(fn, dtype: np.dtype, out_dtype: np.dtype, args, out=None, ufunc=None):
     """Apply scalar ``fn`` elementwise over broadcast ``args`` (device arrays of ``dtype`` or
     Python scalars), into a new array of ``out_dtype`` or into ``out`` (``ufunc``, a numpy
@@ -171,8 +136,8 @@ def map_elementwise(fn, dtype: np.dtype, out_dtype: np.dtype, args, out=None, uf
         nd = 0
         cstrides = [()] * (len(arrays) + 1)
     else:
-        strides = [out.strides] + [_broadcast_strides(a, shape) for a in arrays]
-        cshape, cstrides = _coalesce(shape, strides)
+        strides = [out.strides] + [broadcast_strides(a.shape, a.strides, shape) for a in arrays]
+        cshape, cstrides = coalesce(shape, strides)
         flat = len(cshape) <= 1 and all(st in ((), (1,)) for st in cstrides)
         nd = 0 if flat else len(cshape)
     kernel = kernel_for(fn, tuple(pattern), nd)

@@ -16,9 +16,10 @@ import math
 import numpy as np
 from numba import cuda
 
+from nbgrad.backends._planning import broadcast_shapes, c_strides
 from nbgrad.backends.cuda import arrays
-from nbgrad.backends.cuda._runtime import MAXD, CudaArray, c_strides, grid_1d, launch, new, pad
-from nbgrad.backends.cuda.elementwise import broadcast_shapes, map_elementwise
+from nbgrad.backends.cuda._runtime import MAXD, CudaArray, grid_1d, launch, new, pad
+from nbgrad.backends.cuda.elementwise import map_elementwise
 
 __all__ = ["getitem", "setitem", "index_add"]
 

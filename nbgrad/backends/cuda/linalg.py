@@ -7,9 +7,9 @@ import math
 import numpy as np
 from numba import cuda, from_dtype
 
+from nbgrad.backends._planning import broadcast_shapes
 from nbgrad.backends.cuda import arrays
 from nbgrad.backends.cuda._runtime import MAX_BLOCKS, MAXD, SIMULATOR, CudaArray, launch, new, pad
-from nbgrad.backends.cuda.elementwise import broadcast_shapes
 
 __all__ = ["matmul"]
 

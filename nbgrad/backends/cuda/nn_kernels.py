@@ -2,11 +2,12 @@
 embedding. Same functions and contracts as ``nbgrad.backends.cpu.nn_kernels``.
 
 Row kernels work on a contiguous ``(rows, n)`` array (another axis is moved last first, one
-copy). Long rows get one block each, which reduces the row's maximum and sums with a tree in
-shared memory; rows shorter than ``ROWS_MIN`` get one thread each (the CPU kernel's loops).
-Sums are in float64 (the CPU kernels sum in the array's dtype). Out-of-range class targets are
-detected on the device and reported after one 4-byte copy back (the CPU raises the same
-IndexError).
+copy); the layouts and loss reductions are planned by :mod:`nbgrad.backends._planning`, shared
+with the CPU backend. Long rows get one block each, which reduces the row's maximum and sums
+with a tree in shared memory; rows shorter than ``ROWS_MIN`` get one thread each (the CPU
+kernel's loops). Sums are in float64 (the CPU kernels sum in the array's dtype). Out-of-range
+class targets are detected on the device and reported after one 4-byte copy back (the CPU
+raises the same IndexError).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import math
 import numpy as np
 from numba import cuda, float64
 
+import nbgrad.backends.cuda as be
+from nbgrad.backends import _planning as plan
 from nbgrad.backends.cuda import arrays
 from nbgrad.backends.cuda._runtime import MAX_BLOCKS, CudaArray, grid_1d, launch, new
 from nbgrad.backends.cuda.elementwise import map_elementwise
@@ -309,26 +312,6 @@ _SERIAL = {_softmax_rows: _softmax_rows_serial,
 
 
 # ----------------------------------------------------------------------------- wrappers
-def _rows(x: CudaArray, axis: int) -> CudaArray:
-    """``x`` with ``axis`` moved last, as a contiguous (rows, n) array."""
-    if x.ndim and axis != x.ndim - 1:
-        order = [d for d in range(x.ndim) if d != axis] + [axis]
-        x = arrays.transpose(x, order)
-    x = arrays.contiguous(x)
-    n = x.shape[-1] if x.ndim else 1
-    return arrays.reshape(x, (x.size // max(n, 1), n))
-
-
-def _unrows(out2: CudaArray, shape: tuple, axis: int) -> CudaArray:
-    nd = len(shape)
-    if nd == 0 or axis == nd - 1:
-        return arrays.reshape(out2, shape)
-    moved = shape[:axis] + shape[axis + 1:] + (shape[axis],)
-    back = list(range(nd - 1))
-    back.insert(axis, nd - 1)
-    return arrays.copy(arrays.transpose(arrays.reshape(out2, moved), back))
-
-
 def _launch_rows(kernel, rows: int, n: int, args) -> None:
     """A block per row, or a thread per row when rows are shorter than ``ROWS_MIN``."""
     if not rows:
@@ -342,12 +325,12 @@ def _launch_rows(kernel, rows: int, n: int, args) -> None:
 
 def _row_op(kernel, axis: int, log: bool, *inputs) -> CudaArray:
     shape = inputs[0].shape
-    rows2 = [_rows(a, axis) for a in inputs]
+    rows2 = [plan.rows(be, a, axis) for a in inputs]
     out = new(rows2[0].shape, inputs[0].dtype)
     r, n = out.shape
     if out.size:
         _launch_rows(kernel, r, n, [*(_flat(a) for a in rows2), out.buf, r, n, log])
-    return _unrows(out, shape, axis)
+    return plan.unrows(be, out, shape, axis)
 
 
 def softmax(x: CudaArray, axis: int) -> CudaArray:
@@ -377,13 +360,11 @@ def _flat(a: CudaArray):
 
 
 def _weights(weight, n: int, dtype) -> CudaArray:
-    if weight is None:
-        return arrays.full((n,), 1, dtype)
-    return arrays.contiguous(arrays.astype(weight, dtype))
+    return plan.class_weights(be, weight, n, dtype)
 
 
 def _targets(target: CudaArray) -> CudaArray:
-    return arrays.contiguous(arrays.astype(target, np.int64))
+    return plan.targets(be, target)
 
 
 def row_weights(target: CudaArray, weight, n_classes: int, ignore_index: int,
@@ -402,39 +383,7 @@ def row_weights(target: CudaArray, weight, n_classes: int, ignore_index: int,
         if arrays.to_host(flag)[0]:
             host = arrays.to_host(t)
             bad = host[(host != ignore_index) & ((host < 0) | (host >= n_classes))]
-            raise IndexError(
-                f"Target {int(bad[0])} is out of bounds: class indices must be in "
-                f"[0, {n_classes}) or equal ignore_index ({ignore_index})"
-            )
-    return out
-
-
-def _divide(a, b):
-    return a / b if b != 0 else math.nan
-
-
-def _reduce(losses: CudaArray, wts: CudaArray, reduction: str) -> CudaArray:
-    if reduction == "none":
-        return losses
-    total = reduce("sum", losses, (0,), False, np.dtype(np.float64))
-    if reduction == "mean":
-        denom = reduce("sum", wts, (0,), False, np.dtype(np.float64))
-        return map_elementwise(_divide, np.dtype(np.float64), losses.dtype, (total, denom))
-    return arrays.astype(total, losses.dtype)
-
-
-def _coef(g: CudaArray, wts: CudaArray, reduction: str, dtype) -> CudaArray:
-    """The gradient of the reduced loss with respect to each row's loss, shape (rows,)."""
-    n = wts.shape[0]
-    if reduction == "none":
-        return arrays.contiguous(arrays.astype(g, dtype))
-    out = new((n,), dtype)
-    g64 = arrays.astype(g, np.float64)
-    if reduction == "mean":
-        denom = reduce("sum", wts, (0,), False, np.dtype(np.float64))
-        map_elementwise(_divide, np.dtype(np.float64), dtype, (g64, denom), out=out)
-    else:
-        arrays.assign(out, arrays.reshape(g64, ()))
+            raise plan.target_error(bad[0], n_classes, ignore_index)
     return out
 
 
@@ -449,7 +398,7 @@ def cross_entropy_forward(x: CudaArray, target: CudaArray, weight, ignore_index:
         _flat(x), _flat(_targets(target)), _flat(_weights(weight, n_classes, x.dtype)),
         ignore_index, float(smoothing), losses.buf, rows, n_classes,
     ])
-    return softmax(x, 1), _reduce(losses, wts, reduction)
+    return softmax(x, 1), plan.reduce_losses(be, losses, wts, reduction)
 
 
 def cross_entropy_backward(p: CudaArray, target: CudaArray, weight, g: CudaArray,
@@ -464,8 +413,9 @@ def cross_entropy_backward(p: CudaArray, target: CudaArray, weight, g: CudaArray
         wsum = float(arrays.to_host(reduce("sum", w, (0,), False, np.dtype(np.float64)))) \
             if smoothing != 0.0 and weight is not None else float(n_classes)
         _launch_rows(_cross_entropy_backward_rows, rows, n_classes, [
-            _flat(p), _flat(_targets(target)), _flat(w), _flat(_coef(g, wts, reduction, p.dtype)),
-            ignore_index, float(smoothing), wsum, out.buf, rows, n_classes,
+            _flat(p), _flat(_targets(target)), _flat(w),
+            _flat(plan.loss_coef(be, g, wts, reduction, p.dtype)), ignore_index,
+            float(smoothing), wsum, out.buf, rows, n_classes,
         ])
     return out
 
@@ -482,7 +432,7 @@ def nll_forward(x: CudaArray, target: CudaArray, weight, ignore_index: int,
             _flat(x), _flat(_targets(target)), _flat(_weights(weight, n_classes, x.dtype)),
             ignore_index, losses.buf, rows, n_classes,
         ])
-    return _reduce(losses, wts, reduction)
+    return plan.reduce_losses(be, losses, wts, reduction)
 
 
 def nll_backward(g: CudaArray, target: CudaArray, weight, shape: tuple, ignore_index: int,
@@ -494,7 +444,7 @@ def nll_backward(g: CudaArray, target: CudaArray, weight, shape: tuple, ignore_i
     if rows:
         blocks, threads = grid_1d(rows)
         launch(_nll_backward_rows, blocks, threads, [
-            _flat(_coef(g, wts, reduction, g.dtype)), _flat(_targets(target)),
+            _flat(plan.loss_coef(be, g, wts, reduction, g.dtype)), _flat(_targets(target)),
             _flat(_weights(weight, n_classes, g.dtype)), ignore_index, out.buf, rows, n_classes,
         ])
     return out

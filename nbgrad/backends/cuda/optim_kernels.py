@@ -1,30 +1,33 @@
 """Fused optimizer updates on the GPU: one grid-stride pass over a parameter, its gradient and
-its state arrays, with the formulas of ``nbgrad.backends.cpu.optim_kernels`` (PyTorch's)."""
+its state arrays, each element through the optimizer's scalar function of
+:mod:`nbgrad.backends._optim_rules` (compiled as a device function)."""
 
 from __future__ import annotations
 
-import math
-
 from numba import cuda
 
+from nbgrad.backends import _optim_rules as rules
 from nbgrad.backends.cuda._runtime import CudaArray, grid_1d, launch
 
 __all__ = ["sgd_step", "adam_step"]
 
+_sgd_update = cuda.jit(device=True)(rules.sgd_update)
+_adam_update = cuda.jit(device=True)(rules.adam_update)
 
+
+# Each kernel stores only the state its update keeps: the momentum buffer with momentum, the
+# running maximum with amsgrad (otherwise their arrays are placeholders, possibly the gradient's
+# or the second moment's own).
 @cuda.jit
 def _sgd(p, p0, g, g0, buf, b0, n, lr, momentum, dampening, weight_decay, nesterov, maximize,
          first):
     i = cuda.grid(1)
     while i < n:
-        d = -g[g0 + i] if maximize else g[g0 + i]
-        if weight_decay != 0.0:
-            d += weight_decay * p[p0 + i]
+        pi, bi = _sgd_update(p[p0 + i], g[g0 + i], buf[b0 + i], lr, momentum, dampening,
+                             weight_decay, nesterov, maximize, first)
+        p[p0 + i] = pi
         if momentum != 0.0:
-            b = d if first else momentum * buf[b0 + i] + (1.0 - dampening) * d
-            buf[b0 + i] = b
-            d = d + momentum * b if nesterov else b
-        p[p0 + i] -= lr * d
+            buf[b0 + i] = bi
         i += cuda.gridsize(1)
 
 
@@ -33,20 +36,14 @@ def _adam(p, p0, g, g0, m, m0, v, v0, vmax, x0, n, lr, beta1, beta2, eps, weight
           decoupled, amsgrad, maximize, step_size, bc2_sqrt):
     i = cuda.grid(1)
     while i < n:
-        d = -g[g0 + i] if maximize else g[g0 + i]
-        if decoupled:
-            p[p0 + i] *= 1.0 - lr * weight_decay
-        elif weight_decay != 0.0:
-            d += weight_decay * p[p0 + i]
-        mi = m[m0 + i] + (1.0 - beta1) * (d - m[m0 + i])
-        vi = beta2 * v[v0 + i] + (1.0 - beta2) * d * d
+        pi, mi, vi, xi = _adam_update(p[p0 + i], g[g0 + i], m[m0 + i], v[v0 + i], vmax[x0 + i],
+                                      lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad,
+                                      maximize, step_size, bc2_sqrt)
+        p[p0 + i] = pi
         m[m0 + i] = mi
         v[v0 + i] = vi
         if amsgrad:
-            if vi > vmax[x0 + i]:
-                vmax[x0 + i] = vi
-            vi = vmax[x0 + i]
-        p[p0 + i] -= step_size * (mi / (math.sqrt(vi) / bc2_sqrt + eps))
+            vmax[x0 + i] = xi
         i += cuda.gridsize(1)
 
 
@@ -71,8 +68,7 @@ def adam_step(p, g, m, v, vmax, lr, beta1, beta2, eps, weight_decay, decoupled, 
               maximize, step):
     """Adam (``decoupled=False``) or AdamW (``decoupled=True``) step ``step`` (1-based), in
     place."""
-    step_size = lr / (1.0 - beta1 ** step)
-    bc2_sqrt = math.sqrt(1.0 - beta2 ** step)
+    step_size, bc2_sqrt = rules.adam_scalars(lr, beta1, beta2, step)
     if p.size:
         blocks, threads = grid_1d(p.size)
         launch(_adam, blocks, threads, [*_flat(p, g, m, v, vmax), p.size, lr, beta1, beta2, eps,

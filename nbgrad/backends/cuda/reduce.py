@@ -1,20 +1,19 @@
 """Reductions over any set of axes on the GPU.
 
 As on the CPU, the input is viewed as ``(outer, reduced, inner)`` (reduced axes that are not
-adjacent are moved last first, one copy). When ``inner == 1`` and the rows are long, the
-reduced elements of each output are contiguous: one block per output reduces them with a tree
-in shared memory. Otherwise one thread per output walks the reduced axis (for ``inner > 1``
-neighbouring threads then read neighbouring addresses). Kernels come from memoised factories
-(one source; Numba compiles it per dtype).
+adjacent are moved last first, one copy; planned by :mod:`nbgrad.backends._planning`). When
+``inner == 1`` and the rows are long, the reduced elements of each output are contiguous: one
+block per output reduces them with a tree in shared memory. Otherwise one thread per output
+walks the reduced axis (for ``inner > 1`` neighbouring threads then read neighbouring
+addresses). Kernels come from memoised factories (one source; Numba compiles it per dtype).
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import cuda, from_dtype, int64
 
+from nbgrad.backends._planning import accumulator_dtype, three_d
 from nbgrad.backends.cuda import arrays
 from nbgrad.backends.cuda._runtime import MAX_BLOCKS, SIMULATOR, CudaArray, grid_1d, launch, new
 
@@ -181,33 +180,19 @@ def _kernel(kind: str, layout: str, dtype: np.dtype):
     return found
 
 
-def _three_d(x: CudaArray, axes: tuple[int, ...]):
-    """``x`` as a contiguous (outer, reduced, inner) array, and the kept shape."""
-    nd = x.ndim
-    kept_shape = tuple(s for d, s in enumerate(x.shape) if d not in axes)
-    if not axes:
-        return arrays.contiguous(x), (x.size, 1, 1), kept_shape
-    lo, hi = min(axes), max(axes)
-    if hi - lo + 1 != len(axes):  # not adjacent: move the reduced axes last
-        x = arrays.transpose(x, [d for d in range(nd) if d not in axes] + sorted(axes))
-        lo, hi = nd - len(axes), nd - 1
-    dims = (math.prod(x.shape[:lo]), math.prod(x.shape[lo:hi + 1]), math.prod(x.shape[hi + 1:]))
-    return arrays.contiguous(x), dims, kept_shape
-
-
 def reduce(kind: str, x: CudaArray, axes: tuple[int, ...], keepdim: bool, out_dtype):
     """Reduce ``x`` over normalised ``axes`` with ``kind`` in sum/prod/max/min/argmax/argmin.
 
     ``max``/``min`` return ``(values, indices)``; the others return one array.
     """
     out_dtype = np.dtype(out_dtype)
-    x3, (outer, red, inner), kept_shape = _three_d(x, tuple(axes))
-    out_shape = (tuple(1 if d in axes else s for d, s in enumerate(x.shape)) if keepdim
-                 else kept_shape)
+    x3, plan = three_d(arrays, x, tuple(axes))
+    outer, red, inner = plan.dims
+    out_shape = plan.keepdim if keepdim else plan.kept
     outs = outer * inner
     layout = "rows" if inner == 1 and red >= ROWS_MIN else "cols"
     if kind in ("sum", "prod"):
-        acc_dtype = np.dtype(np.float64 if out_dtype.kind == "f" else np.int64)
+        acc_dtype = accumulator_dtype(out_dtype)
         store = out_dtype if out_dtype.kind in "fi" else acc_dtype
         out = new((outs,), store)
         if outs:
