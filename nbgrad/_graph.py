@@ -11,8 +11,8 @@ import weakref
 from nbgrad import errors
 
 __all__ = [
-    "VersionCounter", "SavedTensor", "Node", "anomaly_state", "FREED",
-    "VIEW_NORMAL", "VIEW_NO_GRAD", "VIEW_INFERENCE",
+    "VersionCounter", "SavedTensor", "Node", "AccumulateGrad", "RemovableHandle", "node_class",
+    "anomaly_state", "FREED", "VIEW_NORMAL", "VIEW_NO_GRAD", "VIEW_INFERENCE",
 ]
 
 # How a view came to be (PyTorch's CreationMeta), checked when the view is modified in place:
@@ -40,10 +40,6 @@ class _AnomalyState:
 
 
 anomaly_state = _AnomalyState()
-
-
-def _describe(tensor) -> str:
-    return f"[{tensor.dtype.name} tensor {list(tensor.shape)}]"
 
 
 class SavedTensor:
@@ -121,22 +117,146 @@ def _inplace_origin(counter: VersionCounter) -> str:
 FREED = object()  # marks a saved tensor released by backward
 
 
-class Node:
+class RemovableHandle:
+    """What ``register_hook``/``register_prehook`` return: ``remove()`` unregisters the hook.
+
+    >>> import nbgrad as nb
+    >>> y = nb.tensor([1.0], requires_grad=True) * 2
+    >>> handle = y.grad_fn.register_prehook(lambda grad_outputs: None)
+    >>> handle.remove()
+    >>> handle.remove()  # removing twice is harmless
+    """
+
+    __slots__ = ("_hooks", "_hook")
+
+    def __init__(self, hooks: list, hook) -> None:
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        """Unregister the hook (no error if it was already removed)."""
+        hooks = self._hooks
+        for i, found in enumerate(hooks):
+            if found is self._hook:
+                del hooks[i]
+                return
+
+
+class _Attached:
+    """What only some nodes carry: the user's pre-hooks, post-hooks and ``metadata`` dict, and
+    the forward's stack under anomaly detection."""
+
+    __slots__ = ("pre_hooks", "post_hooks", "metadata", "trace")
+
+    def __init__(self) -> None:
+        self.pre_hooks: list = []  # fn(grad_outputs), from register_prehook
+        self.post_hooks: list = []  # fn(grad_inputs, grad_outputs), from register_hook
+        self.metadata: dict = {}
+        self.trace: str | None = None
+
+
+class _Hooks:
+    """What every graph node has, as in PyTorch's ``torch.autograd.graph.Node``: ``name()``,
+    ``metadata``, backward pre-hooks (``register_prehook``) and post-hooks (``register_hook``).
+
+    They live in one ``attached`` slot, None until first used, so that a node costs no more to
+    make with them than without.
+    """
+
+    __slots__ = ("attached",)
+
+    def name(self) -> str:
+        """The node's class name, PyTorch's: ``MulBackward0``, ``AccumulateGrad``, ``CopySlices``.
+
+        >>> import nbgrad as nb
+        >>> nb.tensor([1.0], requires_grad=True).exp().grad_fn.name()
+        'ExpBackward0'
+        """
+        return type(self).__name__
+
+    def _attach(self) -> _Attached:
+        found = self.attached
+        if found is None:
+            found = self.attached = _Attached()
+        return found
+
+    @property
+    def metadata(self) -> dict:
+        """A dict of your own, per node (made on first use); autograd never reads it.
+
+        >>> import nbgrad as nb
+        >>> y = nb.tensor([1.0], requires_grad=True) * 2
+        >>> y.grad_fn.metadata["step"] = 3
+        >>> y.grad_fn.metadata
+        {'step': 3}
+        """
+        return self._attach().metadata
+
+    def register_prehook(self, fn) -> RemovableHandle:
+        """Call ``fn(grad_outputs)`` (a tuple, one gradient or None per output of the node)
+        before the node runs; a tuple it returns replaces ``grad_outputs``.
+
+        Tensor hooks (``Tensor.register_hook``) run first, then these, then ``retain_grad``
+        stores ``.grad``, then the node computes its gradients, then its post-hooks run.
+
+        >>> import nbgrad as nb
+        >>> a = nb.tensor([0.0, 0.0], requires_grad=True)
+        >>> b = a.clone()
+        >>> handle = b.grad_fn.register_prehook(lambda grad_outputs: (grad_outputs[0] * 2,))
+        >>> b.sum().backward()
+        >>> a.grad
+        tensor([2., 2.])
+        >>> handle.remove()
+        """
+        return _add_hook(self._attach().pre_hooks, fn)
+
+    def register_hook(self, fn) -> RemovableHandle:
+        """Call ``fn(grad_inputs, grad_outputs)`` after the node computed its gradients (one per
+        input of the op, None where an input needs none); a tuple it returns replaces
+        ``grad_inputs``. ``AccumulateGrad`` has no inputs: its ``grad_inputs`` is ``()``.
+
+        >>> import nbgrad as nb
+        >>> a = nb.tensor([0.0, 0.0], requires_grad=True)
+        >>> b = a.clone()
+        >>> handle = b.grad_fn.register_hook(lambda grad_in, grad_out: (grad_out[0] * 3,))
+        >>> b.sum().backward()
+        >>> a.grad
+        tensor([3., 3.])
+        >>> handle.remove()
+        """
+        return _add_hook(self._attach().post_hooks, fn)
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object at {id(self):#x}>"
+
+
+def _add_hook(hooks: list, fn) -> RemovableHandle:
+    if not callable(fn):
+        raise TypeError(f"hook must be callable, got {type(fn).__name__}")
+    hooks.append(fn)
+    return RemovableHandle(hooks, fn)
+
+
+class Node(_Hooks):
     """One recorded op: its definition, parameters, edges to its inputs' history and saved tensors.
 
-    ``edges[i]`` is ``(target, output_nr)`` where target is the input's Node, or the input tensor
-    itself when it is a leaf that requires grad, or ``None`` when input ``i`` needs no gradient.
+    Each node is an instance of a subclass named as PyTorch names the op's backward
+    (``MulBackward0``; see :func:`node_class`). ``edges[i]`` is ``(target, output_nr)`` where
+    target is the input's Node, or the input tensor itself when it is a leaf that requires grad,
+    or ``None`` when input ``i`` needs no gradient. ``pre_hooks`` maps an output number to the
+    hooks ``Tensor.register_hook`` put on that output.
 
     >>> import nbgrad as nb
     >>> x = nb.tensor([1.0, 2.0], requires_grad=True)
     >>> y = (x * 3).sum()
-    >>> y.grad_fn.name(), y.grad_fn.next_functions[0][0].name()
+    >>> type(y.grad_fn).__name__, y.grad_fn.next_functions[0][0].name()
     ('SumBackward0', 'MulBackward0')
+    >>> isinstance(y.grad_fn, nb.autograd.Node)
+    True
     """
 
     __slots__ = (
-        "op", "params", "edges", "saved", "saved_output", "meta",
-        "pre_hooks", "retained", "trace", "__weakref__",
+        "op", "params", "edges", "saved", "saved_output", "meta", "pre_hooks", "retained",
+        "__weakref__",
     )
 
     def __init__(self, op, params, edges) -> None:
@@ -148,16 +268,23 @@ class Node:
         self.meta = None
         self.pre_hooks = None
         self.retained = None
-        self.trace = None
+        self.attached = None
 
-    def name(self) -> str:
-        """PyTorch-style name of the backward function, e.g. ``MulBackward0``.
+    @property
+    def trace(self) -> str | None:
+        """Where the forward op was called, kept under anomaly detection (else None).
 
         >>> import nbgrad as nb
-        >>> nb.tensor([1.0], requires_grad=True).exp().grad_fn.name()
-        'ExpBackward0'
+        >>> with nb.autograd.detect_anomaly():
+        ...     y = nb.tensor([1.0], requires_grad=True).exp()
+        >>> "exp()" in y.grad_fn.trace, (y * 2).grad_fn.trace
+        (True, None)
         """
-        return self.op.backward_name
+        return None if self.attached is None else self.attached.trace
+
+    @trace.setter
+    def trace(self, value: str | None) -> None:
+        self._attach().trace = value
 
     @property
     def needs_input_grad(self) -> tuple[bool, ...]:
@@ -172,12 +299,16 @@ class Node:
 
     @property
     def next_functions(self) -> tuple:
-        """``((node_or_AccumulateGrad_or_None, output_nr), ...)`` for each input, as in PyTorch.
+        """``((node_or_AccumulateGrad_or_None, output_nr), ...)`` for each input, as in PyTorch;
+        a leaf's ``AccumulateGrad`` is the same object every time.
 
         >>> import nbgrad as nb
         >>> x = nb.tensor([1.0], requires_grad=True)
-        >>> (x * nb.tensor([2.0])).grad_fn.next_functions
+        >>> y = x * nb.tensor([2.0])
+        >>> y.grad_fn.next_functions
         ((<AccumulateGrad object at 0x...>, 0), (None, 0))
+        >>> y.grad_fn.next_functions[0][0] is (x + 1).grad_fn.next_functions[0][0]
+        True
         """
         out = []
         for edge in self.edges:
@@ -186,7 +317,7 @@ class Node:
             elif isinstance(edge[0], Node):
                 out.append(edge)
             else:
-                out.append((AccumulateGrad(edge[0]), 0))
+                out.append((AccumulateGrad.of(edge[0]), 0))
         return tuple(out)
 
     def saved_input(self, i: int):
@@ -234,37 +365,95 @@ class Node:
         if self.saved_output is not None:
             self.saved_output = FREED
 
-    def register_hook(self, fn):
-        """Not supported on nodes; use ``Tensor.register_hook``.
 
-        >>> import nbgrad as nb
-        >>> (nb.tensor([1.0], requires_grad=True) * 2).grad_fn.register_hook(print)
-        Traceback (most recent call last):
-            ...
-        RuntimeError: register hooks on tensors (Tensor.register_hook), not on grad_fn
-        """
-        raise RuntimeError("register hooks on tensors (Tensor.register_hook), not on grad_fn")
-
-    def __repr__(self) -> str:
-        return f"<{self.name()} object at {id(self):#x}>"
+_NODE_CLASSES: dict[str, type[Node]] = {}
 
 
-class AccumulateGrad:
-    """What ``next_functions`` shows for a leaf: accumulates into ``variable.grad``."""
+def node_class(name: str) -> type[Node]:
+    """The ``Node`` subclass called ``name``, made on first use and shared by every op that
+    records a node of that name (so making a node costs what it did with one class).
 
-    __slots__ = ("variable",)
+    >>> node_class("MulBackward0") is node_class("MulBackward0")
+    True
+    >>> node_class("MulBackward0").__name__, issubclass(node_class("MulBackward0"), Node)
+    ('MulBackward0', True)
+    """
+    cls = _NODE_CLASSES.get(name)
+    if cls is None:
+        cls = _NODE_CLASSES[name] = type(name, (Node,), {"__slots__": ()})
+    return cls
+
+
+class AccumulateGrad(_Hooks):
+    """What ``next_functions`` shows for a leaf: the node that adds the leaf's gradient to
+    ``variable.grad``. There is one per leaf, kept by the leaf (it refers back weakly, so a
+    leaf and its ``AccumulateGrad`` never keep each other alive).
+
+    Its pre-hooks run after the leaf's tensor hooks and before the gradient is accumulated,
+    its post-hooks after, with ``grad_inputs == ()``; neither runs in ``autograd.grad``,
+    which accumulates nothing.
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor([1.0, 2.0], requires_grad=True)
+    >>> acc = (x * 2).grad_fn.next_functions[0][0]
+    >>> acc.variable is x, acc.next_functions
+    (True, ())
+    >>> _ = acc.register_prehook(lambda grad_outputs: (grad_outputs[0] + 1,))
+    >>> (x * 2).sum().backward()
+    >>> x.grad
+    tensor([3., 3.])
+    """
+
+    __slots__ = ("_variable", "__weakref__")
 
     def __init__(self, variable) -> None:
-        self.variable = variable
+        self._variable = weakref.ref(variable)
+        self.attached = None
 
-    def name(self) -> str:
-        """Always ``AccumulateGrad``."""
-        return "AccumulateGrad"
+    @classmethod
+    def of(cls, variable) -> AccumulateGrad:
+        """The leaf's ``AccumulateGrad``, made on first use.
+
+        >>> import nbgrad as nb
+        >>> x = nb.tensor([1.0], requires_grad=True)
+        >>> AccumulateGrad.of(x) is AccumulateGrad.of(x)
+        True
+        """
+        found = cls.existing(variable)
+        if found is None:
+            found = variable._grad_accumulator = cls(variable)
+        return found
+
+    @staticmethod
+    def existing(variable) -> AccumulateGrad | None:
+        """The leaf's ``AccumulateGrad`` if one was made (a copied tensor does not share it).
+
+        >>> import nbgrad as nb
+        >>> AccumulateGrad.existing(nb.tensor([1.0], requires_grad=True)) is None
+        True
+        """
+        found = variable.__dict__.get("_grad_accumulator")
+        if found is not None and found._variable() is variable:
+            return found
+        return None
+
+    @property
+    def variable(self):
+        """The leaf tensor whose ``.grad`` this node accumulates into.
+
+        >>> import nbgrad as nb
+        >>> x = nb.tensor([1.0], requires_grad=True)
+        >>> (x * 2).grad_fn.next_functions[0][0].variable is x
+        True
+        """
+        return self._variable()
 
     @property
     def next_functions(self) -> tuple:
-        """A leaf has no inputs."""
-        return ()
+        """A leaf has no inputs: ``()``.
 
-    def __repr__(self) -> str:
-        return f"<AccumulateGrad object at {id(self):#x}>"
+        >>> import nbgrad as nb
+        >>> (nb.tensor([1.0], requires_grad=True) * 2).grad_fn.next_functions[0][0].next_functions
+        ()
+        """
+        return ()

@@ -18,7 +18,7 @@ from nbgrad import _tracing, errors
 from nbgrad._device import CPU, Device, backend_for
 from nbgrad._dtype import DType, from_numpy_dtype
 from nbgrad._format import format_tensor
-from nbgrad._graph import VIEW_NO_GRAD, VIEW_NORMAL, VersionCounter
+from nbgrad._graph import VIEW_NO_GRAD, VIEW_NORMAL, RemovableHandle, VersionCounter
 from nbgrad.grad_mode import check_requires_grad_allowed
 
 if TYPE_CHECKING:
@@ -368,7 +368,7 @@ class Tensor:
                 fn.pre_hooks = {}
             hooks = fn.pre_hooks.setdefault(self._output_nr, [])
         hooks.append(hook)
-        return _HookHandle(hooks, hook)
+        return RemovableHandle(hooks, hook)
 
     def detach(self) -> Tensor:
         """A tensor sharing storage and version counter, cut off from the graph.
@@ -504,22 +504,6 @@ class Tensor:
 
     def __repr__(self) -> str:
         return format_tensor(self)
-
-
-class _HookHandle:
-    """Returned by ``register_hook``; ``remove()`` unregisters the hook."""
-
-    __slots__ = ("_hooks", "_hook")
-
-    def __init__(self, hooks: list, hook) -> None:
-        self._hooks, self._hook = hooks, hook
-
-    def remove(self) -> None:
-        """Unregister the hook (no error if already removed)."""
-        try:
-            self._hooks.remove(self._hook)
-        except ValueError:
-            pass
 
 
 def parse_to_args(args: tuple, kwargs: dict) -> tuple:

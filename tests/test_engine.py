@@ -344,7 +344,7 @@ class TestGraph:
         cases = {
             "MulBackward0": x * 2, "AddBackward0": x + 1, "SubBackward0": x - 1,
             "DivBackward0": x / 2, "PowBackward0": x ** 2, "NegBackward0": -x,
-            "ExpBackward0": x.exp(), "SumBackward0": x.sum(), "MatMulBackward0": x @ x,
+            "ExpBackward0": x.exp(), "SumBackward0": x.sum(), "DotBackward0": x @ x,
             "CloneBackward0": x.clone(), "SelectBackward0": x[0], "SliceBackward0": x[1:],
             "ViewBackward0": x.view(2, 1), "UnsqueezeBackward0": x.unsqueeze(0),
             "ExpandBackward0": x.expand(3, 2),

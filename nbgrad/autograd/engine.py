@@ -10,7 +10,7 @@ from __future__ import annotations
 import warnings
 
 from nbgrad import _tracing, errors
-from nbgrad._graph import Node, anomaly_state
+from nbgrad._graph import AccumulateGrad, Node, anomaly_state
 from nbgrad.grad_mode import MODES, is_multithreading_enabled, mode_var
 from nbgrad.ops._dispatch import edge_of, filled_like
 from nbgrad.tensor import Tensor
@@ -67,14 +67,14 @@ def _needed_nodes(roots: list, targets: set) -> set:
     needed: set = set()
     state: dict = {}
     for root in roots:
-        if type(root) is not Node or root in state:
+        if not isinstance(root, Node) or root in state:
             continue
         stack = [(root, False)]
         while stack:
             node, done = stack.pop()
             if done:
                 if node in targets or any(
-                    e is not None and (e[0] in needed or (type(e[0]) is not Node and id(e[0]) in
+                    e is not None and (e[0] in needed or (not isinstance(e[0], Node) and id(e[0]) in
                                                           targets))
                     for e in node.edges
                 ):
@@ -85,7 +85,7 @@ def _needed_nodes(roots: list, targets: set) -> set:
             state[node] = True
             stack.append((node, True))
             for e in node.edges:
-                if e is not None and type(e[0]) is Node and e[0] not in state:
+                if e is not None and isinstance(e[0], Node) and e[0] not in state:
                     stack.append((e[0], False))
     return needed
 
@@ -127,7 +127,9 @@ class _Run:
         return found
 
     def deliver(self, tensor: Tensor | None, key, g: Tensor, hooks) -> None:
-        """A gradient reaching a leaf, or a retained/captured non-leaf."""
+        """A gradient reaching a leaf, or a retained/captured non-leaf: tensor hooks first,
+        then (when it is accumulated) its ``AccumulateGrad``'s pre-hooks, the accumulation
+        and its post-hooks."""
         if tensor is not None:
             g = _as_dtype_of(g, tensor)
         if hooks:
@@ -144,7 +146,17 @@ class _Run:
             return
         if self.accumulate_only is not None and id(tensor) not in self.accumulate_only:
             return
-        self.accumulate(tensor, g)
+        acc = AccumulateGrad.existing(tensor)
+        attached = acc.attached if acc is not None else None
+        if attached is not None and attached.pre_hooks:
+            (g,) = _run_node_pre_hooks(attached.pre_hooks, (g,))
+        if g is not None:
+            self.accumulate(tensor, g)
+        if attached is not None and attached.post_hooks:
+            for hook in list(attached.post_hooks):
+                replaced = hook((), (g,))
+                if replaced is not None:
+                    _hook_result(hook, replaced, ())
 
     def accumulate(self, tensor: Tensor, g: Tensor) -> None:
         g = _as_dtype_of(g, tensor)
@@ -207,7 +219,7 @@ def _execute(roots, root_grads, run: _Run, targets: set | None) -> None:
     buffers: dict = {}
     leaves: dict = {}
     for (target, nr), g in zip(roots, root_grads):
-        if type(target) is Node:
+        if isinstance(target, Node):
             buf = buffers.setdefault(target, [None] * target.op.n_outputs)
             buf[nr] = g if buf[nr] is None else buf[nr] + g
             root_nodes.append(target)
@@ -221,7 +233,7 @@ def _execute(roots, root_grads, run: _Run, targets: set | None) -> None:
     while stack:
         node = stack.pop()
         for e in node.edges:
-            if e is not None and type(e[0]) is Node and (needed is None or e[0] in needed):
+            if e is not None and isinstance(e[0], Node) and (needed is None or e[0] in needed):
                 child = e[0]
                 deps[child] = deps.get(child, 0) + 1
                 if child not in seen:
@@ -237,15 +249,19 @@ def _execute(roots, root_grads, run: _Run, targets: set | None) -> None:
     while ready:
         node = ready.pop()
         grads = buffers.pop(node)
+        # PyTorch's order: tensor hooks, node pre-hooks, retain_grad, the node, node post-hooks
         if node.pre_hooks:
-            _run_pre_hooks(node, grads)
-        if capture is not None:
+            _run_tensor_hooks(node, grads)
+        if capture is not None:  # autograd.grad's result, as the tensor hooks left it
             for nr, g in enumerate(grads):
                 key = (node, nr)
                 if key in capture and g is not None:
                     prev = capture[key]
                     capture[key] = g if prev is None else prev + g
-        elif node.retained or run.nonleaf_inputs:
+        attached = node.attached
+        if attached is not None and attached.pre_hooks:
+            grads = _run_node_pre_hooks(attached.pre_hooks, grads)
+        if capture is None and (node.retained or run.nonleaf_inputs):
             for nr, t in run.nonleaf_receivers(node):
                 if grads[nr] is not None:
                     run.accumulate(t, grads[nr])
@@ -255,13 +271,15 @@ def _execute(roots, root_grads, run: _Run, targets: set | None) -> None:
             results = _backward_with_anomaly(node, grads)
         else:
             results = node.op.backward(node, *grads)
+        if attached is not None and attached.post_hooks:
+            results = _run_post_hooks(node, attached.post_hooks, results, grads)
         if not retain:
             node.free()
         for edge, g in zip(node.edges, results):
             if edge is None:
                 continue
             target, nr = edge
-            if type(target) is Node:
+            if isinstance(target, Node):
                 if needed is not None and target not in needed:
                     continue
                 buf = buffers.get(target)
@@ -280,13 +298,54 @@ def _execute(roots, root_grads, run: _Run, targets: set | None) -> None:
         run.deliver(target, id(target), g, target._hooks)
 
 
-def _run_pre_hooks(node: Node, grads: list) -> None:
+def _run_tensor_hooks(node: Node, grads: list) -> None:
+    """The hooks ``Tensor.register_hook`` put on the node's outputs, in registration order."""
     for nr, hooks in node.pre_hooks.items():
         for hook in list(hooks):
             if grads[nr] is not None:
                 replaced = hook(grads[nr])
                 if replaced is not None:
                     grads[nr] = replaced
+
+
+def _run_node_pre_hooks(hooks: list, grads) -> list:
+    """``node.register_prehook`` hooks: ``fn(grad_outputs)`` may return new ``grad_outputs``."""
+    for hook in list(hooks):
+        replaced = hook(tuple(grads))
+        if replaced is not None:
+            grads = _hook_result(hook, replaced, grads)
+    return list(grads)
+
+
+def _run_post_hooks(node: Node, hooks: list, grad_inputs, grad_outputs) -> tuple:
+    """``node.register_hook`` hooks: ``fn(grad_inputs, grad_outputs)`` may return new
+    ``grad_inputs`` (None for each input that needs no gradient)."""
+    grad_inputs = tuple(None if e is None else g for e, g in zip(node.edges, grad_inputs))
+    grad_outputs = tuple(grad_outputs)
+    for hook in list(hooks):
+        replaced = hook(grad_inputs, grad_outputs)
+        if replaced is not None:
+            grad_inputs = _hook_result(hook, replaced, grad_inputs)
+    return grad_inputs
+
+
+def _hook_result(hook, result, expected) -> tuple:
+    """A node hook's replacement gradients: a tuple as long as what it replaces, of Tensors or
+    None (PyTorch's messages)."""
+    name = getattr(hook, "__name__", type(hook).__name__)
+    if not isinstance(result, tuple):
+        raise TypeError(f"expected tuple, but hook returned '{type(result).__name__}'")
+    if len(result) != len(expected):
+        raise RuntimeError(
+            f"hook '{name}' has returned an incorrect number of values (got {len(result)}, but "
+            f"expected {len(expected)})"
+        )
+    for g in result:
+        if g is not None and not isinstance(g, Tensor):
+            raise TypeError(
+                f"expected Variable or None (got {type(g).__name__}) from hook '{name}'"
+            )
+    return result
 
 
 def _run(outputs, grad_outputs, retain_graph, create_graph, run_factory, targets):
@@ -339,7 +398,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool =
         targets, accumulate_only = set(), set()
         for t in inputs:
             e = edge_of(t)
-            if type(e[0]) is Node:
+            if isinstance(e[0], Node):
                 targets.add(e[0])
                 nonleaf_inputs.setdefault(e[0], {})[e[1]] = t
             else:
@@ -378,10 +437,10 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
                 f"One of the differentiated Tensors (input {i}) does not require grad"
             )
         e = edge_of(t)
-        key = e if type(e[0]) is Node else id(t)
+        key = e if isinstance(e[0], Node) else id(t)
         capture[key] = None
         keys.append(key)
-        targets.add(e[0] if type(e[0]) is Node else id(t))
+        targets.add(e[0] if isinstance(e[0], Node) else id(t))
     run = _run(outputs, grad_outputs, retain_graph, create_graph,
                lambda cg, rg, roots: _Run(cg, rg, capture, None, roots), targets)
     result = []

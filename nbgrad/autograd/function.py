@@ -197,13 +197,16 @@ class _FunctionBackward(OpDef):
     """The node op of one ``Function.apply`` call: runs the user's ``backward``."""
 
     def __init__(self, fn_cls: type, n_outputs: int) -> None:
-        super().__init__(fn_cls.__name__)
         self.fn_cls = fn_cls
+        super().__init__(fn_cls.__name__)
         self.n_outputs = n_outputs
 
     @property
     def backward_name(self) -> str:
         return f"{self.fn_cls.__name__}Backward"
+
+    def _node_class(self) -> type[Node]:
+        return _backward_class(self.fn_cls)
 
     def output_differentiable(self, nr: int) -> bool:
         return True
@@ -266,6 +269,18 @@ class _FunctionBackward(OpDef):
                 g = g.to(dtype)
             checked.append(g)
         return tuple(checked)
+
+
+def _backward_class(fn_cls: type) -> type[Node]:
+    """The node class of ``fn_cls``'s calls: ``<name>Backward``, one per Function subclass (two
+    Functions of the same name get two classes), with ``_forward_cls`` as in PyTorch."""
+    found = fn_cls.__dict__.get("_backward_cls")
+    if found is None:
+        found = type(f"{fn_cls.__name__}Backward", (Node,), {
+            "__slots__": (), "__module__": fn_cls.__module__, "_forward_cls": fn_cls,
+        })
+        fn_cls._backward_cls = found
+    return found
 
 
 def _expandable(shape, target) -> bool:
@@ -420,7 +435,8 @@ def _record(cls, ctx: FunctionCtx, args: tuple, needs: tuple, raw):
     single = not isinstance(raw, tuple)
     outputs = (raw,) if single else raw
     edges = tuple(edge_of(a) if need else None for a, need in zip(args, needs))
-    node = Node(_FunctionBackward(cls, len(outputs)), ctx, edges)
+    op = _FunctionBackward(cls, len(outputs))
+    node = op.node_class(op, ctx, edges)
     dirty = {id(t) for t in ctx._dirty}
     non_diff = {id(t) for t in ctx._non_differentiable}
     inputs = {id(a) for a in args if isinstance(a, Tensor)}
@@ -483,6 +499,7 @@ class _DelayedError(OpDef):
     derivative through it raises."""
 
     name = "DelayedError"
+    node_name = "DelayedError"  # PyTorch's name for this node (no Backward suffix)
 
     def forward(self, bk, params, x, *others):
         return bk.copy(x)
@@ -515,7 +532,7 @@ def once_differentiable(fn):
     >>> v = nb.ones(1, requires_grad=True)
     >>> (g,) = nb.autograd.grad(Square.apply(x), x, v, create_graph=True)
     >>> g
-    tensor([6.], grad_fn=<DelayedErrorBackward0>)
+    tensor([6.], grad_fn=<DelayedError>)
     >>> g.backward()
     Traceback (most recent call last):
         ...

@@ -17,6 +17,7 @@ from nbgrad._graph import (
     SavedTensor,
     VersionCounter,
     anomaly_state,
+    node_class,
     record_inplace_trace,
 )
 from nbgrad.grad_mode import mode_var
@@ -32,7 +33,8 @@ __all__ = [
 class OpDef:
     """An op declared once: ``forward`` on backend arrays, ``backward`` (a vjp) on Tensors.
 
-    Subclasses set ``name`` (the grad_fn is ``<name>Backward0``) and override ``forward``,
+    Subclasses set ``name`` (the grad_fn is ``<name>Backward0``, or ``node_name`` where PyTorch
+    names it otherwise; both are read when the op is made) and override ``forward``,
     ``backward`` and, when the gradient needs input or output values, ``save``.
     """
 
@@ -42,14 +44,21 @@ class OpDef:
     n_outputs = 1
     wants_meta = False  # call meta(arrays, out) when recording
 
+    node_name: str | None = None  # PyTorch's grad_fn name when it is not ``<name>Backward0``
+
     def __init__(self, name: str | None = None) -> None:
         if name is not None:
             self.name = name
+        # the class of the nodes this op records (a plain attribute: read once per node)
+        self.node_class: type[Node] = self._node_class()
 
     @property
     def backward_name(self) -> str:
         """Name of the node this op records, e.g. ``MulBackward0``."""
-        return f"{self.name}Backward0"
+        return self.node_name or f"{self.name}Backward0"
+
+    def _node_class(self) -> type[Node]:
+        return node_class(self.backward_name)
 
     def forward(self, bk, params, *arrays):
         """Compute the output array(s) with backend ``bk``."""
@@ -178,7 +187,7 @@ def _record(op, inputs, params, arrays, out, outputs) -> None:
         needs.append(need)
         if not need and not isinstance(x, Tensor):
             has_constant = True
-    node = Node(op, params, tuple(edges))
+    node = op.node_class(op, params, tuple(edges))
     save_inputs, save_output = op.save(tuple(needs))
     if save_inputs is not None:
         saved = []
@@ -360,10 +369,7 @@ class CopySlices(OpDef):
     base's old history; inside it, to the history of the value written."""
 
     name = "CopySlices"
-
-    @property
-    def backward_name(self) -> str:
-        return "CopySlices"
+    node_name = "CopySlices"
 
     def backward(self, node, grad):
         steps, base_shape = node.params
@@ -382,7 +388,9 @@ def rebase_view(view: Tensor, written: Tensor) -> None:
     base_edge = edge_of(base) if base._requires_grad else None
     if base_edge is not None and base_edge[0] is base:
         base_edge = None
-    node = Node(COPY_SLICES, (view._view_steps, base.shape), (base_edge, edge_of(written)))
+    node = COPY_SLICES.node_class(
+        COPY_SLICES, (view._view_steps, base.shape), (base_edge, edge_of(written))
+    )
     base._grad_fn = node
     base._output_nr = 0
     base._requires_grad = True

@@ -16,8 +16,6 @@ __all__ = ["matmul", "mm", "bmm", "dot", "outer"]
 class MatMul(OpDef):
     """``a @ b`` with numpy's rules for 1-D operands and batch broadcasting."""
 
-    name = "MatMul"
-
     def forward(self, bk, params, a, b):
         dt = params
         if a.dtype != dt:
@@ -60,7 +58,8 @@ class MatMul(OpDef):
         return tuple(arrays[0].shape), tuple(arrays[1].shape)
 
 
-MATMUL = MatMul()
+# One op, named per case as PyTorch names its node: dot, mv, mm (a row times a matrix too), bmm
+DOT, MV, MM, BMM = MatMul("Dot"), MatMul("Mv"), MatMul("Mm"), MatMul("Bmm")
 
 
 @register(function=True, method=True, dunder="__matmul__", doc=Doc(
@@ -96,7 +95,9 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     dt = _dtype.result_type((a.dtype, a.ndim), (b.dtype, b.ndim))
     if dt is _dtype.bool_:
         raise TypeError("matmul: not supported for bool tensors")
-    return apply(MATMUL, (a, b), dt.np)
+    nd = (len(sa), len(sb))
+    op = DOT if nd == (1, 1) else MV if nd == (2, 1) else MM if max(nd) <= 2 else BMM
+    return apply(op, (a, b), dt.np)
 
 
 def _expect(name: str, tensors: tuple, ndims: tuple) -> None:

@@ -170,7 +170,6 @@ class Linear(OpDef):
     The weight gradient comes out as ``g.T @ x``, already in ``w``'s (out, in) layout.
     """
 
-    name = "Linear"
     wants_meta = True
 
     def forward(self, bk, params, x, w, b=None):
@@ -197,7 +196,7 @@ class Linear(OpDef):
         return (gx, gw, gb) if len(needs) > 2 else (gx, gw)
 
 
-LINEAR = Linear()
+LINEAR, LINEAR_NO_BIAS = Linear("Addmm"), Linear("Mm")  # PyTorch's nodes for x @ w.T (+ b)
 
 
 def linear(x: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor | None:
@@ -208,7 +207,7 @@ def linear(x: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor | None:
         return None
     if getattr(_kernels(backend_for(x.device)), "linear_forward", None) is None:
         return None
-    return apply(LINEAR, (x, w) if b is None else (x, w, b))
+    return apply(LINEAR_NO_BIAS, (x, w)) if b is None else apply(LINEAR, (x, w, b))
 
 
 # ----------------------------------------------------------------------------- losses
@@ -418,7 +417,7 @@ class Embedding(OpDef):
 class EmbeddingBackward(OpDef):
     """Scatter-add of gradient rows into the embedding table (the padding row gets none)."""
 
-    name = "EmbeddingBackward"
+    name = "EmbeddingDenseBackward"  # PyTorch's embedding_dense_backward
 
     def forward(self, bk, params, grad, index):
         num, padding_idx = params

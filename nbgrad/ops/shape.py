@@ -147,6 +147,7 @@ class Copy(OpDef):
     """``dst.copy_(src)``: broadcast and cast ``src`` into ``dst``."""
 
     name = "Copy"
+    node_name = "CopyBackwards"  # PyTorch's (legacy) name for the node of copy_
     wants_meta = True
 
     def forward(self, bk, params, dst, src):
