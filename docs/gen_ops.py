@@ -1,27 +1,30 @@
-"""Generate ``docs/ops.md``, the op reference, from the op table and the op modules.
+"""Generate ``docs/ops.md``, the op reference, from the op registry.
 
     python docs/gen_ops.py          # rewrite docs/ops.md
     python docs/gen_ops.py --check  # exit 1 if docs/ops.md is out of date
 
-Elementwise rows come straight from ``nbgrad.ops.elementwise`` (``UNARY``, ``BINARY``,
-``TERNARY``, ``COMPARISONS``): the signature from the scalar kernel's arguments, the dtypes from
-the row's dtype rule, the gradient from the row's gradient lambdas (their source, unparsed).
-The other ops are listed from ``OTHER_OPS`` below, with signatures read from the functions.
-``tests/test_ops_library.py`` fails when the committed page differs from this output.
+Every row comes from the registry (``nbgrad/ops/_register.py``), in declaration order: each op
+declares its reference row with its public names. Elementwise rows are the table rows of
+``nbgrad.ops.elementwise``: the signature from the scalar kernel's arguments, the dtypes from the
+row's dtype rule, the operators from its dunders, the gradient from the row's rules (each rule's
+own source, found with ``inspect``, with ``grad`` written ``g`` and ``out`` written ``y``). The
+other ops carry a ``Doc`` (section, dtypes, gradient) and their signature is read from the
+function. ``tests/test_ops_library.py`` fails when the committed page differs from this output.
 """
 
 from __future__ import annotations
 
 import ast
 import inspect
-import linecache
 import re
 import sys
 from pathlib import Path
 
-import nbgrad as nb
-from nbgrad.ops import elementwise as ew
-from nbgrad.ops._methods import METHODS
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's nbgrad
+
+import nbgrad  # noqa: E402,F401  (declares every op)
+from nbgrad.ops._register import Doc, entries  # noqa: E402
+from nbgrad.ops.elementwise import Elementwise  # noqa: E402
 
 PAGE = Path(__file__).resolve().parent / "ops.md"
 
@@ -32,13 +35,15 @@ OPERATORS = {
     "__le__": "a <= b", "__gt__": "a > b", "__ge__": "a >= b",
 }
 
-# Helpers the gradient lambdas call, shown as the formula they compute.
+# The names a gradient rule reads, as the formulas write them.
+SHORT = {"grad": "g", "out": "y"}
+
+# Helpers the gradient rules call, shown as the formula they compute.
 HELPERS = [
     (r"_zeros\(g\)", "0"),
     (r"_tie_split\((.+?), (.+?)\)", r"((\1) + (\2) / 2)"),
     (r"_pow_grad_base\(g, a, b\)", "g * b * a ** (b - 1) (0 where b == 0)"),
     (r"_pow_grad_exponent\(g, a, b, y\)", "g * y * log(a) (0 where a == 0 and b >= 0)"),
-    (r"_log\((\w+)\)", r"log(\1)"),
     (r"apply\(TANH_BACKWARD, \(g, y\)\)", "g * (1 - y * y)"),  # fused into one kernel
     (r"apply\(SIGMOID_BACKWARD, \(g, y\)\)", "g * y * (1 - y)"),
 ]
@@ -51,70 +56,54 @@ DTYPE_RULES = {
     ("bool", True): "every dtype; the result is bool",
 }
 
-# name -> (function, dtypes, gradient note). Signatures are read from the functions.
-OTHER_OPS = {
-    "Reductions": [
-        ("sum", nb.sum, "every dtype (integers and bool give int64)", "broadcast back"),
-        ("mean", nb.mean, "float32, float64", "broadcast back, divided by the count"),
-        ("prod", nb.prod, "every dtype (integers and bool give int64)",
-         "product of the other elements (exact with zeros)"),
-        ("var", nb.var, "float32, float64", "composed: mean, subtract, square, sum"),
-        ("std", nb.std, "float32, float64", "composed; 0 where the result is 0"),
-        ("var_mean", nb.var_mean, "float32, float64", "as var and mean"),
-        ("std_mean", nb.std_mean, "float32, float64", "as std and mean"),
-        ("amax", nb.amax, "every dtype", "split evenly among the maximal elements"),
-        ("amin", nb.amin, "every dtype", "split evenly among the minimal elements"),
-        ("max", nb.max, "every dtype",
-         "whole: split among ties; with dim: to the returned index; with a tensor: maximum"),
-        ("min", nb.min, "every dtype",
-         "whole: split among ties; with dim: to the returned index; with a tensor: minimum"),
-        ("argmax", nb.argmax, "every dtype (int64 result)", "none"),
-        ("argmin", nb.argmin, "every dtype (int64 result)", "none"),
-        ("logsumexp", nb.logsumexp, "float32, float64; integers compute in float32",
-         "composed around the (detached) maximum: softmax"),
-        ("norm", nb.norm, "float32, float64",
-         "p=2: g * x / norm; p=1: g * sign(x); inf: split among ties; 0 at a zero norm"),
-    ],
-    "Linear algebra": [
-        ("matmul", nb.matmul, "float32, float64, int32, int64", "g @ bᵀ, aᵀ @ g (summed over "
-         "broadcast batch dims)"),
-        ("mm", nb.mm, "float32, float64, int32, int64", "as matmul"),
-        ("bmm", nb.bmm, "float32, float64, int32, int64", "as matmul"),
-        ("dot", nb.dot, "float32, float64, int32, int64 (same dtype)", "as matmul"),
-        ("outer", nb.outer, "every dtype but bool", "composed: a[:, None] * b[None, :]"),
-    ],
-    "Copying and joining": [
-        ("gather", nb.gather, "every dtype; int64/int32 index", "scatter_add into zeros"),
-        ("scatter_add", nb.scatter_add, "every dtype (src like input)",
-         "input: g; src: g.gather(dim, index)"),
-        ("index_select", nb.index_select, "every dtype", "accumulated at the indices"),
-        ("take_along_dim", nb.take_along_dim, "every dtype", "as gather"),
-        ("masked_fill", nb.masked_fill, "every dtype; bool mask",
-         "input: g where not mask; value: sum of g where mask"),
-        ("cat", nb.cat, "every dtype (promoted)", "g narrowed back to each input (and cast)"),
-        ("stack", nb.stack, "every dtype (promoted)", "as cat"),
-        ("flip", nb.flip, "every dtype", "g flipped"),
-        ("tril", nb.tril, "every dtype", "tril(g)"),
-        ("triu", nb.triu, "every dtype", "triu(g)"),
-        ("Tensor.repeat", nb.Tensor.repeat, "every dtype", "composed: expand + reshape"),
-    ],
-    "Splitting (views)": [
-        ("split", nb.split, "every dtype", "views: g flows back into the slices"),
-        ("chunk", nb.chunk, "every dtype", "views"),
-        ("unbind", nb.unbind, "every dtype", "views"),
+# Section titles in page order, and the prose under a title.
+SECTIONS = [
+    "Elementwise: one argument",
+    "Elementwise: two arguments (broadcasting, Python numbers on either side)",
+    "Elementwise: three arguments",
+    "Comparisons",
+    "Reductions",
+    "Linear algebra",
+    "Copying and joining",
+    "Splitting (views)",
+]
+PROSE = {
+    "Elementwise: three arguments": [
+        "`nb.where(condition, input, other)` needs a bool condition; `nb.clamp(x, min=None,",
+        "max=None)` picks `clamp_min`, `clamp_max` or the three-argument row below.",
     ],
 }
 
 
-def _row_call(op) -> ast.Call:
-    """The ``Elementwise(...)`` call of a row, parsed from its (single) source line."""
-    line = linecache.getline(inspect.getsourcefile(op.fn), op.fn.__code__.co_firstlineno)
-    code = line.split("  # noqa")[0].strip().rstrip(",")
-    return ast.parse(code, mode="eval").body
+def _section(doc) -> str:
+    if isinstance(doc, Doc):
+        return doc.section
+    if doc.kind == "bool":
+        return "Comparisons"
+    return SECTIONS[doc.nargs - 1]
 
 
-def _formula(lam: ast.Lambda) -> str:
-    text = ast.unparse(lam.body)
+class _Short(ast.NodeTransformer):
+    def visit_Name(self, node: ast.Name) -> ast.Name:
+        return ast.Name(SHORT.get(node.id, node.id), node.ctx)
+
+
+def _lambda(rule) -> ast.Lambda:
+    """The ``lambda`` expression of a gradient rule, parsed from its own source."""
+    text = inspect.getsource(rule)
+    text = text[text.index("lambda"):]
+    for end in range(len(text), 0, -1):
+        try:
+            node = ast.parse(text[:end].rstrip().rstrip(","), mode="eval").body
+        except SyntaxError:
+            continue
+        if isinstance(node, ast.Lambda):
+            return node
+    raise ValueError(f"no lambda found in {text!r}")
+
+
+def _formula(rule) -> str:
+    text = ast.unparse(_Short().visit(_lambda(rule).body))
     for pattern, repl in HELPERS:
         text = re.sub(pattern, repl, text)
     return text
@@ -124,40 +113,50 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def _operators(key: str) -> str:
-    found = [sym for dunder, sym in OPERATORS.items()
-             if getattr(METHODS.get(dunder), "__name__", None) == key]
-    return ", ".join(f"`{s}`" for s in found)
+def _elementwise_row(op: Elementwise, dunders: list[str]) -> str:
+    sig = f"`nb.{op.key}({', '.join(op.arg_names)})`"
+    ops = ", ".join(f"`{OPERATORS[d]}`" for d in dunders if d in OPERATORS)
+    if ops:
+        sig += f", {ops}"
+    dtypes = DTYPE_RULES[(op.kind, op.allow_bool)]
+    if not op.differentiable:
+        grad = "none"
+    else:
+        grad = "; ".join(f"{arg}: `{_formula(rule)}`" for arg, rule in op.grad_rules.items()
+                         if rule is not None)
+    return f"| {op.name} | {_cell(sig)} | {dtypes} | {_cell(grad)} |"
 
 
-def _elementwise_rows(table: dict) -> list[str]:
-    lines = ["| op | signature | dtypes | gradient |", "| --- | --- | --- | --- |"]
-    for key, op in table.items():
-        args = op.fn.__code__.co_varnames[: op.nargs]
-        sig = f"`nb.{key}({', '.join(args)})`"
-        ops = _operators(key)
-        if ops:
-            sig += f", {ops}"
-        dtypes = DTYPE_RULES[(op.kind, op.allow_bool)]
-        if not op.differentiable:
-            grad = "none"
-        else:
-            lambdas = _row_call(op).args[2].elts
-            parts = [f"{arg}: `{_formula(lam)}`" for arg, lam in zip(args, lambdas)
-                     if _formula(lam) != "None"]
-            grad = "; ".join(parts)
-        lines.append(f"| {op.name} | {_cell(sig)} | {dtypes} | {_cell(grad)} |")
-    return lines
-
-
-def _signature(name: str, fn) -> str:
+def _signature(qualname: str, fn) -> str:
     empty = inspect.Parameter.empty
     full = inspect.signature(fn)
     sig = str(full.replace(parameters=[p.replace(annotation=empty)
                                        for p in full.parameters.values()],
                            return_annotation=empty))
-    qual = name if name.startswith("Tensor.") else f"nb.{name}"
-    return f"`{qual}{sig}`"
+    return f"`{qualname}{sig}`"
+
+
+def _rows() -> dict[str, list[str]]:
+    """Section title -> table rows, one per op, in declaration order."""
+    first: dict[int, object] = {}  # id(doc) -> the entry that names the op
+    dunders: dict[int, list[str]] = {}
+    for e in entries():
+        if e.doc is None:
+            continue
+        first.setdefault(id(e.doc), e)
+        if e.kind == "dunder":
+            dunders.setdefault(id(e.doc), []).append(e.name)
+    rows: dict[str, list[str]] = {title: [] for title in SECTIONS}
+    for key, e in first.items():
+        doc = e.doc
+        if isinstance(doc, Elementwise):
+            rows[_section(doc)].append(_elementwise_row(doc, dunders.get(key, [])))
+        else:
+            qual = f"{e.owner}.{e.name}" if e.owner == "Tensor" else e.name
+            call = f"{e.owner}.{e.name}"
+            rows[doc.section].append(f"| {qual} | {_cell(_signature(call, e.obj))} | "
+                                     f"{doc.dtypes} | {_cell(doc.grad)} |")
+    return rows
 
 
 def render() -> str:
@@ -172,32 +171,12 @@ def render() -> str:
         "`x.<name>_()` for the unary and binary rows. In the gradient formulas `g` is the",
         "incoming gradient and `y` the op's output; they are written with nbgrad ops, so every",
         "gradient is differentiable again (`create_graph=True`).",
-        "",
-        "## Elementwise: one argument",
-        "",
-        *_elementwise_rows(ew.UNARY),
-        "",
-        "## Elementwise: two arguments (broadcasting, Python numbers on either side)",
-        "",
-        *_elementwise_rows(ew.BINARY),
-        "",
-        "## Elementwise: three arguments",
-        "",
-        "`nb.where(condition, input, other)` needs a bool condition; `nb.clamp(x, min=None,",
-        "max=None)` picks `clamp_min`, `clamp_max` or the three-argument row below.",
-        "",
-        *_elementwise_rows(ew.TERNARY),
-        "",
-        "## Comparisons",
-        "",
-        *_elementwise_rows(ew.COMPARISONS),
     ]
-    for title, entries in OTHER_OPS.items():
-        out += ["", f"## {title}", "", "| op | signature | dtypes | gradient |",
-                "| --- | --- | --- | --- |"]
-        for name, fn, dtypes, grad in entries:
-            out.append(f"| {name} | {_cell(_signature(name, fn))} | {dtypes} | "
-                       f"{_cell(grad)} |")
+    for title, rows in _rows().items():
+        out += ["", f"## {title}", ""]
+        if title in PROSE:
+            out += [*PROSE[title], ""]
+        out += ["| op | signature | dtypes | gradient |", "| --- | --- | --- | --- |", *rows]
     return "\n".join(out) + "\n"
 
 

@@ -24,28 +24,6 @@ from nbgrad.grad_mode import (
     no_grad,
     set_grad_enabled,
 )
-from nbgrad.ops.creation import (
-    arange,
-    as_tensor,
-    empty,
-    empty_like,
-    eye,
-    from_numpy,
-    full,
-    full_like,
-    linspace,
-    manual_seed,
-    ones,
-    ones_like,
-    rand,
-    rand_like,
-    randint,
-    randn,
-    randn_like,
-    tensor,
-    zeros,
-    zeros_like,
-)
 from nbgrad.ops.functions import *  # noqa: F403
 from nbgrad.serialization import load, save
 from nbgrad.tensor import Tensor

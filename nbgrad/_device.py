@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["Device", "as_device", "backend_for"]
+__all__ = ["Device", "as_device", "backend_for", "cuda_device_count"]
 
 
 class Device:
@@ -82,3 +82,20 @@ def backend_for(device: Device):
         found = importlib.import_module(_BACKEND_MODULES[device.type])
         _BACKENDS[device.type] = found
     return found
+
+
+def cuda_device_count() -> int:
+    """How many CUDA devices are visible (0 without numba-cuda or a GPU).
+
+    >>> from nbgrad._device import cuda_device_count
+    >>> cuda_device_count() >= 0
+    True
+    """
+    try:
+        from numba import cuda
+    except ImportError:
+        return 0
+    try:
+        return len(cuda.gpus) if cuda.is_available() else 0
+    except Exception:  # a broken driver installation reads as "no device"
+        return 0

@@ -5,7 +5,7 @@ Importing this module does not import Numba; each function does, on first use.
 
 from __future__ import annotations
 
-from nbgrad._device import CUDA0, backend_for
+from nbgrad._device import CUDA0, backend_for, cuda_device_count
 
 __all__ = ["is_available", "device_count", "synchronize", "manual_seed", "is_simulator"]
 
@@ -54,9 +54,7 @@ def device_count() -> int:
     >>> (nb.cuda.device_count() > 0) == nb.cuda.is_available()
     True
     """
-    if not is_available():
-        return 0
-    return len(_numba_cuda().gpus)
+    return cuda_device_count()
 
 
 def _require() -> None:

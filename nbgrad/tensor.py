@@ -65,12 +65,6 @@ class Tensor:
     __array_priority__ = 1000  # numpy defers binary operators to Tensor
     __hash__ = object.__hash__
 
-    def __init__(self, data, dtype=None, device=None, requires_grad: bool = False) -> None:
-        from nbgrad.ops.creation import tensor as _tensor
-
-        src = _tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
-        self.__dict__.update(src.__dict__)
-
     # ----------------------------------------------------------------- metadata
     @property
     def shape(self) -> tuple[int, ...]:

@@ -1,6 +1,8 @@
-"""Core ops, driven by the op table: every row of ``UNARY`` / ``BINARY`` / ``COMPARISONS`` is
-checked against a numpy reference (values on many shapes, float32 and float64, scalar operands
-on both sides) and against finite differences (``gradcheck`` / ``gradgradcheck`` in float64).
+"""Core ops, driven by the op registry: every elementwise row with one or two arguments that
+the registry declares public (``UNARY`` / ``BINARY`` / ``COMPARISONS`` of ``ops/elementwise.py``)
+is checked against a numpy reference (values on many shapes, float32 and float64, scalar
+operands on both sides) and against finite differences (``gradcheck`` / ``gradgradcheck`` in
+float64).
 
 A new row is tested the moment it is declared; a row without an entry in ``REFERENCES`` makes
 ``test_every_row_has_a_reference`` fail. Then: sum/mean, matmul, clone and bad input.
@@ -17,6 +19,7 @@ import pytest
 
 import nbgrad as nb
 from nbgrad.autograd import gradcheck, gradgradcheck
+from nbgrad.ops import _register
 from nbgrad.ops import elementwise as ew
 
 # --------------------------------------------------------------------------- references
@@ -82,11 +85,22 @@ COMPARISON_REF = {
 }
 
 REFERENCES = {"unary": UNARY_REF, "binary": BINARY_REF, "comparison": COMPARISON_REF}
-TABLES = {"unary": ew.UNARY, "binary": ew.BINARY, "comparison": ew.COMPARISONS}
+
+
+def _kind(op: ew.Elementwise) -> str:
+    return "comparison" if op.kind == "bool" else ("unary", "binary", "ternary")[op.nargs - 1]
+
+
+# Every elementwise row the registry declares as nb.<key> (aliases aside), by kind.
+TABLES: dict[str, dict] = {"unary": {}, "binary": {}, "comparison": {}, "ternary": {}}
+for _e in _register.entries("function"):
+    if isinstance(_e.doc, ew.Elementwise) and _e.name == _e.doc.key:
+        TABLES[_kind(_e.doc)][_e.name] = _e.doc
+del TABLES["ternary"]  # tests/test_ops_library.py
 ROWS = [(kind, name) for kind, table in TABLES.items() for name in table]
-UNARY_ROWS = list(ew.UNARY)
-BINARY_ROWS = list(ew.BINARY)
-COMPARISON_ROWS = list(ew.COMPARISONS)
+UNARY_ROWS = list(TABLES["unary"])
+BINARY_ROWS = list(TABLES["binary"])
+COMPARISON_ROWS = list(TABLES["comparison"])
 
 
 def _sample(rng, domain, shape):
@@ -162,7 +176,7 @@ def _unary_inputs(rng, domain, dtype):
 def test_unary_values(name, dtype):
     ref, domain = _unary_ref(name)
     rng = np.random.default_rng(zlib.crc32(name.encode()))
-    fn, method = ew.unary(name), getattr(nb.Tensor, name)
+    fn, method = getattr(nb, name), getattr(nb.Tensor, name)
     for label, t, values in _unary_inputs(rng, domain, dtype):
         expected = ref(values.astype(dtype.np).astype(np.float64))
         result = fn(t)
@@ -188,7 +202,7 @@ def test_unary_gradcheck(name):
     _, domain = _unary_ref(name)
     rng = np.random.default_rng(2)
     x = nb.tensor(_sample(rng, domain, (2, 3)), dtype=nb.float64, requires_grad=True)
-    fn = ew.unary(name)
+    fn = getattr(nb, name)
     assert gradcheck(fn, (x,))
     assert gradgradcheck(fn, (x,))
     x0 = nb.tensor(_scalar(rng, domain), dtype=nb.float64, requires_grad=True)
@@ -207,7 +221,7 @@ SHAPE_PAIRS = [
 def test_binary_values(name, dtype):
     ref, (da, db) = _binary_ref(name)
     rng = np.random.default_rng(zlib.crc32(name.encode()))
-    fn, method = ew.binary(name), getattr(nb.Tensor, name)
+    fn, method = getattr(nb, name), getattr(nb.Tensor, name)
 
     def run(a, b, ta, tb):
         a64 = a.astype(dtype.np).astype(np.float64) if isinstance(a, np.ndarray) else a
@@ -249,7 +263,7 @@ def test_binary_inplace(name):
 def test_binary_gradcheck(name):
     _, (da, db) = _binary_ref(name)
     rng = np.random.default_rng(4)
-    fn = ew.binary(name)
+    fn = getattr(nb, name)
 
     def leaf(domain, shape):
         return nb.tensor(_sample(rng, domain, shape), dtype=nb.float64, requires_grad=True)
@@ -269,7 +283,7 @@ def test_binary_gradcheck(name):
 
 @pytest.mark.parametrize("name", BINARY_ROWS)
 def test_binary_shape_mismatch(name):
-    fn = ew.binary(name)
+    fn = getattr(nb, name)
     with pytest.raises((ValueError, RuntimeError), match=rf"(?i){name}.*\(2, 3\).*\(4,\)"):
         fn(nb.ones(2, 3), nb.ones(4))
 
@@ -281,7 +295,7 @@ def test_comparison_values(name):
     if ref is None:
         pytest.fail(f"comparison {name!r} has no numpy reference in tests/test_ops_core.py")
     rng = np.random.default_rng(5)
-    fn = ew.binary(name)
+    fn = getattr(nb, name)
     for dtype in (nb.float32, nb.float64, nb.int64, nb.int32, nb.bool):
         for sa, sb in SHAPE_PAIRS:
             a = rng.integers(-2, 3, sa).astype(dtype.np)
@@ -325,7 +339,7 @@ def test_every_dtype_gives_a_result_or_a_clear_error(kind, name):
         values = rng.integers(1, 3, (2, 3))
         t = nb.tensor(values, dtype=dtype)
         args = (t,) if kind == "unary" else (t, nb.tensor(values, dtype=dtype))
-        fn = ew.unary(name) if kind == "unary" else ew.binary(name)
+        fn = getattr(nb, name)
         try:
             out = fn(*args)
         except (TypeError, RuntimeError, ValueError, ZeroDivisionError) as exc:
@@ -347,7 +361,7 @@ def test_integer_values(dtype):
     an = a.numpy()
     for name, ref in [("neg", np.negative), ("abs", np.abs), ("sign", np.sign),
                       ("relu", lambda x: np.maximum(x, 0))]:
-        out = ew.unary(name)(a)
+        out = getattr(nb, name)(a)
         assert out.dtype is dtype
         np.testing.assert_array_equal(out.numpy(), ref(an))
     b = nb.tensor([2, -2, 3, 5, -4], dtype=dtype)
@@ -355,8 +369,8 @@ def test_integer_values(dtype):
     for name, ref in [("add", np.add), ("sub", np.subtract), ("mul", np.multiply),
                       ("floor_divide", np.floor_divide), ("remainder", np.remainder),
                       ("maximum", np.maximum), ("minimum", np.minimum)]:
-        if name in ew.BINARY:
-            out = ew.binary(name)(a, b)
+        if name in TABLES["binary"]:
+            out = getattr(nb, name)(a, b)
             assert out.dtype is dtype
             np.testing.assert_array_equal(out.numpy(), ref(an, bn))
     assert (a ** 2).tolist() == [49, 9, 0, 16, 81] and (a ** 2).dtype is dtype

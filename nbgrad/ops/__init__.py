@@ -1,3 +1,3 @@
-"""Every differentiable op, declared once (forward kernel + gradient rule)."""
+"""Every differentiable op, declared once (forward kernel + gradient rule + public names)."""
 
-from nbgrad.ops import _methods  # noqa: F401  (attaches the Tensor methods)
+from nbgrad.ops import functions  # noqa: F401  (declares every op: nb.<name> and Tensor methods)

@@ -7,9 +7,10 @@ import numbers
 import numpy as np
 
 from nbgrad import _dtype
-from nbgrad._device import CPU, as_device, backend_for
+from nbgrad._device import _BACKENDS, CPU, as_device, backend_for
 from nbgrad.ops._dispatch import new_tensor
-from nbgrad.ops.shape import parse_shape
+from nbgrad.ops._register import register
+from nbgrad.ops._shapes import parse_shape
 from nbgrad.tensor import Tensor
 
 __all__ = [
@@ -57,6 +58,7 @@ def _host_array(data, dtype) -> np.ndarray:
     return arr.astype(target.np)
 
 
+@register(function=True)
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A new tensor copied from data (nested lists, numbers, numpy arrays or tensors).
 
@@ -74,6 +76,7 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     return new_tensor(backend_for(dev).asarray(arr, arr.dtype), dev, requires_grad)
 
 
+@register(function=True)
 def as_tensor(data, dtype=None, device=None) -> Tensor:
     """Like ``tensor`` but shares memory when ``data`` already fits (tensor or numpy array).
 
@@ -95,6 +98,7 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     return tensor(data, dtype=dtype, device=dev)
 
 
+@register(function=True)
 def from_numpy(array: np.ndarray) -> Tensor:
     """A CPU tensor sharing memory with ``array``.
 
@@ -118,6 +122,7 @@ def _factory(make, shape, dtype, device, requires_grad, default=_dtype.float32) 
     return new_tensor(make(backend_for(dev), shape, dt.np), dev, requires_grad)
 
 
+@register(function=True)
 def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros.
 
@@ -132,6 +137,7 @@ def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor
                     requires_grad)
 
 
+@register(function=True)
 def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A tensor of ones.
 
@@ -143,6 +149,7 @@ def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
                     requires_grad)
 
 
+@register(function=True)
 def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """An uninitialised tensor.
 
@@ -154,6 +161,7 @@ def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor
                     requires_grad)
 
 
+@register(function=True)
 def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A tensor filled with ``fill_value`` (dtype inferred from it, as in PyTorch).
 
@@ -171,6 +179,7 @@ def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False)
                     device, requires_grad, default)
 
 
+@register(function=True)
 def arange(start, end=None, step=1, *, dtype=None, device=None,
            requires_grad: bool = False) -> Tensor:
     """Values from ``start`` to ``end`` (exclusive) in steps of ``step``.
@@ -191,6 +200,7 @@ def arange(start, end=None, step=1, *, dtype=None, device=None,
                     requires_grad, default)
 
 
+@register(function=True)
 def linspace(start, end, steps: int, *, dtype=None, device=None,
              requires_grad: bool = False) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive.
@@ -204,6 +214,7 @@ def linspace(start, end, steps: int, *, dtype=None, device=None,
     return tensor(values, dtype=dt, device=device, requires_grad=requires_grad)
 
 
+@register(function=True)
 def eye(n: int, m: int | None = None, *, dtype=None, device=None,
         requires_grad: bool = False) -> Tensor:
     """The identity matrix (n x m).
@@ -224,6 +235,7 @@ def _check_float(name: str, dtype) -> None:
         )
 
 
+@register(function=True)
 def rand(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1).
 
@@ -237,6 +249,7 @@ def rand(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
                     requires_grad)
 
 
+@register(function=True)
 def randn(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples.
 
@@ -249,6 +262,7 @@ def randn(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor
                     requires_grad)
 
 
+@register(function=True)
 def randint(low, high=None, size=(), *, dtype=None, device=None) -> Tensor:
     """Uniform integers in [low, high): ``randint(high, size)`` or ``randint(low, high, size)``.
 
@@ -269,6 +283,7 @@ def randint(low, high=None, size=(), *, dtype=None, device=None) -> Tensor:
                     device, False, _dtype.int64)
 
 
+@register(function=True)
 def manual_seed(seed: int) -> None:
     """Seed the random generators of every device.
 
@@ -282,25 +297,24 @@ def manual_seed(seed: int) -> None:
     if not isinstance(seed, numbers.Integral):
         raise TypeError(f"manual_seed expects an int, got {type(seed).__name__}")
     backend_for(CPU).seed(int(seed))
-    from nbgrad._device import _BACKENDS
-
     for bk in _BACKENDS.values():
         bk.seed(int(seed))
 
 
-def _like(fn):
+def _like(fn, name: str):
     def like(x: Tensor, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
         return fn(x.shape, dtype=dtype or x.dtype, device=device or x.device,
                   requires_grad=requires_grad)
 
-    return like
+    like.__name__ = name
+    return register(like, function=True)
 
 
-zeros_like = _like(zeros)
-ones_like = _like(ones)
-empty_like = _like(empty)
-rand_like = _like(rand)
-randn_like = _like(randn)
+zeros_like = _like(zeros, "zeros_like")
+ones_like = _like(ones, "ones_like")
+empty_like = _like(empty, "empty_like")
+rand_like = _like(rand, "rand_like")
+randn_like = _like(randn, "randn_like")
 zeros_like.__doc__ = """Zeros with the shape (and by default dtype/device) of ``x``.
 
 >>> import nbgrad as nb
@@ -334,6 +348,7 @@ randn_like.__doc__ = """Normal samples with the shape of ``x``.
 """
 
 
+@register(function=True)
 def full_like(x: Tensor, fill_value, *, dtype=None, device=None,
               requires_grad: bool = False) -> Tensor:
     """``fill_value`` everywhere, with the shape of ``x``.
@@ -344,3 +359,15 @@ def full_like(x: Tensor, fill_value, *, dtype=None, device=None,
     """
     return full(x.shape, fill_value, dtype=dtype or x.dtype, device=device or x.device,
                 requires_grad=requires_grad)
+
+
+@register(dunder="__init__")
+def _init(self: Tensor, data, dtype=None, device=None, requires_grad: bool = False) -> None:
+    """``nb.Tensor(data, dtype=None, device=None, requires_grad=False)`` is ``nb.tensor(...)``.
+
+    >>> import nbgrad as nb
+    >>> nb.Tensor([1.0, 2.0], requires_grad=True)
+    tensor([1., 2.], requires_grad=True)
+    """
+    src = tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+    self.__dict__.update(src.__dict__)

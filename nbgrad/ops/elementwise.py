@@ -1,9 +1,18 @@
-"""Elementwise ops, declared as data: one row = name, scalar kernel, gradient rule.
+"""Elementwise ops, declared as data: a row = name, scalar kernel, gradient rule, public faces.
 
-The scalar kernel is a plain Python function of numbers, compiled by each backend (a Numba
-ufunc on the CPU, a CUDA device function on the GPU). The gradient rule is written with nbgrad
-ops, so it runs on every device and is itself differentiable (higher-order gradients).
-Rows are one per line so each kernel has its own source line (Numba's cache keys on it).
+The scalar kernel is a plain Python function of numbers, one ``def`` per kernel at module level
+(Numba's on-disk cache keys each kernel on its source file and line), compiled by each backend:
+a Numba ufunc on the CPU, a CUDA device function on the GPU. The gradient rule maps each of the
+kernel's arguments to a function written with nbgrad ops, so it runs on every device and is
+itself differentiable (higher-order gradients). A rule's parameters name what it reads:
+``grad`` (the incoming gradient), kernel arguments, and ``out`` (the op's output); what the op
+saves for backward is derived from those names. ``grad=None`` marks a row without a gradient,
+``{"c": None, ...}`` an argument without one.
+
+Each row of ``UNARY``, ``BINARY`` and ``COMPARISONS`` gives ``nb.<key>`` and ``Tensor.<key>``
+(unary and binary rows also the in-place ``Tensor.<key>_``) and, with ``dunder=``, its operator
+(binary rows also the reflected and in-place operators); ``where`` and ``clamp`` are the
+public faces of the ``TERNARY`` rows.
 """
 
 from __future__ import annotations
@@ -14,44 +23,70 @@ import math
 import numpy as np
 
 from nbgrad import _dtype
-from nbgrad.errors import ShapeError
 from nbgrad.ops._dispatch import OpDef, apply, apply_inplace
+from nbgrad.ops._register import register
+from nbgrad.ops._shapes import broadcast_shape
+from nbgrad.ops.creation import zeros_like
 from nbgrad.tensor import Tensor
 
-__all__ = ["UNARY", "BINARY", "COMPARISONS", "sum_to", "unary", "binary"]
+__all__ = [
+    "Elementwise", "UNARY", "BINARY", "TERNARY", "COMPARISONS", "sum_to", "fit_gradient",
+    "where", "clamp", "clamp_", "with_example",
+]
 
-# dtype rules: "same" keeps the promoted dtype; "float" turns integers into the default float;
-# "bool" computes in the promoted dtype and returns bool.
-_FLOAT_ONLY = {"float"}
+_GRAD, _OUT = -1, -2  # where a rule's parameter comes from, besides the inputs' positions
+_NUMBER = (int, float, bool)
 
 
 class Elementwise(OpDef):
-    """An op applying a scalar function elementwise with broadcasting.
+    """An op applying a scalar kernel ``fn`` elementwise with broadcasting.
 
+    ``grad`` maps each argument name of ``fn`` to its gradient rule (or None: no gradient for
+    that argument); ``grad=None``: the op has no gradient. ``kind`` is the dtype rule: "same"
+    keeps the promoted dtype, "float" turns integers (and bool) into the default float, "bool"
+    computes in the promoted dtype and returns bool; ``allow_bool=False`` refuses bool inputs.
     ``example`` = ``(*inputs, expected_repr)``: the docstring example of the public functions
     made from this row (a list input becomes ``nb.tensor(list)``, a number stays a number), with
     its expected output written out literally. ``ufunc`` names a numpy ufunc computing exactly
     ``fn`` (same values, NaN/inf and dtypes) that the CPU backend may run instead of compiling
     ``fn`` (numpy's loops are SIMD-vectorised); ``fn`` stays the one definition that the GPU,
-    fusion and every other path compile.
+    fusion and every other path compile. ``key`` is the public name (``name.lower()`` by
+    default); ``dunder`` the operator method; ``alpha=True`` gives the function and method an
+    ``alpha=`` keyword (``a op alpha * b``); ``aliases`` more public names.
+
+    What fusion and the backward read: ``arg_names`` (the kernel's argument names),
+    ``grad_rules`` (argument name -> rule or None), :meth:`reads` and :meth:`input_grad`.
+
+    >>> from nbgrad.ops.elementwise import BINARY
+    >>> mul = BINARY["mul"]
+    >>> mul.arg_names, mul.reads(0), mul.reads(1)
+    (('a', 'b'), ((1,), False), ((0,), False))
     """
 
     wants_meta = True
 
-    def __init__(self, name, fn, grads=(), needs=(), kind="same", differentiable=True,
-                 allow_bool=True, key=None, example=None, ufunc=None):
+    def __init__(self, name, fn, *, grad, kind="same", allow_bool=True, key=None, example=None,
+                 ufunc=None, dunder=None, alpha=False, aliases=()):
         super().__init__(name)
-        self.key = key or name.lower()  # the public name (``nb.<key>``, ``Tensor.<key>``)
-        self.example = example
+        self.key = key or name.lower()
         self.fn = fn
-        self.ufunc = ufunc
-        self.grads = grads
-        # per input: the values its gradient reads, from "a", "b", "c" (inputs) and "out"
-        self.needs = tuple(tuple(n.split()) for n in needs)
         self.kind = kind
-        self.differentiable = differentiable and bool(grads)
         self.allow_bool = allow_bool
+        self.example = example
+        self.ufunc = ufunc
+        self.dunder = dunder
+        self.alpha = alpha
+        self.aliases = tuple(aliases)
         self.nargs = fn.__code__.co_argcount
+        self.arg_names = tuple(fn.__code__.co_varnames[: self.nargs])
+        self.differentiable = grad is not None
+        self.grad_rules = _check_rules(name, self.arg_names, grad)
+        rules = tuple(self.grad_rules[a] for a in self.arg_names)
+        self._plans = tuple(_plan(rule, self.arg_names) for rule in rules)
+        self._reads = tuple(
+            (tuple(s for s in plan if s >= 0), _OUT in plan) for plan in self._plans
+        )
+        self._calls = tuple(_call_form(rule, plan) for rule, plan in zip(rules, self._plans))
         self._kernels: dict = {}
         self._no_values = (None,) * self.nargs
         self._save_cache: dict = {}
@@ -100,7 +135,7 @@ class Elementwise(OpDef):
         uniform = True
         scalar_cat = -1
         for a in args:
-            if isinstance(a, (int, float, bool)):
+            if isinstance(a, _NUMBER):
                 scalar_cat = max(scalar_cat, _dtype.scalar_dtype(a).category)
             elif first is None:
                 first = a.dtype
@@ -108,11 +143,10 @@ class Elementwise(OpDef):
                 uniform = False
         dt = _dtype.from_numpy_dtype(first)
         if not uniform or scalar_cat > dt.category or any(
-            not isinstance(a, (int, float, bool)) and a.ndim == 0 for a in args
+            not isinstance(a, _NUMBER) and a.ndim == 0 for a in args
         ):
             dt = _dtype.result_type(*[
-                a if isinstance(a, (int, float, bool)) else (_dtype.from_numpy_dtype(a.dtype),
-                                                             a.ndim)
+                a if isinstance(a, _NUMBER) else (_dtype.from_numpy_dtype(a.dtype), a.ndim)
                 for a in args
             ])
         if self.kind == "float" and not dt.is_floating_point:
@@ -128,7 +162,7 @@ class Elementwise(OpDef):
     def _prepare(self, args):
         compute, out_dtype = self.dtypes(args)
         cast = tuple(
-            _plain_scalar(a) if isinstance(a, (int, float, bool))
+            _plain_scalar(a) if isinstance(a, _NUMBER)
             else a if a.dtype == compute else a.astype(compute)
             for a in args
         )
@@ -155,13 +189,36 @@ class Elementwise(OpDef):
                 f"result type {out_dtype.name} of {self.key}_ can't be cast to the "
                 f"desired output type {out.dtype.name}"
             )
-        if out_dtype == out.dtype and tuple(out.shape) == _broadcast_shape(cast):
+        shape = broadcast_shape(*[() if isinstance(a, _NUMBER) else a.shape for a in cast])
+        if out_dtype == out.dtype and tuple(out.shape) == shape:
             bk.map_elementwise(self.fn, compute, out_dtype, cast, out=out, ufunc=self.ufunc)
         else:
             bk.assign(out, bk.map_elementwise(self.fn, compute, out_dtype, cast,
                                               ufunc=self.ufunc))
 
     # autograd ------------------------------------------------------------
+    def reads(self, i: int) -> tuple[tuple[int, ...], bool]:
+        """What input ``i``'s gradient reads: (input positions, whether the output)."""
+        return self._reads[i]
+
+    def input_grad(self, i: int, grad, values: tuple, out):
+        """The gradient for input ``i`` (a Tensor, or None when the row gives none) from the
+        incoming ``grad``, the inputs' ``values`` (one per input, None where not saved) and the
+        output ``out`` (or None), before :func:`fit_gradient`."""
+        form, rule, j, k = self._calls[i]
+        if form == 1:
+            return rule(grad)
+        if form == 2:
+            return rule(grad, values[j])
+        if form == 3:
+            return rule(grad, out)
+        if form == 4:
+            return rule(grad, values[j], values[k])
+        if form == 0:
+            return None
+        return rule(*[grad if s == _GRAD else out if s == _OUT else values[s]
+                      for s in self._plans[i]])
+
     def save(self, needs):
         found = self._save_cache.get(needs)
         if found is None:
@@ -169,28 +226,28 @@ class Elementwise(OpDef):
         return found
 
     def _save_uncached(self, needs):
-        want = set()
-        for need, reads in zip(needs, self.needs):
+        want: set = set()
+        want_out = False
+        for need, (positions, reads_out) in zip(needs, self._reads):
             if need:
-                want.update(reads)
-        if not want:
+                want.update(positions)
+                want_out = want_out or reads_out
+        if not want and not want_out:
             return None, False
-        return tuple(name in want for name in "abc"[: self.nargs]), "out" in want
+        return tuple(i in want for i in range(self.nargs)), want_out
 
     def meta(self, arrays, out):
         shape, dtype = out.shape, out.dtype
         for a in arrays:
-            if type(a) in (int, float, bool) or (a.shape == shape and a.dtype == dtype):
+            if type(a) in _NUMBER or (a.shape == shape and a.dtype == dtype):
                 continue
             break
         else:
             return None
         for a in arrays:
-            if not isinstance(a, (int, float, bool)) and (
-                a.shape != out.shape or a.dtype != out.dtype
-            ):
+            if not isinstance(a, _NUMBER) and (a.shape != out.shape or a.dtype != out.dtype):
                 return tuple(
-                    None if isinstance(x, (int, float, bool)) else (tuple(x.shape), x.dtype)
+                    None if isinstance(x, _NUMBER) else (tuple(x.shape), x.dtype)
                     for x in arrays
                 )
         return None
@@ -202,58 +259,74 @@ class Elementwise(OpDef):
         else:
             values = [None if s is None else node.saved_input(i) for i, s in enumerate(saved)]
         out = None if node.saved_output is None else node.output()
+        meta = node.meta
         result = []
         for i, edge in enumerate(node.edges):
             if edge is None:
                 result.append(None)
                 continue
-            g = self.grads[i](grad, *values, out)
-            if node.meta is not None:
-                shape, dtype = node.meta[i]
-                if tuple(g.shape) != shape:
-                    g = sum_to(g, shape)
-                if g._data.dtype != dtype:
-                    g = g.to(_dtype.from_numpy_dtype(dtype))
+            g = self.input_grad(i, grad, values, out)
+            if meta is not None and g is not None:
+                g = fit_gradient(g, *meta[i])
             result.append(g)
         return tuple(result)
 
-    # ---- adapters for fusion; replaced by the table rewrite (begin) ----
-    @property
-    def arg_names(self) -> tuple[str, ...]:
-        """The scalar kernel's argument names, one per input."""
-        return self.fn.__code__.co_varnames[: self.nargs]
 
-    @property
-    def grad_rules(self) -> dict:
-        """Argument name -> the gradient rule of that input (None: no gradient)."""
-        rules = self.grads if self.differentiable else ()
-        return {name: rules[i] if i < len(rules) else None
-                for i, name in enumerate(self.arg_names)}
+def _check_rules(name: str, args: tuple, grad) -> dict:
+    """The row's gradient rules by argument name, checked against the kernel's arguments."""
+    for reserved in ("grad", "out"):
+        if reserved in args:
+            raise ValueError(
+                f"{name}: a kernel argument may not be called {reserved!r} (gradient rules use "
+                "that name for the incoming gradient / the output)"
+            )
+    if grad is None:
+        return dict.fromkeys(args)
+    if not isinstance(grad, dict):
+        raise TypeError(f"{name}: grad must be a dict (argument name -> rule or None) or None")
+    unknown = [k for k in grad if k not in args]
+    missing = [a for a in args if a not in grad]
+    if unknown or missing:
+        raise ValueError(
+            f"{name}: grad must have one key per kernel argument {args}"
+            + (f"; not arguments: {unknown}" if unknown else "")
+            + (f"; missing: {missing}" if missing else "")
+        )
+    for arg, rule in grad.items():
+        if rule is None:
+            continue
+        bad = [p for p in inspect.signature(rule).parameters
+               if p not in args and p not in ("grad", "out")]
+        if bad:
+            raise ValueError(
+                f"{name}: the gradient rule of {arg!r} reads {bad}; a rule's parameters are "
+                f"'grad', 'out' and the kernel's arguments {args}"
+            )
+    return {a: grad[a] for a in args}
 
-    def reads(self, i: int) -> tuple[tuple[int, ...], bool]:
-        """(the input positions, whether the output) input ``i``'s gradient rule reads."""
-        codes = self.needs[i] if i < len(self.needs) else ()
-        return tuple("abc".index(c) for c in codes if c != "out"), "out" in codes
 
-    def input_grad(self, i: int, grad, values: tuple, out):
-        """Input ``i``'s gradient rule applied to ``grad``, the input ``values`` (None where not
-        saved) and the output ``out`` (or None): a Tensor or None, before any fitting."""
-        return self.grads[i](grad, *values, out)
+def _plan(rule, args: tuple) -> tuple[int, ...]:
+    """Where each parameter of ``rule`` comes from: an input position, _GRAD or _OUT."""
+    if rule is None:
+        return ()
+    where_from = {"grad": _GRAD, "out": _OUT, **{a: i for i, a in enumerate(args)}}
+    return tuple(where_from[p] for p in inspect.signature(rule).parameters)
 
 
-def fit_gradient(g: Tensor, shape: tuple, dtype) -> Tensor:
-    """``g`` summed down to ``shape`` (undoing broadcasting) and cast to numpy dtype ``dtype``.
-
-    >>> import nbgrad as nb
-    >>> fit_gradient(nb.ones((2, 3)), (3,), np.dtype(np.float64))
-    tensor([2., 2., 2.], dtype=nbgrad.float64)
-    """
-    if tuple(g.shape) != tuple(shape):
-        g = sum_to(g, tuple(shape))
-    if g._data.dtype != dtype:
-        g = g.to(_dtype.from_numpy_dtype(dtype))
-    return g
-# ---- adapters for fusion; replaced by the table rewrite (end) ----
+def _call_form(rule, plan: tuple) -> tuple:
+    """How :meth:`Elementwise.input_grad` calls ``rule``: (form, rule, j, k), the form naming
+    the common parameter lists (the hot path of backward) and 5 the general one."""
+    if rule is None:
+        return 0, None, 0, 0
+    if plan == (_GRAD,):
+        return 1, rule, 0, 0
+    if len(plan) == 2 and plan[0] == _GRAD and plan[1] >= 0:
+        return 2, rule, plan[1], 0
+    if plan == (_GRAD, _OUT):
+        return 3, rule, 0, 0
+    if len(plan) == 3 and plan[0] == _GRAD and plan[1] >= 0 and plan[2] >= 0:
+        return 4, rule, plan[1], plan[2]
+    return 5, rule, 0, 0
 
 
 class _IntegerDivision(Elementwise):
@@ -292,14 +365,14 @@ def _plain_scalar(value):
     return float(value) if isinstance(value, float) else int(value)
 
 
-def _broadcast_shape(args) -> tuple:
-    return np.broadcast_shapes(
-        *[() if isinstance(a, (int, float, bool)) else a.shape for a in args]
-    )
-
-
 def sum_to(g: Tensor, shape: tuple) -> Tensor:
-    """Sum ``g`` over the dimensions that broadcasting expanded, so it has ``shape``."""
+    """Sum ``g`` over the dimensions that broadcasting expanded, so it has ``shape``.
+
+    >>> import nbgrad as nb
+    >>> from nbgrad.ops.elementwise import sum_to
+    >>> sum_to(nb.ones(2, 3), (3,)), sum_to(nb.ones(2, 3), (2, 1)).shape
+    (tensor([2., 2., 2.]), (2, 1))
+    """
     shape = tuple(shape)
     if tuple(g.shape) == shape:
         return g
@@ -311,30 +384,41 @@ def sum_to(g: Tensor, shape: tuple) -> Tensor:
     return out.reshape(shape)
 
 
-def _log(v):
-    return v.log() if isinstance(v, Tensor) else math.log(v)
+def fit_gradient(g: Tensor, shape: tuple, dtype) -> Tensor:
+    """The table's last gradient step: ``g`` summed down to an input's ``shape`` (over the
+    dimensions broadcasting expanded) and cast to the input's ``dtype`` (a numpy dtype).
+
+    >>> import numpy as np
+    >>> import nbgrad as nb
+    >>> from nbgrad.ops.elementwise import fit_gradient
+    >>> fit_gradient(nb.ones(2, 3), (1, 3), np.dtype(np.float64))
+    tensor([[2., 2., 2.]], dtype=nbgrad.float64)
+    """
+    if tuple(g.shape) != tuple(shape):
+        g = sum_to(g, shape)
+    if g._data.dtype != dtype:
+        g = g.to(_dtype.from_numpy_dtype(dtype))
+    return g
 
 
-def _pow_grad_base(g, a, b):
+def _pow_grad_base(grad, a, b):
     if isinstance(b, (int, float)):
-        return g * 0 if b == 0 else g * b * a ** (b - 1)
-    return where(b == 0, 0.0, g * b * a ** (b - 1))  # as PyTorch: 0 where the exponent is 0
+        return grad * 0 if b == 0 else grad * b * a ** (b - 1)
+    return where(b == 0, 0.0, grad * b * a ** (b - 1))  # as PyTorch: 0 where the exponent is 0
 
 
-def _pow_grad_exponent(g, a, b, y):
+def _pow_grad_exponent(grad, a, b, out):
     # as PyTorch: 0 where the base is 0 and the exponent >= 0 (0 ** b is flat there)
     if isinstance(a, (int, float)):
         if a > 0:
-            return g * y * math.log(a)
-        return where(b >= 0, 0.0, g * y * (-math.inf if a == 0 else math.nan))
-    return where((a == 0) * (b >= 0), 0.0, g * y * a.log())
+            return grad * out * math.log(a)
+        return where(b >= 0, 0.0, grad * out * (-math.inf if a == 0 else math.nan))
+    return where((a == 0) * (b >= 0), 0.0, grad * out * a.log())
 
 
-def _zeros(g: Tensor) -> Tensor:
-    """A zero gradient (not ``g * 0``, which would turn inf/nan into nan)."""
-    from nbgrad.ops.creation import zeros_like
-
-    return zeros_like(g)
+def _zeros(grad: Tensor) -> Tensor:
+    """A zero gradient (not ``grad * 0``, which would turn inf/nan into nan)."""
+    return zeros_like(grad)
 
 
 def _tie_split(wins: Tensor, ties: Tensor) -> Tensor:
@@ -348,86 +432,634 @@ def _gelu_second_derivative(x: Tensor) -> Tensor:
     return (x2 * -0.5).exp() * 0.3989422804014327 * (2 - x2)
 
 
+# --------------------------------------------------------------------------- one-pass backwards
+def _gelu_derivative(x):
+    return 0.5 * (1.0 + math.erf(x * 0.7071067811865476)) + x * 0.3989422804014327 * math.exp(
+        -0.5 * x * x
+    )
+
+
 # gelu'(x) as one kernel, so gelu's backward is one pass; itself differentiable.
 GELU_DERIVATIVE = Elementwise(
     "GeluDerivative",
-    lambda x: 0.5 * (1.0 + math.erf(x * 0.7071067811865476)) + x * 0.3989422804014327 * math.exp(-0.5 * x * x),  # noqa: E501
-    (lambda g, x, y: g * _gelu_second_derivative(x),), ("a",), kind="float",
+    _gelu_derivative,
+    grad={"x": lambda grad, x: grad * _gelu_second_derivative(x)},
+    kind="float",
 )
+
 
 # The backward of tanh and sigmoid from their output y, ``g * dy/dx``, each one kernel pass
 # (instead of three); each is linear in g and differentiable again.
-# fmt: off
-TANH_BACKWARD = Elementwise("TanhBackward", lambda g, y: g * (1.0 - y * y), (lambda h, g, y, o: apply(TANH_BACKWARD, (h, y)), lambda h, g, y, o: h * g * y * -2.0), ("b", "a b"), kind="float")  # noqa: E501
-SIGMOID_BACKWARD = Elementwise("SigmoidBackward", lambda g, y: g * y * (1.0 - y), (lambda h, g, y, o: apply(SIGMOID_BACKWARD, (h, y)), lambda h, g, y, o: h * g * (1 - 2 * y)), ("b", "a b"), kind="float")  # noqa: E501
-# fmt: on
+def _tanh_backward(g, y):
+    return g * (1.0 - y * y)
+
+
+TANH_BACKWARD = Elementwise(
+    "TanhBackward",
+    _tanh_backward,
+    grad={
+        "g": lambda grad, y: apply(TANH_BACKWARD, (grad, y)),
+        "y": lambda grad, g, y: grad * g * y * -2.0,
+    },
+    kind="float",
+)
+
+
+def _sigmoid_backward(g, y):
+    return g * y * (1.0 - y)
+
+
+SIGMOID_BACKWARD = Elementwise(
+    "SigmoidBackward",
+    _sigmoid_backward,
+    grad={
+        "g": lambda grad, y: apply(SIGMOID_BACKWARD, (grad, y)),
+        "y": lambda grad, g, y: grad * g * (1 - 2 * y),
+    },
+    kind="float",
+)
 
 
 # --------------------------------------------------------------------------- the table
-# Gradient rules receive (grad, *inputs, out); inputs not saved arrive as None.
-# fmt: off
-UNARY = {op.key: op for op in [
-    Elementwise("Neg",     lambda x: -x,                                   (lambda g, x, y: -g,),                       ("",), allow_bool=False, ufunc=np.negative, example=([1.0, -2.0], "tensor([-1.,  2.])")),  # noqa: E501
-    Elementwise("Abs",     lambda x: abs(x),                               (lambda g, x, y: g * x.sign(),),             ("a",), ufunc=np.absolute, example=([-1.0, 2.0], "tensor([1., 2.])")),  # noqa: E501
-    Elementwise("Sign",    lambda x: 1 if x > 0 else (-1 if x < 0 else 0), (lambda g, x, y: g * 0,),                    ("",), example=([-2.0, 0.0, 3.0], "tensor([-1.,  0.,  1.])")),  # noqa: E501
-    Elementwise("Exp",     lambda x: math.exp(x),                          (lambda g, x, y: g * y,),                    ("out",), kind="float", ufunc=np.exp, example=([0.0, 1.0], "tensor([1.0000, 2.7183])")),  # noqa: E501
-    Elementwise("Log",     lambda x: math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan), (lambda g, x, y: g / x,), ("a",), kind="float", ufunc=np.log, example=([1.0, 2.0], "tensor([0.0000, 0.6931])")),  # noqa: E501
-    Elementwise("Sin",     lambda x: math.sin(x),                          (lambda g, x, y: g * x.cos(),),              ("a",), kind="float", ufunc=np.sin, example=([0.0, 1.0], "tensor([0.0000, 0.8415])")),  # noqa: E501
-    Elementwise("Cos",     lambda x: math.cos(x),                          (lambda g, x, y: -g * x.sin(),),             ("a",), kind="float", ufunc=np.cos, example=([0.0, 1.0], "tensor([1.0000, 0.5403])")),  # noqa: E501
-    Elementwise("Tanh",    lambda x: math.tanh(x),                         (lambda g, x, y: apply(TANH_BACKWARD, (g, y)),), ("out",), kind="float", ufunc=np.tanh, example=([0.0, 1.0], "tensor([0.0000, 0.7616])")),  # noqa: E501
-    Elementwise("Sigmoid", lambda x: 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x)), (lambda g, x, y: apply(SIGMOID_BACKWARD, (g, y)),), ("out",), kind="float", example=([0.0, 2.0], "tensor([0.5000, 0.8808])")),  # noqa: E501
-    Elementwise("Relu",    lambda x: x if x > 0 or x != x else 0,              (lambda g, x, y: g * (y > 0),),              ("out",), allow_bool=False, example=([-1.0, 2.0], "tensor([0., 2.])")),  # noqa: E501
-    Elementwise("Sqrt",    lambda x: math.sqrt(x) if x >= 0 else math.nan, (lambda g, x, y: g / (2 * y),),              ("out",), kind="float", ufunc=np.sqrt, example=([4.0, 2.0], "tensor([2.0000, 1.4142])")),  # noqa: E501
-    Elementwise("Reciprocal", lambda x: 1.0 / x if x != 0 else math.copysign(math.inf, x), (lambda g, x, y: -g * y * y,), ("out",), kind="float", ufunc=np.reciprocal, example=([2.0, 4.0], "tensor([0.5000, 0.2500])")),  # noqa: E501
-    Elementwise("Rsqrt",   lambda x: 1.0 / math.sqrt(x) if x > 0 else (math.inf if x == 0 else math.nan), (lambda g, x, y: g * -0.5 * y * y * y,), ("out",), kind="float", example=([4.0, 16.0], "tensor([0.5000, 0.2500])")),  # noqa: E501
-    Elementwise("Log1p",   lambda x: math.log1p(x) if x > -1 else (-math.inf if x == -1 else math.nan), (lambda g, x, y: g / (x + 1),), ("a",), kind="float", ufunc=np.log1p, example=([0.0, 1.0], "tensor([0.0000, 0.6931])")),  # noqa: E501
-    Elementwise("Expm1",   lambda x: math.expm1(x),                        (lambda g, x, y: g * (y + 1),),              ("out",), kind="float", ufunc=np.expm1, example=([0.0, 1.0], "tensor([0.0000, 1.7183])")),  # noqa: E501
-    Elementwise("Tan",     lambda x: math.tan(x),                          (lambda g, x, y: g * (1 + y * y),),          ("out",), kind="float", ufunc=np.tan, example=([0.0, 1.0], "tensor([0.0000, 1.5574])")),  # noqa: E501
-    Elementwise("Erf",     lambda x: math.erf(x),                          (lambda g, x, y: g * 1.1283791670955126 * (-x * x).exp(),), ("a",), kind="float", example=([0.0, 1.0], "tensor([0.0000, 0.8427])")),  # noqa: E501
-    Elementwise("Gelu",    lambda x: 0.5 * x * (1.0 + math.erf(x * 0.7071067811865476)), (lambda g, x, y: g * apply(GELU_DERIVATIVE, (x,)),), ("a",), kind="float", example=([-1.0, 1.0], "tensor([-0.1587,  0.8413])")),  # noqa: E501
-    Elementwise("Silu",    lambda x: x / (1.0 + math.exp(-x)) if x >= 0 else x * math.exp(x) / (1.0 + math.exp(x)), (lambda g, x, y: g * x.sigmoid() * (1 + x * (1 - x.sigmoid())),), ("a",), kind="float", example=([0.0, 1.0], "tensor([0.0000, 0.7311])")),  # noqa: E501
-    Elementwise("Softplus", lambda x: x if x > 20.0 else math.log1p(math.exp(x)), (lambda g, x, y: g * x.sigmoid(),),       ("a",), kind="float", example=([0.0, 1.0], "tensor([0.6931, 1.3133])")),  # noqa: E501
-    Elementwise("Floor",   lambda x: x if abs(x) == math.inf else x // 1,  (lambda g, x, y: _zeros(g),),                ("",), allow_bool=False, example=([-1.5, 1.5], "tensor([-2.,  1.])")),  # noqa: E501
-    Elementwise("Ceil",    lambda x: x if abs(x) == math.inf else -((-x) // 1), (lambda g, x, y: _zeros(g),),           ("",), allow_bool=False, example=([-1.5, 1.5], "tensor([-1.,  2.])")),  # noqa: E501
-    Elementwise("Round",   lambda x: x if abs(x) == math.inf else (x // 1) + ((x - x // 1 > 0.5) or (x - x // 1 == 0.5 and (x // 1) % 2 == 1)), (lambda g, x, y: _zeros(g),), ("",), allow_bool=False, example=([0.5, 1.5, 2.4], "tensor([0., 2., 2.])")),  # noqa: E501
-]}
+UNARY: dict[str, Elementwise] = {}
+BINARY: dict[str, Elementwise] = {}
+TERNARY: dict[str, Elementwise] = {}
+COMPARISONS: dict[str, Elementwise] = {}
 
-BINARY = {op.key: op for op in [
-    Elementwise("Add", lambda a, b: a + b,  (lambda g, a, b, y: g,      lambda g, a, b, y: g),                        ("", ""), ufunc=np.add, example=([1.0, 2.0], [3.0, 4.0], "tensor([4., 6.])")),  # noqa: E501
-    Elementwise("Sub", lambda a, b: a - b,  (lambda g, a, b, y: g,      lambda g, a, b, y: -g),                       ("", ""), allow_bool=False, ufunc=np.subtract, example=([5.0, 7.0], [1.0, 2.0], "tensor([4., 5.])")),  # noqa: E501
-    Elementwise("Mul", lambda a, b: a * b,  (lambda g, a, b, y: g * b,  lambda g, a, b, y: g * a),                    ("b", "a"), ufunc=np.multiply, example=([1.0, 2.0], [3.0, 4.0], "tensor([3., 8.])")),  # noqa: E501
-    Elementwise("Div", lambda a, b: a / b,  (lambda g, a, b, y: g / b,  lambda g, a, b, y: -g * a / (b * b)),         ("b", "a b"), kind="float", ufunc=np.true_divide, example=([1.0, 3.0], [2.0, 4.0], "tensor([0.5000, 0.7500])")),  # noqa: E501
-    Elementwise("Pow", lambda a, b: a ** b, (lambda g, a, b, y: _pow_grad_base(g, a, b), lambda g, a, b, y: _pow_grad_exponent(g, a, b, y)), ("a b", "a b out"), allow_bool=False, example=([2.0, 3.0], 2, "tensor([4., 9.])")),  # noqa: E501
-    Elementwise("Maximum", lambda a, b: a if a > b or a != a else b, (lambda g, a, b, y: g * _tie_split(a > b, a == b), lambda g, a, b, y: g * _tie_split(b > a, a == b)), ("a b", "a b"), example=([1.0, 4.0], [3.0, 2.0], "tensor([3., 4.])")),  # noqa: E501
-    Elementwise("Minimum", lambda a, b: a if a < b or a != a else b, (lambda g, a, b, y: g * _tie_split(a < b, a == b), lambda g, a, b, y: g * _tie_split(b < a, a == b)), ("a b", "a b"), example=([1.0, 4.0], [3.0, 2.0], "tensor([1., 2.])")),  # noqa: E501
-    _IntegerDivision("FloorDivide", lambda a, b: a // b, (lambda g, a, b, y: _zeros(g), lambda g, a, b, y: _zeros(g)),       ("", ""), allow_bool=False, key="floor_divide", example=([7, -7], 2, "tensor([ 3, -4])")),  # noqa: E501
-    _IntegerDivision("Remainder", lambda a, b: a % b, (lambda g, a, b, y: g, lambda g, a, b, y: -g * (a // b)),             ("", "a b"), allow_bool=False, key="remainder", example=([7, -7], 3, "tensor([1, 2])")),  # noqa: E501
-    Elementwise("Atan2", lambda a, b: math.atan2(a, b), (lambda g, a, b, y: g * b / (a * a + b * b), lambda g, a, b, y: -g * a / (a * a + b * b)), ("a b", "a b"), kind="float", example=([1.0, 1.0], [1.0, -1.0], "tensor([0.7854, 2.3562])")),  # noqa: E501
-    Elementwise("ClampMin", lambda x, lo: lo if x < lo else x, (lambda g, x, lo, y: g * (x >= lo), lambda g, x, lo, y: g * (x < lo)), ("a b", "a b"), allow_bool=False, key="clamp_min", example=([-1.0, 2.0], 0.0, "tensor([0., 2.])")),  # noqa: E501
-    Elementwise("ClampMax", lambda x, hi: hi if x > hi else x, (lambda g, x, hi, y: g * (x <= hi), lambda g, x, hi, y: g * (x > hi)), ("a b", "a b"), allow_bool=False, key="clamp_max", example=([-1.0, 2.0], 1.0, "tensor([-1.,  1.])")),  # noqa: E501
-]}
 
-# Three operands: ``where(cond, a, b)`` (cond is computed in the promoted dtype, any nonzero is
+def row(table: dict, name: str, **keywords):
+    """Declare a row of ``table`` whose scalar kernel is the decorated function (returned as
+    it is); ``op_class`` picks an :class:`Elementwise` subclass."""
+
+    def declare(fn):
+        op = keywords.pop("op_class", Elementwise)(name, fn, **keywords)
+        table[op.key] = op
+        return fn
+
+    return declare
+
+
+# One argument -------------------------------------------------------------------------------
+@row(
+    UNARY,
+    "Neg",
+    grad={"x": lambda grad: -grad},
+    allow_bool=False,
+    ufunc=np.negative,
+    dunder="__neg__",
+    example=([1.0, -2.0], "tensor([-1.,  2.])"),
+)
+def _neg(x):
+    return -x
+
+
+@row(
+    UNARY,
+    "Abs",
+    grad={"x": lambda grad, x: grad * x.sign()},
+    ufunc=np.absolute,
+    dunder="__abs__",
+    example=([-1.0, 2.0], "tensor([1., 2.])"),
+)
+def _abs(x):
+    return abs(x)
+
+
+@row(
+    UNARY,
+    "Sign",
+    grad={"x": lambda grad: grad * 0},
+    example=([-2.0, 0.0, 3.0], "tensor([-1.,  0.,  1.])"),
+)
+def _sign(x):
+    return 1 if x > 0 else (-1 if x < 0 else 0)
+
+
+@row(
+    UNARY,
+    "Exp",
+    grad={"x": lambda grad, out: grad * out},
+    kind="float",
+    ufunc=np.exp,
+    example=([0.0, 1.0], "tensor([1.0000, 2.7183])"),
+)
+def _exp(x):
+    return math.exp(x)
+
+
+@row(
+    UNARY,
+    "Log",
+    grad={"x": lambda grad, x: grad / x},
+    kind="float",
+    ufunc=np.log,
+    example=([1.0, 2.0], "tensor([0.0000, 0.6931])"),
+)
+def _log(x):
+    return math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan)
+
+
+@row(
+    UNARY,
+    "Sin",
+    grad={"x": lambda grad, x: grad * x.cos()},
+    kind="float",
+    ufunc=np.sin,
+    example=([0.0, 1.0], "tensor([0.0000, 0.8415])"),
+)
+def _sin(x):
+    return math.sin(x)
+
+
+@row(
+    UNARY,
+    "Cos",
+    grad={"x": lambda grad, x: -grad * x.sin()},
+    kind="float",
+    ufunc=np.cos,
+    example=([0.0, 1.0], "tensor([1.0000, 0.5403])"),
+)
+def _cos(x):
+    return math.cos(x)
+
+
+@row(
+    UNARY,
+    "Tanh",
+    grad={"x": lambda grad, out: apply(TANH_BACKWARD, (grad, out))},
+    kind="float",
+    ufunc=np.tanh,
+    example=([0.0, 1.0], "tensor([0.0000, 0.7616])"),
+)
+def _tanh(x):
+    return math.tanh(x)
+
+
+@row(
+    UNARY,
+    "Sigmoid",
+    grad={"x": lambda grad, out: apply(SIGMOID_BACKWARD, (grad, out))},
+    kind="float",
+    example=([0.0, 2.0], "tensor([0.5000, 0.8808])"),
+)
+def _sigmoid(x):
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+
+@row(
+    UNARY,
+    "Relu",
+    grad={"x": lambda grad, out: grad * (out > 0)},
+    allow_bool=False,
+    example=([-1.0, 2.0], "tensor([0., 2.])"),
+)
+def _relu(x):
+    return x if x > 0 or x != x else 0
+
+
+@row(
+    UNARY,
+    "Sqrt",
+    grad={"x": lambda grad, out: grad / (2 * out)},
+    kind="float",
+    ufunc=np.sqrt,
+    example=([4.0, 2.0], "tensor([2.0000, 1.4142])"),
+)
+def _sqrt(x):
+    return math.sqrt(x) if x >= 0 else math.nan
+
+
+@row(
+    UNARY,
+    "Reciprocal",
+    grad={"x": lambda grad, out: -grad * out * out},
+    kind="float",
+    ufunc=np.reciprocal,
+    example=([2.0, 4.0], "tensor([0.5000, 0.2500])"),
+)
+def _reciprocal(x):
+    return 1.0 / x if x != 0 else math.copysign(math.inf, x)
+
+
+@row(
+    UNARY,
+    "Rsqrt",
+    grad={"x": lambda grad, out: grad * -0.5 * out * out * out},
+    kind="float",
+    example=([4.0, 16.0], "tensor([0.5000, 0.2500])"),
+)
+def _rsqrt(x):
+    return 1.0 / math.sqrt(x) if x > 0 else (math.inf if x == 0 else math.nan)
+
+
+@row(
+    UNARY,
+    "Log1p",
+    grad={"x": lambda grad, x: grad / (x + 1)},
+    kind="float",
+    ufunc=np.log1p,
+    example=([0.0, 1.0], "tensor([0.0000, 0.6931])"),
+)
+def _log1p(x):
+    return math.log1p(x) if x > -1 else (-math.inf if x == -1 else math.nan)
+
+
+@row(
+    UNARY,
+    "Expm1",
+    grad={"x": lambda grad, out: grad * (out + 1)},
+    kind="float",
+    ufunc=np.expm1,
+    example=([0.0, 1.0], "tensor([0.0000, 1.7183])"),
+)
+def _expm1(x):
+    return math.expm1(x)
+
+
+@row(
+    UNARY,
+    "Tan",
+    grad={"x": lambda grad, out: grad * (1 + out * out)},
+    kind="float",
+    ufunc=np.tan,
+    example=([0.0, 1.0], "tensor([0.0000, 1.5574])"),
+)
+def _tan(x):
+    return math.tan(x)
+
+
+@row(
+    UNARY,
+    "Erf",
+    grad={"x": lambda grad, x: grad * 1.1283791670955126 * (-x * x).exp()},
+    kind="float",
+    example=([0.0, 1.0], "tensor([0.0000, 0.8427])"),
+)
+def _erf(x):
+    return math.erf(x)
+
+
+@row(
+    UNARY,
+    "Gelu",
+    grad={"x": lambda grad, x: grad * apply(GELU_DERIVATIVE, (x,))},
+    kind="float",
+    example=([-1.0, 1.0], "tensor([-0.1587,  0.8413])"),
+)
+def _gelu(x):
+    return 0.5 * x * (1.0 + math.erf(x * 0.7071067811865476))
+
+
+@row(
+    UNARY,
+    "Silu",
+    grad={"x": lambda grad, x: grad * x.sigmoid() * (1 + x * (1 - x.sigmoid()))},
+    kind="float",
+    example=([0.0, 1.0], "tensor([0.0000, 0.7311])"),
+)
+def _silu(x):
+    return x / (1.0 + math.exp(-x)) if x >= 0 else x * math.exp(x) / (1.0 + math.exp(x))
+
+
+@row(
+    UNARY,
+    "Softplus",
+    grad={"x": lambda grad, x: grad * x.sigmoid()},
+    kind="float",
+    example=([0.0, 1.0], "tensor([0.6931, 1.3133])"),
+)
+def _softplus(x):
+    return x if x > 20.0 else math.log1p(math.exp(x))
+
+
+@row(
+    UNARY,
+    "Floor",
+    grad={"x": lambda grad: _zeros(grad)},
+    allow_bool=False,
+    example=([-1.5, 1.5], "tensor([-2.,  1.])"),
+)
+def _floor(x):
+    return x if abs(x) == math.inf else x // 1
+
+
+@row(
+    UNARY,
+    "Ceil",
+    grad={"x": lambda grad: _zeros(grad)},
+    allow_bool=False,
+    example=([-1.5, 1.5], "tensor([-1.,  2.])"),
+)
+def _ceil(x):
+    return x if abs(x) == math.inf else -((-x) // 1)
+
+
+@row(
+    UNARY,
+    "Round",
+    grad={"x": lambda grad: _zeros(grad)},
+    allow_bool=False,
+    example=([0.5, 1.5, 2.4], "tensor([0., 2., 2.])"),
+)
+def _round(x):  # half to even
+    if abs(x) == math.inf:
+        return x
+    return (x // 1) + ((x - x // 1 > 0.5) or (x - x // 1 == 0.5 and (x // 1) % 2 == 1))
+
+
+# Two arguments (broadcast; a Python number on either side) ----------------------------------
+@row(
+    BINARY,
+    "Add",
+    grad={
+        "a": lambda grad: grad,
+        "b": lambda grad: grad,
+    },
+    ufunc=np.add,
+    dunder="__add__",
+    alpha=True,
+    example=([1.0, 2.0], [3.0, 4.0], "tensor([4., 6.])"),
+)
+def _add(a, b):
+    return a + b
+
+
+@row(
+    BINARY,
+    "Sub",
+    grad={
+        "a": lambda grad: grad,
+        "b": lambda grad: -grad,
+    },
+    allow_bool=False,
+    ufunc=np.subtract,
+    dunder="__sub__",
+    alpha=True,
+    example=([5.0, 7.0], [1.0, 2.0], "tensor([4., 5.])"),
+)
+def _sub(a, b):
+    return a - b
+
+
+@row(
+    BINARY,
+    "Mul",
+    grad={
+        "a": lambda grad, b: grad * b,
+        "b": lambda grad, a: grad * a,
+    },
+    ufunc=np.multiply,
+    dunder="__mul__",
+    example=([1.0, 2.0], [3.0, 4.0], "tensor([3., 8.])"),
+)
+def _mul(a, b):
+    return a * b
+
+
+@row(
+    BINARY,
+    "Div",
+    grad={
+        "a": lambda grad, b: grad / b,
+        "b": lambda grad, a, b: -grad * a / (b * b),
+    },
+    kind="float",
+    ufunc=np.true_divide,
+    dunder="__truediv__",
+    example=([1.0, 3.0], [2.0, 4.0], "tensor([0.5000, 0.7500])"),
+)
+def _div(a, b):
+    return a / b
+
+
+@row(
+    BINARY,
+    "Pow",
+    grad={
+        "a": lambda grad, a, b: _pow_grad_base(grad, a, b),
+        "b": lambda grad, a, b, out: _pow_grad_exponent(grad, a, b, out),
+    },
+    allow_bool=False,
+    dunder="__pow__",
+    example=([2.0, 3.0], 2, "tensor([4., 9.])"),
+)
+def _pow(a, b):
+    return a ** b
+
+
+@row(
+    BINARY,
+    "Maximum",
+    grad={
+        "a": lambda grad, a, b: grad * _tie_split(a > b, a == b),
+        "b": lambda grad, a, b: grad * _tie_split(b > a, a == b),
+    },
+    example=([1.0, 4.0], [3.0, 2.0], "tensor([3., 4.])"),
+)
+def _maximum(a, b):
+    return a if a > b or a != a else b
+
+
+@row(
+    BINARY,
+    "Minimum",
+    grad={
+        "a": lambda grad, a, b: grad * _tie_split(a < b, a == b),
+        "b": lambda grad, a, b: grad * _tie_split(b < a, a == b),
+    },
+    example=([1.0, 4.0], [3.0, 2.0], "tensor([1., 2.])"),
+)
+def _minimum(a, b):
+    return a if a < b or a != a else b
+
+
+@row(
+    BINARY,
+    "FloorDivide",
+    op_class=_IntegerDivision,
+    grad={
+        "a": lambda grad: _zeros(grad),
+        "b": lambda grad: _zeros(grad),
+    },
+    allow_bool=False,
+    key="floor_divide",
+    dunder="__floordiv__",
+    example=([7, -7], 2, "tensor([ 3, -4])"),
+)
+def _floor_divide(a, b):
+    return a // b
+
+
+@row(
+    BINARY,
+    "Remainder",
+    op_class=_IntegerDivision,
+    grad={
+        "a": lambda grad: grad,
+        "b": lambda grad, a, b: -grad * (a // b),
+    },
+    allow_bool=False,
+    key="remainder",
+    dunder="__mod__",
+    example=([7, -7], 3, "tensor([1, 2])"),
+)
+def _remainder(a, b):
+    return a % b
+
+
+@row(
+    BINARY,
+    "Atan2",
+    grad={
+        "a": lambda grad, a, b: grad * b / (a * a + b * b),
+        "b": lambda grad, a, b: -grad * a / (a * a + b * b),
+    },
+    kind="float",
+    aliases=("arctan2",),
+    example=([1.0, 1.0], [1.0, -1.0], "tensor([0.7854, 2.3562])"),
+)
+def _atan2(a, b):
+    return math.atan2(a, b)
+
+
+@row(
+    BINARY,
+    "ClampMin",
+    grad={
+        "x": lambda grad, x, lo: grad * (x >= lo),
+        "lo": lambda grad, x, lo: grad * (x < lo),
+    },
+    allow_bool=False,
+    key="clamp_min",
+    example=([-1.0, 2.0], 0.0, "tensor([0., 2.])"),
+)
+def _clamp_min(x, lo):
+    return lo if x < lo else x
+
+
+@row(
+    BINARY,
+    "ClampMax",
+    grad={
+        "x": lambda grad, x, hi: grad * (x <= hi),
+        "hi": lambda grad, x, hi: grad * (x > hi),
+    },
+    allow_bool=False,
+    key="clamp_max",
+    example=([-1.0, 2.0], 1.0, "tensor([-1.,  1.])"),
+)
+def _clamp_max(x, hi):
+    return hi if x > hi else x
+
+
+# Three arguments: ``where(cond, a, b)`` (cond is computed in the promoted dtype, any nonzero is
 # true) and ``clamp(x, min, max)`` = ``min(max(x, min), max)`` (all gradient to ``max`` when
-# ``min > max``, like PyTorch).
-TERNARY = {op.key: op for op in [
-    Elementwise("Where", lambda c, a, b: a if c else b, (lambda g, c, a, b, y: None, lambda g, c, a, b, y: where(c, g, 0.0), lambda g, c, a, b, y: where(c, 0.0, g)), ("", "a", "a"), example=([True, False], [1.0, 2.0], [3.0, 4.0], "tensor([1., 4.])")),  # noqa: E501
-    Elementwise("Clamp", lambda x, lo, hi: hi if (lo if x < lo else x) > hi else (lo if x < lo else x), (lambda g, x, lo, hi, y: g * ((x >= lo) * (x <= hi)), lambda g, x, lo, hi, y: g * ((x < lo) * (lo <= hi)), lambda g, x, lo, hi, y: g - g * ((x <= hi) * (lo <= hi))), ("a b c", "a b c", "a b c"), allow_bool=False, example=([-1.0, 0.5, 2.0], 0.0, 1.0, "tensor([0.0000, 0.5000, 1.0000])")),  # noqa: E501
-]}
-
-COMPARISONS = {op.name.lower(): op for op in [
-    Elementwise("Eq", lambda a, b: a == b, kind="bool", example=([1, 2], [1, 3], "tensor([ True, False])")),
-    Elementwise("Ne", lambda a, b: a != b, kind="bool", example=([1, 2], [1, 3], "tensor([False,  True])")),
-    Elementwise("Lt", lambda a, b: a < b,  kind="bool", example=([1, 2], 2, "tensor([ True, False])")),
-    Elementwise("Le", lambda a, b: a <= b, kind="bool", example=([1, 2], 2, "tensor([True, True])")),
-    Elementwise("Gt", lambda a, b: a > b,  kind="bool", example=([1, 2], 1, "tensor([False,  True])")),
-    Elementwise("Ge", lambda a, b: a >= b, kind="bool", example=([1, 2], 2, "tensor([False,  True])")),
-]}
-# fmt: on
+# ``min > max``, like PyTorch) ----------------------------------------------------------------
+@row(
+    TERNARY,
+    "Where",
+    grad={
+        "c": None,
+        "a": lambda grad, c: where(c, grad, 0.0),
+        "b": lambda grad, c: where(c, 0.0, grad),
+    },
+    example=([True, False], [1.0, 2.0], [3.0, 4.0], "tensor([1., 4.])"),
+)
+def _where(c, a, b):
+    return a if c else b
 
 
-# The examples of the functions the factories below make, for the doctest collection (one per
-# public name; the function and the Tensor method of one op share a docstring).
+@row(
+    TERNARY,
+    "Clamp",
+    grad={
+        "x": lambda grad, x, lo, hi: grad * ((x >= lo) * (x <= hi)),
+        "lo": lambda grad, x, lo, hi: grad * ((x < lo) * (lo <= hi)),
+        "hi": lambda grad, x, lo, hi: grad - grad * ((x <= hi) * (lo <= hi)),
+    },
+    allow_bool=False,
+    example=([-1.0, 0.5, 2.0], 0.0, 1.0, "tensor([0.0000, 0.5000, 1.0000])"),
+)
+def _clamp(x, lo, hi):
+    return hi if (lo if x < lo else x) > hi else (lo if x < lo else x)
+
+
+# Comparisons: a bool result, no gradient -----------------------------------------------------
+@row(
+    COMPARISONS,
+    "Eq",
+    grad=None,
+    kind="bool",
+    dunder="__eq__",
+    example=([1, 2], [1, 3], "tensor([ True, False])"),
+)
+def _eq(a, b):
+    return a == b
+
+
+@row(
+    COMPARISONS,
+    "Ne",
+    grad=None,
+    kind="bool",
+    dunder="__ne__",
+    example=([1, 2], [1, 3], "tensor([False,  True])"),
+)
+def _ne(a, b):
+    return a != b
+
+
+@row(
+    COMPARISONS,
+    "Lt",
+    grad=None,
+    kind="bool",
+    dunder="__lt__",
+    example=([1, 2], 2, "tensor([ True, False])"),
+)
+def _lt(a, b):
+    return a < b
+
+
+@row(
+    COMPARISONS,
+    "Le",
+    grad=None,
+    kind="bool",
+    dunder="__le__",
+    example=([1, 2], 2, "tensor([True, True])"),
+)
+def _le(a, b):
+    return a <= b
+
+
+@row(
+    COMPARISONS,
+    "Gt",
+    grad=None,
+    kind="bool",
+    dunder="__gt__",
+    example=([1, 2], 1, "tensor([False,  True])"),
+)
+def _gt(a, b):
+    return a > b
+
+
+@row(
+    COMPARISONS,
+    "Ge",
+    grad=None,
+    kind="bool",
+    dunder="__ge__",
+    example=([1, 2], 2, "tensor([False,  True])"),
+)
+def _ge(a, b):
+    return a >= b
+
+
+# --------------------------------------------------------------------------- public faces
+# The examples of the functions made below, for the doctest collection (one per public name;
+# the function and the Tensor method of one op are one function).
 __test__: dict = {}
 
 
@@ -461,9 +1093,9 @@ def _check_operand(name: str, value) -> None:
         )
 
 
-def unary(name: str):
-    """The public function for unary op ``name``."""
-    op = UNARY[name]
+def _unary(op: Elementwise):
+    """``nb.<key>(x)`` (also ``Tensor.<key>`` and the row's operator)."""
+    name = op.key
 
     def fn(x: Tensor) -> Tensor:
         if not isinstance(x, Tensor):
@@ -478,67 +1110,78 @@ def unary(name: str):
 def _binary_apply(op, a, b):
     if isinstance(b, Tensor) or isinstance(b, (int, float, bool)):
         if isinstance(a, Tensor) and isinstance(b, Tensor) and a.shape != b.shape:
-            _check_broadcast(op, a.shape, b.shape)
+            broadcast_shape(a.shape, b.shape, op=op.key)
         return apply(op, (a, b))
     _check_operand(op.key, b)
     return NotImplemented
 
 
-def _check_broadcast(op, sa, sb) -> None:
-    try:
-        np.broadcast_shapes(sa, sb)
-    except ValueError:
-        raise ShapeError(
-            f"{op.key}: shapes {tuple(sa)} and {tuple(sb)} cannot be broadcast together"
-        ) from None
+def _binary(op: Elementwise):
+    """``nb.<key>(a, b)`` with a Tensor on either side (also ``Tensor.<key>`` and the row's
+    operator)."""
+    name = op.key
 
-
-def binary(name: str, reflected: bool = False):
-    """The public function (or reflected dunder) for binary op ``name``."""
-    op = BINARY.get(name) or COMPARISONS[name]
-
-    if reflected:
-        def fn(self, other):
-            if not isinstance(other, (int, float, bool)):
-                return NotImplemented
-            return apply(op, (other, self))
-    else:
-        def fn(self, other):
-            t = type(other)
-            if (t is float or t is int) and isinstance(self, Tensor):
-                return apply(op, (self, other))  # the common case, checked first
-            if not isinstance(self, Tensor):  # functional form with a scalar first: nb.add(2, x)
-                _check_operand(name, self)
-                if not isinstance(other, Tensor):
-                    raise TypeError(
-                        f"{name}(): expected at least one Tensor argument, got "
-                        f"{type(self).__name__} and {type(other).__name__}"
-                    )
-                return apply(op, (self, other))
-            return _binary_apply(op, self, other)
+    def fn(self: Tensor | float, other: Tensor | float) -> Tensor:
+        t = type(other)
+        if (t is float or t is int) and isinstance(self, Tensor):
+            return apply(op, (self, other))  # the common case, checked first
+        if not isinstance(self, Tensor):  # functional form with a scalar first: nb.add(2, x)
+            _check_operand(name, self)
+            if not isinstance(other, Tensor):
+                raise TypeError(
+                    f"{name}(): expected at least one Tensor argument, got "
+                    f"{type(self).__name__} and {type(other).__name__}"
+                )
+            return apply(op, (self, other))
+        return _binary_apply(op, self, other)
 
     fn.__name__ = name
-    fn.__doc__ = f"Elementwise ``{name}`` with broadcasting (differentiable)."
-    return fn if reflected else with_example(fn, op)
+    fn.__doc__ = f"Elementwise ``{name}`` with broadcasting" + (
+        " (differentiable)." if op.differentiable else " (no gradient)."
+    )
+    return with_example(fn, op)
 
 
-def inplace(name: str):
-    """The in-place method ``name_`` for elementwise op ``name``."""
-    op = UNARY.get(name) or BINARY[name]
+def _with_alpha(plain, op: Elementwise):
+    """``plain`` taking ``alpha=``: ``self op alpha * other``."""
+    name = op.key
 
-    def fn(self: Tensor, *other) -> Tensor:
+    def fn(self: Tensor | float, other: Tensor | float, *, alpha: float = 1) -> Tensor:
+        return plain(self, other if alpha == 1 else other * alpha)
+
+    fn.__name__ = name
+    fn.__doc__ = f"Elementwise ``{name}`` with broadcasting (differentiable): " \
+        f"``self {name} alpha * other``."
+    return with_example(fn, op)
+
+
+def _reflected(op: Elementwise):
+    """The reflected operator (``2 + x`` calls ``x.__radd__(2)``)."""
+
+    def fn(self: Tensor, other: float) -> Tensor:
+        if not isinstance(other, (int, float, bool)):
+            return NotImplemented
+        return apply(op, (other, self))
+
+    fn.__name__ = op.key
+    fn.__doc__ = f"Elementwise ``{op.key}`` with the number on the left."
+    return fn
+
+
+def _inplace(op: Elementwise):
+    """``Tensor.<key>_``: the result written into self (also the in-place operator)."""
+    name = op.key
+
+    def fn(self: Tensor, *other: Tensor | float) -> Tensor:
         if other:
             _check_operand(name + "_", other[0])
-            if isinstance(other[0], Tensor):
-                try:
-                    shape = np.broadcast_shapes(self.shape, other[0].shape)
-                except ValueError:
-                    shape = None
-                if shape != self.shape:
-                    raise ValueError(
-                        f"{name}_: output with shape {self.shape} doesn't match the broadcast "
-                        f"shape of {self.shape} and {other[0].shape}"
-                    )
+            if isinstance(other[0], Tensor) and (
+                broadcast_shape(self.shape, other[0].shape) != self.shape
+            ):
+                raise ValueError(
+                    f"{name}_: output with shape {self.shape} doesn't match the broadcast "
+                    f"shape of {self.shape} and {other[0].shape}"
+                )
         return apply_inplace(op, self, other)
 
     fn.__name__ = name + "_"
@@ -546,21 +1189,55 @@ def inplace(name: str):
     return with_example(fn, op, inplace=True)
 
 
-def where(condition: Tensor, input, other) -> Tensor:
+def _publish(op: Elementwise, inplace: bool) -> None:
+    """Declare a row's public faces: ``nb.<key>``, ``Tensor.<key>``, ``Tensor.<key>_`` (when
+    ``inplace``) and its operator; a binary operator also gets the reflected and in-place ones.
+    """
+    plain = _unary(op) if op.nargs == 1 else _binary(op)
+    public = _with_alpha(plain, op) if op.alpha else plain
+    names = (op.key, *op.aliases)
+    register(public, function=names, method=names, doc=op)
+    in_place = _inplace(op) if inplace else None
+    if in_place is not None:
+        register(in_place, inplace=op.key + "_", doc=op)
+    if op.dunder is not None:
+        register(plain, dunder=op.dunder, doc=op)
+        if op.nargs == 2 and in_place is not None:
+            stem = op.dunder[2:]
+            register(_reflected(op), dunder="__r" + stem, doc=op)
+            register(in_place, dunder="__i" + stem, doc=op)
+
+
+for _op in (*UNARY.values(), *BINARY.values()):
+    _publish(_op, inplace=True)
+for _op in COMPARISONS.values():
+    _publish(_op, inplace=False)
+del _op
+
+
+@register(function=True, doc=TERNARY["where"])
+def where(condition: Tensor, input: Tensor | float, other: Tensor | float) -> Tensor:
     """``input`` where ``condition`` is true, else ``other`` (broadcast; differentiable in both)."""
     if not isinstance(condition, Tensor) or condition.dtype is not _dtype.bool_:
         got = condition.dtype.name if isinstance(condition, Tensor) else type(condition).__name__
         raise TypeError(f"where expected condition to be a boolean tensor, but got {got}")
     _check_operand("where", input)
     _check_operand("where", other)
-    shapes = [t.shape for t in (condition, input, other) if isinstance(t, Tensor)]
-    try:
-        np.broadcast_shapes(*shapes)
-    except ValueError:
-        raise ShapeError(
-            f"where: shapes {' and '.join(str(s) for s in shapes)} cannot be broadcast together"
-        ) from None
+    broadcast_shape(*[t.shape for t in (condition, input, other) if isinstance(t, Tensor)],
+                    op="where")
     return apply(TERNARY["where"], (condition, input, other))
+
+
+@register(method="where", doc=TERNARY["where"])
+def _where_method(self: Tensor, condition: Tensor, other: Tensor | float) -> Tensor:
+    """``self`` where ``condition`` is true, else ``other`` (as ``nb.where``).
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor([1.0, -2.0])
+    >>> x.where(x > 0, 0.0)
+    tensor([1., 0.])
+    """
+    return where(condition, self, other)
 
 
 def _clamp_op(x, min, max, name):
@@ -576,33 +1253,26 @@ def _clamp_op(x, min, max, name):
     return TERNARY["clamp"], (min, max)
 
 
-def clamp(x: Tensor, min=None, max=None) -> Tensor:
+@register(function=("clamp", "clip"), method=("clamp", "clip"), doc=TERNARY["clamp"])
+def clamp(
+    x: Tensor, min: Tensor | float | None = None, max: Tensor | float | None = None
+) -> Tensor:
     """Limit ``x`` to ``[min, max]`` (numbers or tensors); gradient 1 inside the range.
 
     With ``min > max`` every element becomes ``max`` (as in PyTorch)."""
     op, bounds = _clamp_op(x, min, max, "clamp")
-    shapes = [t.shape for t in (x, *bounds) if isinstance(t, Tensor)]
-    try:
-        np.broadcast_shapes(*shapes)
-    except ValueError:
-        raise ShapeError(
-            f"clamp: shapes {' and '.join(str(s) for s in shapes)} cannot be broadcast together"
-        ) from None
+    broadcast_shape(*[t.shape for t in (x, *bounds) if isinstance(t, Tensor)], op="clamp")
     return apply(op, (x, *bounds))
 
 
-def _broadcast_or_none(*shapes):
-    try:
-        return np.broadcast_shapes(*shapes)
-    except ValueError:
-        return None
-
-
-def clamp_(x: Tensor, min=None, max=None) -> Tensor:
+@register(inplace=("clamp_", "clip_"), doc=TERNARY["clamp"])
+def clamp_(
+    x: Tensor, min: Tensor | float | None = None, max: Tensor | float | None = None
+) -> Tensor:
     """In-place ``clamp`` (one version bump)."""
     op, bounds = _clamp_op(x, min, max, "clamp_")
     for b in bounds:
-        if isinstance(b, Tensor) and _broadcast_or_none(x.shape, b.shape) != x.shape:
+        if isinstance(b, Tensor) and broadcast_shape(x.shape, b.shape) != x.shape:
             raise ValueError(
                 f"clamp_: bound of shape {b.shape} does not broadcast to the output shape "
                 f"{x.shape}"

@@ -3,11 +3,12 @@ masked_fill. Basic and advanced ``x[...]`` indexing lives in ``ops/shape.py``.""
 
 from __future__ import annotations
 
-import numpy as np
-
 from nbgrad import _dtype
 from nbgrad._device import backend_for
 from nbgrad.ops._dispatch import OpDef, apply, apply_inplace
+from nbgrad.ops._register import Doc, register
+from nbgrad.ops._shapes import broadcast_shape
+from nbgrad.ops.creation import tensor, zeros
 from nbgrad.ops.elementwise import where
 from nbgrad.ops.shape import copy_, getitem
 from nbgrad.tensor import Tensor, _wrap_dim
@@ -72,8 +73,6 @@ class Gather(OpDef):
         return (False, True), False
 
     def backward(self, node, grad, *_):
-        from nbgrad.ops.creation import zeros
-
         dim, in_shape = node.params
         index = node.saved_input(1)
         base = zeros(in_shape, dtype=grad.dtype, device=grad.device)
@@ -107,6 +106,8 @@ class ScatterAdd(OpDef):
 GATHER, SCATTER_ADD = Gather(), ScatterAdd()
 
 
+@register(function=True, method=True, doc=Doc(
+    "Copying and joining", "every dtype; int64/int32 index", "scatter_add into zeros"))
 def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
     """Values of ``x`` along ``dim`` at ``index`` (an int64 tensor with x's number of dims).
 
@@ -128,6 +129,7 @@ def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
     return apply(GATHER, (x, index), (d, x.shape))
 
 
+@register(function=True, method=True, doc=Doc("Copying and joining", "every dtype", "as gather"))
 def take_along_dim(x: Tensor, indices: Tensor, dim: int) -> Tensor:
     """``gather`` with ``indices`` broadcast against ``x`` (numpy's ``take_along_axis``).
 
@@ -138,9 +140,10 @@ def take_along_dim(x: Tensor, indices: Tensor, dim: int) -> Tensor:
             [3]])
     """
     d = _wrap_dim(dim, x.ndim)
-    shape = list(np.broadcast_shapes(
+    shape = list(broadcast_shape(
         tuple(1 if i == d else s for i, s in enumerate(x.shape)),
         tuple(1 if i == d else s for i, s in enumerate(indices.shape)),
+        op="take_along_dim",
     ))
     xs = list(shape)
     xs[d] = x.shape[d]
@@ -164,6 +167,8 @@ def _scatter_args(name, x, dim, index, src):
     return d, _leading_block(src, index.shape, None)
 
 
+@register(function=True, method=True, doc=Doc(
+    "Copying and joining", "every dtype (src like input)", "input: g; src: g.gather(dim, index)"))
 def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     """A copy of ``x`` with ``src`` added at ``index`` along ``dim`` (repeats accumulate).
 
@@ -177,6 +182,7 @@ def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     return apply(SCATTER_ADD, (x, index, src), d)
 
 
+@register(inplace=True)
 def scatter_add_(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     """In-place ``scatter_add`` (one version bump).
 
@@ -189,6 +195,8 @@ def scatter_add_(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     return apply_inplace(SCATTER_ADD, x, (index, src), d)
 
 
+@register(function=True, method=True,
+          doc=Doc("Copying and joining", "every dtype", "accumulated at the indices"))
 def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
     """The entries of ``x`` at the positions ``index`` (1-D, int) along ``dim``, copied.
 
@@ -211,11 +219,7 @@ def _mask_value(name: str, x: Tensor, mask, value) -> Tensor:
     if not isinstance(mask, Tensor) or mask.dtype is not _dtype.bool_:
         got = mask.dtype.name if isinstance(mask, Tensor) else type(mask).__name__
         raise RuntimeError(f"{name} only supports boolean masks, but got mask with dtype {got}")
-    try:
-        shape = np.broadcast_shapes(x.shape, mask.shape)
-    except ValueError:
-        shape = None
-    if shape != x.shape:
+    if broadcast_shape(x.shape, mask.shape) != x.shape:
         raise ValueError(
             f"{name}: mask of shape {mask.shape} does not broadcast to the input shape {x.shape}"
         )
@@ -228,11 +232,12 @@ def _mask_value(name: str, x: Tensor, mask, value) -> Tensor:
         return value.to(x.dtype)
     if not isinstance(value, (int, float, bool)):
         raise TypeError(f"{name}(): value must be a number or a 0-d Tensor")
-    from nbgrad.ops.creation import tensor
-
     return tensor(value, dtype=x.dtype, device=x.device)
 
 
+@register(function=True, method=True, doc=Doc(
+    "Copying and joining", "every dtype; bool mask",
+    "input: g where not mask; value: sum of g where mask"))
 def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
     """A copy of ``x`` with ``value`` (a number or 0-d tensor) where ``mask`` is true.
 
@@ -244,6 +249,7 @@ def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
     return where(mask, _mask_value("masked_fill", x, mask, value), x)
 
 
+@register(inplace=True)
 def masked_fill_(x: Tensor, mask: Tensor, value) -> Tensor:
     """In-place ``masked_fill`` (one version bump).
 

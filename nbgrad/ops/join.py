@@ -7,10 +7,12 @@ import math
 
 from nbgrad import _dtype
 from nbgrad.ops._dispatch import OpDef, apply
+from nbgrad.ops._register import Doc, register
+from nbgrad.ops._shapes import parse_shape
 from nbgrad.ops.shape import getitem, narrow
 from nbgrad.tensor import Tensor, _wrap_dim
 
-__all__ = ["cat", "concat", "concatenate", "stack", "split", "chunk", "unbind", "repeat",
+__all__ = ["cat", "stack", "split", "chunk", "unbind", "repeat",
            "flip", "tril", "triu"]
 
 
@@ -81,6 +83,8 @@ def _tensors(name: str, tensors) -> list:
     return tensors
 
 
+@register(function=("cat", "concat", "concatenate"), doc=Doc(
+    "Copying and joining", "every dtype (promoted)", "g narrowed back to each input (and cast)"))
 def cat(tensors, dim: int = 0) -> Tensor:
     """Join tensors along an existing ``dim``; dtypes are promoted as in arithmetic.
 
@@ -112,9 +116,8 @@ def cat(tensors, dim: int = 0) -> Tensor:
     return apply(CAT, tuple(kept), (d, dt.np, pieces))
 
 
-concat = concatenate = cat
 
-
+@register(function=True, doc=Doc("Copying and joining", "every dtype (promoted)", "as cat"))
 def stack(tensors, dim: int = 0) -> Tensor:
     """Join same-shape tensors along a new dim ``dim``.
 
@@ -135,6 +138,8 @@ def stack(tensors, dim: int = 0) -> Tensor:
     return cat([t.unsqueeze(d) for t in tensors], d)
 
 
+@register(function=True, method=True,
+          doc=Doc("Splitting (views)", "every dtype", "views: g flows back into the slices"))
 def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple[Tensor, ...]:
     """Views of consecutive pieces along ``dim``: of ``split_size`` each (the last may be
     smaller) or of the listed sizes.
@@ -170,6 +175,7 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple[Tensor, ...]
 builtin_sum = sum
 
 
+@register(function=True, method=True, doc=Doc("Splitting (views)", "every dtype", "views"))
 def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     """Split into ``chunks`` views of ``ceil(size / chunks)`` (fewer when the size runs out).
 
@@ -184,6 +190,7 @@ def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     return split(x, math.ceil(n / chunks) if n else 0, d)
 
 
+@register(function=True, method=True, doc=Doc("Splitting (views)", "every dtype", "views"))
 def unbind(x: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
     """The slices along ``dim`` (views, each without that dim).
 
@@ -198,6 +205,7 @@ def unbind(x: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
     return tuple(getitem(x, lead + (i,)) for i in range(x.shape[d]))
 
 
+@register(method=True, doc=Doc("Copying and joining", "every dtype", "composed: expand + reshape"))
 def repeat(x: Tensor, *sizes) -> Tensor:
     """Tile ``x``: repeat it ``sizes[i]`` times along dim ``i`` (leading new dims allowed).
 
@@ -208,8 +216,6 @@ def repeat(x: Tensor, *sizes) -> Tensor:
     tensor([[1, 2],
             [1, 2]])
     """
-    from nbgrad.ops.shape import parse_shape
-
     reps = parse_shape(sizes)
     if len(reps) < x.ndim:
         raise RuntimeError(
@@ -227,6 +233,7 @@ def repeat(x: Tensor, *sizes) -> Tensor:
     return out.reshape(*(r * s for r, s in zip(reps, shape)))
 
 
+@register(function=True, method=True, doc=Doc("Copying and joining", "every dtype", "g flipped"))
 def flip(x: Tensor, *dims) -> Tensor:
     """A copy of ``x`` reversed along ``dims``: ``flip(x, (0, 1))``, ``x.flip(0, 1)``.
 
@@ -251,6 +258,7 @@ def _triangle(op, name: str, x: Tensor, diagonal: int) -> Tensor:
     return apply(op, (x,), int(diagonal))
 
 
+@register(function=True, method=True, doc=Doc("Copying and joining", "every dtype", "tril(g)"))
 def tril(x: Tensor, diagonal: int = 0) -> Tensor:
     """Lower triangle of the last two dims (zeros above ``diagonal``).
 
@@ -263,6 +271,7 @@ def tril(x: Tensor, diagonal: int = 0) -> Tensor:
     return _triangle(TRIL, "tril", x, diagonal)
 
 
+@register(function=True, method=True, doc=Doc("Copying and joining", "every dtype", "triu(g)"))
 def triu(x: Tensor, diagonal: int = 0) -> Tensor:
     """Upper triangle of the last two dims (zeros below ``diagonal``).
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from nbgrad import _dtype
 from nbgrad.errors import ShapeError
 from nbgrad.ops._dispatch import OpDef, apply
+from nbgrad.ops._register import Doc, register
+from nbgrad.ops._shapes import broadcast_shape
 from nbgrad.ops.elementwise import sum_to
 from nbgrad.tensor import Tensor
 
@@ -60,6 +62,9 @@ class MatMul(OpDef):
 DOT, MV, MM, BMM = MatMul("Dot"), MatMul("Mv"), MatMul("Mm"), MatMul("Bmm")
 
 
+@register(function=True, method=True, dunder="__matmul__", doc=Doc(
+    "Linear algebra", "float32, float64, int32, int64",
+    "g @ bᵀ, aᵀ @ g (summed over broadcast batch dims)"))
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     """Matrix product with PyTorch's rules for 1-D, 2-D and batched operands.
 
@@ -85,15 +90,8 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
         raise ShapeError(
             f"matmul: shapes {sa} and {sb} cannot be multiplied ({k_a} != {k_b})"
         )
-    if len(sa) > 2 and len(sb) > 2:
-        try:
-            import numpy as np
-
-            np.broadcast_shapes(sa[:-2], sb[:-2])
-        except ValueError:
-            raise ShapeError(
-                f"matmul: batch dimensions of shapes {sa} and {sb} cannot be broadcast"
-            ) from None
+    if len(sa) > 2 and len(sb) > 2 and broadcast_shape(sa[:-2], sb[:-2]) is None:
+        raise ShapeError(f"matmul: batch dimensions of shapes {sa} and {sb} cannot be broadcast")
     dt = _dtype.result_type((a.dtype, a.ndim), (b.dtype, b.ndim))
     if dt is _dtype.bool_:
         raise TypeError("matmul: not supported for bool tensors")
@@ -114,6 +112,8 @@ def _expect(name: str, tensors: tuple, ndims: tuple) -> None:
             )
 
 
+@register(function=True, method=True,
+          doc=Doc("Linear algebra", "float32, float64, int32, int64", "as matmul"))
 def mm(a: Tensor, b: Tensor) -> Tensor:
     """Matrix product of two 2-D tensors ``(n, k) @ (k, m)``.
 
@@ -131,6 +131,8 @@ def mm(a: Tensor, b: Tensor) -> Tensor:
     return matmul(a, b)
 
 
+@register(function=True, method=True,
+          doc=Doc("Linear algebra", "float32, float64, int32, int64", "as matmul"))
 def bmm(a: Tensor, b: Tensor) -> Tensor:
     """Batched matrix product ``(B, n, k) @ (B, k, m)`` (no broadcasting).
 
@@ -147,6 +149,8 @@ def bmm(a: Tensor, b: Tensor) -> Tensor:
     return matmul(a, b)
 
 
+@register(function=True, method=True,
+          doc=Doc("Linear algebra", "float32, float64, int32, int64 (same dtype)", "as matmul"))
 def dot(a: Tensor, b: Tensor) -> Tensor:
     """Inner product of two 1-D tensors of the same length and dtype (a 0-d tensor).
 
@@ -167,6 +171,8 @@ def dot(a: Tensor, b: Tensor) -> Tensor:
     return matmul(a, b)
 
 
+@register(function=True, method=True,
+          doc=Doc("Linear algebra", "every dtype but bool", "composed: a[:, None] * b[None, :]"))
 def outer(a: Tensor, b: Tensor) -> Tensor:
     """Outer product of two 1-D tensors: ``out[i, j] = a[i] * b[j]``.
 

@@ -12,7 +12,9 @@ import importlib
 import math
 
 from nbgrad import _dtype
+from nbgrad._device import backend_for
 from nbgrad.ops._dispatch import OpDef, apply, apply_inplace
+from nbgrad.ops.creation import ones_like
 from nbgrad.ops.elementwise import UNARY, Elementwise, with_example
 from nbgrad.tensor import Tensor, _wrap_dim
 
@@ -41,8 +43,6 @@ def _kernels(bk, kind: str = "nn"):
 
 def has_kernels(device, kind: str) -> bool:
     """Whether the backend of ``device`` provides the fused ``kind`` ("nn"/"optim") kernels."""
-    from nbgrad._device import backend_for
-
     try:
         _kernels(backend_for(device), kind)
     except NotImplementedError:
@@ -205,8 +205,6 @@ def linear(x: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor | None:
     if x.dtype is not w.dtype or (b is not None and b.dtype is not w.dtype) \
             or not w.dtype.is_floating_point or not has_kernels(x.device, "nn"):
         return None
-    from nbgrad._device import backend_for
-
     if getattr(_kernels(backend_for(x.device)), "linear_forward", None) is None:
         return None
     return apply(LINEAR_NO_BIAS, (x, w)) if b is None else apply(LINEAR, (x, w, b))
@@ -282,8 +280,6 @@ class CrossEntropyGrad(OpDef):
         p, g, t = (node.saved_input(i) for i in range(3))
         gp = gg = None
         if node.edges[1] is not None:  # the op is linear in g
-            from nbgrad.ops.creation import ones_like
-
             k = apply(CROSS_ENTROPY_GRAD, (p, ones_like(g), t), node.params)
             gg = (h * k).sum(1) if reduction == "none" else (h * k).sum()
         if node.edges[0] is not None:  # and linear in p: row i is scaled by coef_i * s_i
@@ -463,21 +459,31 @@ def embedding(index: Tensor, weight: Tensor, padding_idx: int | None = None) -> 
 
 
 # ----------------------------------------------------------------------------- activations
-# Scalar kernels (one per line: Numba's cache keys on the source line).
-
-
-def _logsigmoid_scalar(x):
+# Scalar kernels: one ``def`` each (Numba's cache keys on the kernel's source line).
+def _logsigmoid(x):
     return (x if x < 0 else x * 0) - math.log1p(math.exp(-abs(x)))
 
 
-def _log_clamped_scalar(x):
+LOGSIGMOID = Elementwise(
+    "LogSigmoid",
+    _logsigmoid,
+    grad={"x": lambda grad, x: grad * (-x).sigmoid()},
+    kind="float",
+    example=([0.0, 1.0], "tensor([-0.6931, -0.3133])"),
+)
+
+
+def _log_clamped(x):
     return max(math.log(x), -100.0) if x > 0 else -100.0
 
 
-LOGSIGMOID = Elementwise("LogSigmoid", _logsigmoid_scalar,
-                         (lambda g, x, y: g * (-x).sigmoid(),), ("a",), kind="float", example=([0.0, 1.0], "tensor([-0.6931, -0.3133])"))  # noqa: E501
-LOG_CLAMPED = Elementwise("LogClamped", _log_clamped_scalar,
-                          (lambda g, x, y: g * (y > -100.0) / x,), ("a out",), kind="float", example=([1.0, 0.0], "tensor([   0., -100.])"))  # noqa: E501
+LOG_CLAMPED = Elementwise(
+    "LogClamped",
+    _log_clamped,
+    grad={"x": lambda grad, x, out: grad * (out > -100.0) / x},
+    kind="float",
+    example=([1.0, 0.0], "tensor([   0., -100.])"),
+)
 
 
 def gelu(x: Tensor) -> Tensor:

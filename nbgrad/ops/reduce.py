@@ -14,7 +14,10 @@ import numpy as np
 
 from nbgrad import _dtype
 from nbgrad.ops._dispatch import OpDef, apply, new_tensor
+from nbgrad.ops._register import Doc, register
+from nbgrad.ops.creation import eye, zeros
 from nbgrad.ops.elementwise import BINARY, UNARY, where
+from nbgrad.ops.indexing import scatter_add
 from nbgrad.tensor import Tensor, _wrap_dim
 
 __all__ = [
@@ -62,6 +65,11 @@ def _sum_dtype(x: Tensor, dtype) -> np.dtype:
     return x._data.dtype if x.dtype.is_floating_point else np.dtype(np.int64)
 
 
+@register(
+    function=True, method=True,
+    doc=Doc("Reductions", "every dtype (integers and bool give int64)",
+            "broadcast back"),
+)
 def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Sum of elements over ``dim`` (all by default).
 
@@ -74,6 +82,11 @@ def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     return apply(SUM, (x,), (axes, keepdim, _sum_dtype(x, dtype), x.shape))
 
 
+@register(
+    function=True, method=True,
+    doc=Doc("Reductions", "float32, float64",
+            "broadcast back, divided by the count"),
+)
 def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Mean over ``dim`` (all by default); floating-point tensors only.
 
@@ -163,8 +176,6 @@ def _product_of_others(x: Tensor, axes) -> Tensor:
     Each slice of n elements becomes an n x n matrix whose diagonal is 1 (leave one out), so
     no division is needed and the result stays differentiable where zeros occur.
     """
-    from nbgrad.ops.creation import eye
-
     kept = [d for d in range(x.ndim) if d not in axes]
     order = kept + list(axes)
     kept_sizes = tuple(x.shape[d] for d in kept)
@@ -179,6 +190,11 @@ def _product_of_others(x: Tensor, axes) -> Tensor:
 PROD = Prod()
 
 
+@register(
+    function=True, method=True,
+    doc=Doc("Reductions", "every dtype (integers and bool give int64)",
+            "product of the other elements (exact with zeros)"),
+)
 def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Product of elements over ``dim`` (all by default); integers give int64.
 
@@ -239,9 +255,6 @@ class IndexReduce(OpDef):
         return tuple(arrays[0].shape), out[1].copy()
 
     def backward(self, node, grad, _indices_grad=None):
-        from nbgrad.ops.creation import zeros
-        from nbgrad.ops.indexing import scatter_add
-
         dim, keepdim = node.params
         in_shape, index = node.meta
         index = new_tensor(index, grad.device)
@@ -260,6 +273,11 @@ _max_result = namedtuple("max", ["values", "indices"])
 _min_result = namedtuple("min", ["values", "indices"])
 
 
+@register(
+    function=True, method=True,
+    doc=Doc("Reductions", "every dtype",
+            "split evenly among the maximal elements"),
+)
 def amax(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     """Largest value over ``dim`` (all dims when empty or None); ties share the gradient.
 
@@ -273,6 +291,11 @@ def amax(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     return apply(AMAX, (x,), (axes, keepdim))
 
 
+@register(
+    function=True, method=True,
+    doc=Doc("Reductions", "every dtype",
+            "split evenly among the minimal elements"),
+)
 def amin(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     """Smallest value over ``dim`` (all dims when empty or None); ties share the gradient.
 
@@ -303,6 +326,11 @@ def _extreme(x, dim, keepdim, name, whole_op, dim_op, result, elementwise):
     return result(values, indices)
 
 
+@register(
+    function=True, method=True,
+    doc=Doc("Reductions", "every dtype",
+            "whole: split among ties; with dim: to the returned index; with a tensor: maximum"),
+)
 def max(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
     """``max(x)``: the largest value; ``max(x, dim)``: ``(values, indices)`` along ``dim``;
     ``max(x, other)``: elementwise ``maximum``.
@@ -317,6 +345,11 @@ def max(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
     return _extreme(x, dim, keepdim, "max", MAX_ALL, MAX_DIM, _max_result, "maximum")
 
 
+@register(
+    function=True, method=True,
+    doc=Doc("Reductions", "every dtype",
+            "whole: split among ties; with dim: to the returned index; with a tensor: minimum"),
+)
 def min(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
     """``min(x)``: the smallest value; ``min(x, dim)``: ``(values, indices)`` along ``dim``;
     ``min(x, other)``: elementwise ``minimum``.
@@ -356,6 +389,8 @@ def _arg(op, x: Tensor, dim, keepdim: bool, name: str) -> Tensor:
     return apply(op, (x,), (axes, keepdim))
 
 
+@register(function=True, method=True, doc=Doc("Reductions", "every dtype (int64 result)",
+                                              "none"))
 def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     """Index of the largest value (first one at ties) along ``dim``, or in the flattened input.
 
@@ -367,6 +402,8 @@ def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     return _arg(ARGMAX, x, dim, keepdim, "argmax")
 
 
+@register(function=True, method=True, doc=Doc("Reductions", "every dtype (int64 result)",
+                                              "none"))
 def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     """Index of the smallest value (first one at ties) along ``dim``, or in the flattened input.
 
@@ -411,6 +448,11 @@ def _correction(name, dim, unbiased, correction):
     return dim, correction
 
 
+@register(
+    function=True, method=True,
+    doc=Doc("Reductions", "float32, float64",
+            "composed: mean, subtract, square, sum"),
+)
 def var(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False, *,
         correction=None) -> Tensor:
     """Variance over ``dim`` with Bessel's ``correction`` (1 by default; ``unbiased=False``
@@ -431,6 +473,11 @@ def var(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False
     return total / dof if dof > 0 else total * math.nan
 
 
+@register(
+    function=True, method=True,
+    doc=Doc("Reductions", "float32, float64",
+            "composed; 0 where the result is 0"),
+)
 def std(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False, *,
         correction=None) -> Tensor:
     """Standard deviation: ``sqrt(var(...))``; the gradient is 0 where it is 0.
@@ -444,6 +491,7 @@ def std(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False
     return apply(STD_ROOT, (var(x, dim, unbiased, keepdim, correction=correction),), 2)
 
 
+@register(function=True, doc=Doc("Reductions", "float32, float64", "as var and mean"))
 def var_mean(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False, *,
              correction=None) -> tuple[Tensor, Tensor]:
     """``(var(x, ...), mean(x, ...))``.
@@ -457,6 +505,7 @@ def var_mean(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = 
             mean(x, normalize_dims(dim_, x.ndim), keepdim))
 
 
+@register(function=True, doc=Doc("Reductions", "float32, float64", "as std and mean"))
 def std_mean(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False, *,
              correction=None) -> tuple[Tensor, Tensor]:
     """``(std(x, ...), mean(x, ...))``.
@@ -470,6 +519,11 @@ def std_mean(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = 
             mean(x, normalize_dims(dim_, x.ndim), keepdim))
 
 
+@register(
+    function=True, method=True,
+    doc=Doc("Reductions", "float32, float64; integers compute in float32",
+            "composed around the (detached) maximum: softmax"),
+)
 def logsumexp(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     """``log(sum(exp(x)))`` over ``dim``, computed stably around the maximum (float32 safe).
 
@@ -491,6 +545,11 @@ def logsumexp(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
                                                  if d not in axes))
 
 
+@register(
+    function=True, method=True,
+    doc=Doc("Reductions", "float32, float64",
+            "p=2: g * x / norm; p=1: g * sign(x); inf: split among ties; 0 at a zero norm"),
+)
 def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Vector norm over ``dim`` (all elements by default): ``p`` = 2/'fro' (default), 1, any
     real, ``inf``/``-inf`` (max/min of ``|x|``) or 0 (count of nonzeros). The gradient at an

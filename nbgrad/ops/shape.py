@@ -7,26 +7,20 @@ import math
 import numpy as np
 
 from nbgrad import _dtype
+from nbgrad._device import backend_for
 from nbgrad.errors import ShapeError
 from nbgrad.ops._dispatch import OpDef, apply, apply_inplace
-from nbgrad.ops.elementwise import sum_to
+from nbgrad.ops._register import register
+from nbgrad.ops._shapes import broadcast_shape, parse_shape
+from nbgrad.ops.creation import ones, tensor, zeros_like
+from nbgrad.ops.elementwise import fit_gradient, sum_to
 from nbgrad.tensor import Tensor, _wrap_dim
 
 __all__ = [
     "view", "reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose", "t",
     "expand", "expand_as", "narrow", "getitem", "setitem", "contiguous", "clone", "to_dtype",
-    "copy_", "fill_", "zero_", "parse_shape",
+    "copy_", "fill_", "zero_",
 ]
-
-
-def parse_shape(args) -> tuple[int, ...]:
-    """Accept ``f(2, 3)``, ``f((2, 3))`` and ``f([2, 3])``."""
-    if len(args) == 1 and isinstance(args[0], (tuple, list)):
-        args = tuple(args[0])
-    for a in args:
-        if not isinstance(a, (int, np.integer)):
-            raise TypeError(f"shape entries must be integers, got {type(a).__name__} in {args}")
-    return tuple(int(a) for a in args)
 
 
 def _infer_shape(shape: tuple[int, ...], numel: int, op: str, src_shape) -> tuple[int, ...]:
@@ -140,15 +134,12 @@ class IndexPut(OpDef):
         index = node.params
         gx = gv = None
         if node.edges[0] is not None:
-            from nbgrad._device import backend_for
-            from nbgrad.ops.creation import ones
-
             mask = ones(grad.shape, dtype=grad.dtype, device=grad.device)
             backend_for(mask.device).setitem(mask._data, index, 0)
             gx = grad * mask
         if node.edges[1] is not None:
             shape, dtype = node.meta
-            gv = sum_to(grad[index], shape).to(_dtype.from_numpy_dtype(dtype))
+            gv = fit_gradient(grad[index], shape, dtype)
         return gx, gv
 
 
@@ -175,9 +166,9 @@ class Copy(OpDef):
         gsrc = None
         if node.edges[1] is not None:
             shape, dtype = node.meta
-            gsrc = sum_to(grad, shape).to(_dtype.from_numpy_dtype(dtype))
+            gsrc = fit_gradient(grad, shape, dtype)
         # the overwritten values get a zero gradient (not none: they were used), as in PyTorch
-        return (_zeros_like(grad) if node.edges[0] is not None else None), gsrc
+        return (zeros_like(grad) if node.edges[0] is not None else None), gsrc
 
 
 class Fill(OpDef):
@@ -192,7 +183,7 @@ class Fill(OpDef):
         bk.assign(out, params)
 
     def backward(self, node, grad):
-        return (_zeros_like(grad),)
+        return (zeros_like(grad),)
 
 
 class Clone(OpDef):
@@ -220,12 +211,6 @@ class Cast(OpDef):
         return (grad.to(source) if source.is_floating_point else None,)
 
 
-def _zeros_like(g: Tensor) -> Tensor:
-    from nbgrad.ops.creation import zeros_like
-
-    return zeros_like(g)
-
-
 VIEW, SQUEEZE, UNSQUEEZE = Reshape("View"), Reshape("Squeeze"), Reshape("Unsqueeze")
 UNSAFE_VIEW = Reshape("UnsafeView")
 PERMUTE, TRANSPOSE, T = Permute("Permute"), Permute("Transpose"), Permute("T")
@@ -237,6 +222,7 @@ CAST_NO_GRAD = Cast()  # to an integer or bool dtype: the result is not differen
 CAST_NO_GRAD.differentiable = False
 
 
+@register(method=True)
 def view(x: Tensor, *shape) -> Tensor:
     """A view with another shape (no copy; fails when the layout does not allow it).
 
@@ -251,6 +237,7 @@ def view(x: Tensor, *shape) -> Tensor:
     return apply(VIEW, (x,), (x.shape, target))
 
 
+@register(function=True, method=True)
 def reshape(x: Tensor, *shape) -> Tensor:
     """Another shape: a view when the layout allows it, else a copy.
 
@@ -261,13 +248,12 @@ def reshape(x: Tensor, *shape) -> Tensor:
     target = _infer_shape(parse_shape(shape), x.numel(), "reshape", x.shape)
     if target == x.shape:
         return apply(VIEW, (x,), (x.shape, target))
-    from nbgrad._device import backend_for
-
     if backend_for(x._device).reshape(x._data, target) is not None:
         return apply(VIEW, (x,), (x.shape, target))
     return apply(UNSAFE_VIEW, (clone(x),), (x.shape, target))
 
 
+@register(function=True, method=True)
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge dims ``start_dim..end_dim`` into one.
 
@@ -284,6 +270,7 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     return reshape(x, shape)
 
 
+@register(function=True, method=True)
 def squeeze(x: Tensor, dim=None) -> Tensor:
     """Remove dims of size 1 (all, or those listed in ``dim``).
 
@@ -301,6 +288,7 @@ def squeeze(x: Tensor, dim=None) -> Tensor:
     return apply(SQUEEZE, (x,), (x.shape, shape))
 
 
+@register(function=True, method=True)
 def unsqueeze(x: Tensor, dim: int) -> Tensor:
     """Insert a dim of size 1 at ``dim``.
 
@@ -315,6 +303,7 @@ def unsqueeze(x: Tensor, dim: int) -> Tensor:
     return apply(UNSQUEEZE, (x,), (x.shape, shape))
 
 
+@register(function=True, method=True)
 def permute(x: Tensor, *dims) -> Tensor:
     """A view with dims reordered.
 
@@ -328,6 +317,7 @@ def permute(x: Tensor, *dims) -> Tensor:
     return apply(PERMUTE, (x,), axes)
 
 
+@register(function=True, method=True)
 def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     """A view with two dims swapped.
 
@@ -343,6 +333,7 @@ def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     return apply(TRANSPOSE, (x,), tuple(axes))
 
 
+@register(function=True, method=True)
 def t(x: Tensor) -> Tensor:
     """Transpose of a matrix (1-D and 0-D tensors are returned as views unchanged).
 
@@ -356,6 +347,7 @@ def t(x: Tensor) -> Tensor:
     return apply(T, (x,), tuple(reversed(range(x.ndim))))
 
 
+@register(method=True)
 def expand(x: Tensor, *sizes) -> Tensor:
     """A broadcast view to ``sizes`` (-1 keeps a dim).
 
@@ -390,6 +382,7 @@ def expand(x: Tensor, *sizes) -> Tensor:
     return apply(EXPAND, (x,), (x.shape, target))
 
 
+@register(method=True)
 def expand_as(x: Tensor, other: Tensor) -> Tensor:
     """``x.expand(other.shape)``.
 
@@ -401,6 +394,7 @@ def expand_as(x: Tensor, other: Tensor) -> Tensor:
     return expand(x, other.shape)
 
 
+@register(function=True, method=True)
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
     """A view of ``length`` entries of ``dim`` from ``start``.
 
@@ -458,6 +452,7 @@ def _normalize_index(index):
     return tuple(out), basic
 
 
+@register(dunder="__getitem__")
 def getitem(x: Tensor, index) -> Tensor:
     """``x[index]``: basic indexing gives a view, advanced indexing a copy."""
     if x.ndim == 0 and index not in ((), Ellipsis, None):
@@ -469,11 +464,10 @@ def getitem(x: Tensor, index) -> Tensor:
     return apply(ADV_INDEX, (x,), (idx, x.shape))
 
 
+@register(dunder="__setitem__")
 def setitem(x: Tensor, index, value) -> None:
     """``x[index] = value``: an in-place update (one version bump)."""
     if not isinstance(value, (Tensor, int, float, bool)):
-        from nbgrad.ops.creation import tensor
-
         value = tensor(value, dtype=x.dtype, device=x.device)
     idx, basic = _normalize_index(index)
     if basic:
@@ -482,6 +476,7 @@ def setitem(x: Tensor, index, value) -> None:
         apply_inplace(INDEX_PUT, x, (value,), idx)
 
 
+@register(method=True)
 def contiguous(x: Tensor) -> Tensor:
     """``x`` itself when contiguous, else a contiguous copy.
 
@@ -493,6 +488,7 @@ def contiguous(x: Tensor) -> Tensor:
     return x if x.is_contiguous() else clone(x)
 
 
+@register(function=True, method=True)
 def clone(x: Tensor) -> Tensor:
     """A copy with its own storage (differentiable).
 
@@ -514,6 +510,88 @@ def to_dtype(x: Tensor, dtype) -> Tensor:
     return apply(op, (x,), (dt.np, x._data.dtype))
 
 
+@register(method="float")
+def _float(self: Tensor) -> Tensor:
+    """``self`` as float32 (itself when it already is).
+
+    >>> import nbgrad as nb
+    >>> nb.tensor([1, 2]).float()
+    tensor([1., 2.])
+    """
+    return to_dtype(self, _dtype.float32)
+
+
+@register(method="double")
+def _double(self: Tensor) -> Tensor:
+    """``self`` as float64 (itself when it already is).
+
+    >>> import nbgrad as nb
+    >>> nb.tensor([1, 2]).double()
+    tensor([1., 2.], dtype=nbgrad.float64)
+    """
+    return to_dtype(self, _dtype.float64)
+
+
+@register(method="int")
+def _int(self: Tensor) -> Tensor:
+    """``self`` as int32 (itself when it already is); floats are truncated toward zero.
+
+    >>> import nbgrad as nb
+    >>> nb.tensor([1.7, -1.7]).int()
+    tensor([ 1, -1], dtype=nbgrad.int32)
+    """
+    return to_dtype(self, _dtype.int32)
+
+
+@register(method="long")
+def _long(self: Tensor) -> Tensor:
+    """``self`` as int64 (itself when it already is); floats are truncated toward zero.
+
+    >>> import nbgrad as nb
+    >>> nb.tensor([1.5, 2.5]).long()
+    tensor([1, 2])
+    """
+    return to_dtype(self, _dtype.int64)
+
+
+@register(method="bool")
+def _bool(self: Tensor) -> Tensor:
+    """``self`` as bool (itself when it already is): nonzero is ``True``.
+
+    >>> import nbgrad as nb
+    >>> nb.tensor([0, 2]).bool()
+    tensor([False,  True])
+    """
+    return to_dtype(self, _dtype.bool_)
+
+
+@register(prop="T")
+def _T(self: Tensor) -> Tensor:
+    """The tensor with its dimensions reversed.
+
+    >>> import nbgrad as nb
+    >>> nb.tensor([[1, 2, 3]]).T
+    tensor([[1],
+            [2],
+            [3]])
+    >>> nb.zeros(2, 3, 4).T.shape
+    (4, 3, 2)
+    """
+    return t(self) if self.ndim <= 2 else permute(self, *reversed(range(self.ndim)))
+
+
+@register(prop="mT")
+def _mT(self: Tensor) -> Tensor:
+    """Transpose of the last two dims.
+
+    >>> import nbgrad as nb
+    >>> nb.zeros(5, 2, 3).mT.shape
+    (5, 3, 2)
+    """
+    return transpose(self, -2, -1)
+
+
+@register(inplace=True)
 def copy_(x: Tensor, src) -> Tensor:
     """Copy ``src`` (broadcast, cast) into ``x`` in place.
 
@@ -523,11 +601,7 @@ def copy_(x: Tensor, src) -> Tensor:
             [1., 2.]])
     """
     if isinstance(src, Tensor):
-        try:
-            shape = np.broadcast_shapes(x.shape, src.shape)
-        except ValueError:
-            shape = None
-        if shape != x.shape:
+        if broadcast_shape(x.shape, src.shape) != x.shape:
             raise ShapeError(
                 f"copy_: the source shape {src.shape} cannot be broadcast to {x.shape}"
             )
@@ -536,6 +610,7 @@ def copy_(x: Tensor, src) -> Tensor:
     return apply_inplace(COPY, x, (src,))
 
 
+@register(inplace=True)
 def fill_(x: Tensor, value) -> Tensor:
     """Set every element to ``value`` in place.
 
@@ -555,6 +630,7 @@ def fill_(x: Tensor, value) -> Tensor:
     return apply_inplace(FILL, x, (), value)
 
 
+@register(inplace=True)
 def zero_(x: Tensor) -> Tensor:
     """Set every element to zero in place.
 
