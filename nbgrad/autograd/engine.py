@@ -13,6 +13,7 @@ from nbgrad import _tracing, errors
 from nbgrad._graph import AccumulateGrad, Node, anomaly_state
 from nbgrad.grad_mode import MODES, is_multithreading_enabled, mode_var
 from nbgrad.ops._dispatch import edge_of, filled_like
+from nbgrad.ops._register import register
 from nbgrad.tensor import Tensor
 
 __all__ = ["backward", "grad"]
@@ -475,4 +476,4 @@ def tensor_backward(self: Tensor, gradient=None, retain_graph=None, create_graph
     backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
 
-Tensor.backward = tensor_backward  # Tensor's method, from the layer that owns backward
+register(tensor_backward, method="backward")  # Tensor's method, from the layer owning backward
