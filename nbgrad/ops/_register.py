@@ -4,7 +4,7 @@ method, in-place method, operator and property is declared here, next to its op,
 An op module declares the public faces of an op with :func:`register` (a decorator, or a call
 for objects made by a factory). Each declared name becomes an :class:`Entry` with its kind;
 ``Tensor`` members are set on the class right here (the one place that does so), ``nb.<name>``
-comes from :func:`functions`, and ``docs/gen_ops.py``, ``scripts/gen_tensor_stub.py`` (the
+comes from :func:`functions`, and ``docs/gen_ops.py``, ``scripts/gen_stubs.py`` (the
 ``nbgrad/tensor.pyi`` stub) and the table-driven tests read :func:`entries`. A higher layer
 declares a ``Tensor`` method the same way.
 
