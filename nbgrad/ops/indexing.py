@@ -195,6 +195,12 @@ def scatter_add_(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     return apply_inplace(SCATTER_ADD, x, (index, src), d)
 
 
+INDEX_SELECT = ADV_INDEX.overload("IndexSelectBackward0")
+# masked_fill is a ``where`` recording PyTorch's masked_fill.Scalar / masked_fill.Tensor node
+MASKED_FILL = TERNARY["where"].overload("MaskedFillBackward0")
+MASKED_FILL_TENSOR = TERNARY["where"].overload("MaskedFillBackward1")
+
+
 @register(function=True, method=True,
           doc=Doc("Copying and joining", "every dtype", "accumulated at the indices"))
 def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
@@ -213,12 +219,6 @@ def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
     if x.ndim == 0:
         return getitem(x.reshape(1), (index.reshape(-1),)).reshape(index.shape)
     return advanced_index(x, (slice(None),) * d + (index.reshape(-1),), INDEX_SELECT)
-
-
-INDEX_SELECT = ADV_INDEX.overload("IndexSelectBackward0")
-# masked_fill is a ``where`` recording PyTorch's masked_fill.Scalar / masked_fill.Tensor node
-MASKED_FILL = TERNARY["where"].overload("MaskedFillBackward0")
-MASKED_FILL_TENSOR = TERNARY["where"].overload("MaskedFillBackward1")
 
 
 def _mask_value(name: str, x: Tensor, mask, value) -> Tensor:

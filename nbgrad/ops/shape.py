@@ -214,8 +214,8 @@ class Cast(OpDef):
 
 VIEW, SQUEEZE, UNSQUEEZE = Reshape("View"), Reshape("Squeeze"), Reshape("Unsqueeze")
 # PyTorch's squeeze overloads: squeeze() 0, squeeze(int dim) 1, squeeze(dims) 2
-SQUEEZE_DIM, SQUEEZE_DIMS = SQUEEZE.overload("SqueezeBackward1"), SQUEEZE.overload(
-    "SqueezeBackward2")
+SQUEEZE_DIM = SQUEEZE.overload("SqueezeBackward1")
+SQUEEZE_DIMS = SQUEEZE.overload("SqueezeBackward2")
 UNSAFE_VIEW = Reshape("UnsafeView")
 PERMUTE, TRANSPOSE, T = Permute("Permute"), Permute("Transpose"), Permute("T")
 EXPAND = Expand("Expand")
