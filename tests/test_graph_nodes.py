@@ -54,6 +54,85 @@ def test_each_node_is_an_instance_of_a_class_named_as_in_pytorch(name):
     assert repr(fn).startswith(f"<{name} object at 0x")
 
 
+def _overload_cases():
+    """Expressions whose node PyTorch names by overload (the ``Backward<N>`` number counts the
+    op's entries in tools/autograd/derivatives.yaml) or by title-casing the op name."""
+    x = nb.tensor([[1.0, -2.0], [3.0, 4.0]], requires_grad=True)
+    y = nb.tensor([[0.5, 2.0], [1.5, 3.0]], requires_grad=True)
+    s = nb.ones(2, 1, 2, requires_grad=True)
+    v = leaf(1.0, 2.0)
+    mask = nb.tensor([[True, False], [False, True]])
+    return [
+        ("x.sum()", lambda: x.sum(), "SumBackward0"),
+        ("x.sum(0)", lambda: x.sum(0), "SumBackward1"),
+        ("nb.sum(x, (0, 1), keepdim=True)", lambda: nb.sum(x, (0, 1), keepdim=True),
+         "SumBackward1"),
+        ("x.prod()", lambda: x.prod(), "ProdBackward0"),
+        ("x.prod(1)", lambda: x.prod(1), "ProdBackward1"),
+        ("x.max()", lambda: x.max(), "MaxBackward1"),
+        ("x.max(0).values", lambda: x.max(0).values, "MaxBackward0"),
+        ("x.min()", lambda: x.min(), "MinBackward1"),
+        ("x.min(1).values", lambda: x.min(1).values, "MinBackward0"),
+        ("x ** 2", lambda: x ** 2, "PowBackward0"),
+        ("x ** y", lambda: x ** y, "PowBackward1"),
+        ("nb.pow(x, y)", lambda: nb.pow(x, y), "PowBackward1"),
+        ("2 ** x", lambda: 2 ** x, "PowBackward2"),
+        ("nb.pow(2, x)", lambda: nb.pow(2, x), "PowBackward2"),
+        ("(x * 1).pow_(y)", lambda: (x * 1).pow_(y), "PowBackward1"),
+        ("x.clamp(0, 1)", lambda: x.clamp(0, 1), "ClampBackward1"),
+        ("x.clamp(min=0)", lambda: x.clamp(min=0), "ClampBackward1"),
+        ("x.clip(max=0)", lambda: x.clip(max=0), "ClampBackward1"),
+        ("(x * 1).clamp_(0, 1)", lambda: (x * 1).clamp_(0, 1), "ClampBackward1"),
+        ("x.clamp(y * 0, y)", lambda: x.clamp(y * 0, y), "ClampBackward0"),
+        ("x.clamp(min=y)", lambda: x.clamp(min=y), "ClampBackward0"),
+        ("x.clamp_min(0)", lambda: x.clamp_min(0), "ClampMinBackward0"),
+        ("x.clamp_min(y)", lambda: x.clamp_min(y), "ClampMinBackward1"),
+        ("x.clamp_max(y)", lambda: x.clamp_max(y), "ClampMaxBackward1"),
+        ("s.squeeze()", lambda: s.squeeze(), "SqueezeBackward0"),
+        ("s.squeeze(1)", lambda: s.squeeze(1), "SqueezeBackward1"),
+        ("s.squeeze((1,))", lambda: s.squeeze((1,)), "SqueezeBackward2"),
+        ("2 - x", lambda: 2 - x, "RsubBackward1"),
+        ("x - 2", lambda: x - 2, "SubBackward0"),
+        ("x % 2", lambda: x % 2, "RemainderBackward0"),
+        ("x % y", lambda: x % y, "RemainderBackward1"),
+        ("(x * 1).fill_(2.0)", lambda: (x * 1).fill_(2.0), "FillBackward2"),
+        ("(x * 1).fill_(tensor)", lambda: (x * 1).fill_(nb.tensor(2.0)), "FillBackward3"),
+        ("(x * 1).zero_()", lambda: (x * 1).zero_(), "ZeroBackward0"),
+        ("x.log1p()", lambda: x.log1p(), "Log1PBackward0"),
+        ("x.expm1()", lambda: x.expm1(), "Expm1Backward0"),
+        ("x.index_select(0, i)", lambda: x.index_select(0, nb.tensor([1, 0])),
+         "IndexSelectBackward0"),
+        ("x.masked_fill(m, 0.0)", lambda: x.masked_fill(mask, 0.0), "MaskedFillBackward0"),
+        ("x.masked_fill(m, tensor)", lambda: x.masked_fill(mask, nb.tensor(0.0)),
+         "MaskedFillBackward1"),
+        ("x.scatter_add(0, i, y)", lambda: x.scatter_add(0, nb.tensor([[0, 1], [1, 0]]), y),
+         "ScatterAddBackward0"),
+        ("nb.take_along_dim(x, i, 1)", lambda: nb.take_along_dim(x, nb.tensor([[1], [0]]), 1),
+         "GatherBackward0"),
+        ("x.T", lambda: x.T, "PermuteBackward0"),
+        ("v.T", lambda: v.T, "PermuteBackward0"),
+        ("x.t()", lambda: x.t(), "TBackward0"),
+        ("x.mT", lambda: x.mT, "TransposeBackward0"),
+    ]
+
+
+@pytest.mark.parametrize("expr, make, name", [pytest.param(*c, id=c[0]) for c in _overload_cases()])
+def test_overloads_and_multi_part_names_are_named_as_in_pytorch(expr, make, name):
+    fn = make().grad_fn
+    assert type(fn).__name__ == name and fn.name() == name, expr
+
+
+def test_an_overload_changes_only_the_node_name():
+    x = nb.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    (g0,) = nb.autograd.grad(x.sum(), x)
+    (g1,) = nb.autograd.grad(x.sum(dim=(0, 1)), x)
+    assert g0.tolist() == g1.tolist() == [[1.0, 1.0], [1.0, 1.0]]
+    e = nb.tensor([2.0, 3.0], requires_grad=True)
+    (ge,) = nb.autograd.grad((2 ** e).sum(), e)
+    np.testing.assert_allclose(ge.numpy(), np.log(2) * 2 ** np.array([2.0, 3.0]), rtol=1e-6)
+    assert type((x ** x).grad_fn) is node_class("PowBackward1")
+
+
 def test_linear_without_bias_is_an_mm_node():
     x, w = nb.ones(4, 3), nb.ones(2, 3, requires_grad=True)
     assert type(F.linear(x, w).grad_fn).__name__ == "MmBackward0"

@@ -7,6 +7,7 @@ whether results are inference tensors. Ops supply kernels (``forward``) and grad
 
 from __future__ import annotations
 
+import copy
 import traceback
 
 from nbgrad import _tracing, errors
@@ -46,11 +47,28 @@ class OpDef:
 
     node_name: str | None = None  # PyTorch's grad_fn name when it is not ``<name>Backward0``
 
-    def __init__(self, name: str | None = None) -> None:
+    def __init__(self, name: str | None = None, node_name: str | None = None) -> None:
         if name is not None:
             self.name = name
+        if node_name is not None:
+            self.node_name = node_name
         # the class of the nodes this op records (a plain attribute: read once per node)
         self.node_class: type[Node] = self._node_class()
+
+    def overload(self, node_name: str) -> OpDef:
+        """This op recording ``node_name`` nodes: for a call form PyTorch names apart (an
+        overload, e.g. ``SumBackward1`` for ``sum(dim)``); the public function picks it.
+        Kernels, gradient and caches are shared with ``self``.
+
+        >>> from nbgrad.ops.reduce import SUM
+        >>> op = SUM.overload("SumBackward1")
+        >>> op.name, op.node_class.__name__, SUM.node_class.__name__
+        ('Sum', 'SumBackward1', 'SumBackward0')
+        """
+        op = copy.copy(self)
+        op.node_name = node_name
+        op.node_class = op._node_class()
+        return op
 
     @property
     def backward_name(self) -> str:

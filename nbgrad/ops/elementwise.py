@@ -52,7 +52,10 @@ class Elementwise(OpDef):
     ``fn`` (numpy's loops are SIMD-vectorised); ``fn`` stays the one definition that the GPU,
     fusion and every other path compile. ``key`` is the public name (``name.lower()`` by
     default); ``dunder`` the operator method; ``alpha=True`` gives the function and method an
-    ``alpha=`` keyword (``a op alpha * b``); ``aliases`` more public names.
+    ``alpha=`` keyword (``a op alpha * b``); ``aliases`` more public names. ``node_name`` is
+    the node's name where PyTorch's is not ``<name>Backward0``; a binary row's ``overloads``
+    names the nodes of its other call forms where PyTorch numbers them apart: ``"tensor"``
+    (a Tensor second operand) and ``"number_first"`` (``2 - x``); ``x op 2`` is the row's own.
 
     What fusion and the backward read: ``arg_names`` (the kernel's argument names),
     ``grad_rules`` (argument name -> rule or None), :meth:`reads` and :meth:`input_grad`.
@@ -66,8 +69,9 @@ class Elementwise(OpDef):
     wants_meta = True
 
     def __init__(self, name, fn, *, grad, kind="same", allow_bool=True, key=None, example=None,
-                 ufunc=None, dunder=None, alpha=False, aliases=()):
-        super().__init__(name)
+                 ufunc=None, dunder=None, alpha=False, aliases=(), node_name=None,
+                 overloads=None):
+        super().__init__(name, node_name)
         self.key = key or name.lower()
         self.fn = fn
         self.kind = kind
@@ -77,6 +81,7 @@ class Elementwise(OpDef):
         self.dunder = dunder
         self.alpha = alpha
         self.aliases = tuple(aliases)
+        self.overloads = dict(overloads or {})
         self.nargs = fn.__code__.co_argcount
         self.arg_names = tuple(fn.__code__.co_varnames[: self.nargs])
         self.differentiable = grad is not None
@@ -658,6 +663,7 @@ def _rsqrt(x):
     grad={"x": lambda grad, x: grad / (x + 1)},
     kind="float",
     ufunc=np.log1p,
+    node_name="Log1PBackward0",  # PyTorch title-cases each part of the op name
     example=([0.0, 1.0], "tensor([0.0000, 0.6931])"),
 )
 def _log1p(x):
@@ -795,6 +801,7 @@ def _add(a, b):
     ufunc=np.subtract,
     dunder="__sub__",
     alpha=True,
+    overloads={"number_first": "RsubBackward1"},  # 2 - x is PyTorch's rsub.Scalar
     example=([5.0, 7.0], [1.0, 2.0], "tensor([4., 5.])"),
 )
 def _sub(a, b):
@@ -841,6 +848,7 @@ def _div(a, b):
     },
     allow_bool=False,
     dunder="__pow__",
+    overloads={"tensor": "PowBackward1", "number_first": "PowBackward2"},
     example=([2.0, 3.0], 2, "tensor([4., 9.])"),
 )
 def _pow(a, b):
@@ -901,6 +909,7 @@ def _floor_divide(a, b):
     allow_bool=False,
     key="remainder",
     dunder="__mod__",
+    overloads={"tensor": "RemainderBackward1"},
     example=([7, -7], 3, "tensor([1, 2])"),
 )
 def _remainder(a, b):
@@ -931,6 +940,7 @@ def _atan2(a, b):
     },
     allow_bool=False,
     key="clamp_min",
+    overloads={"tensor": "ClampMinBackward1"},
     example=([-1.0, 2.0], 0.0, "tensor([0., 2.])"),
 )
 def _clamp_min(x, lo):
@@ -946,6 +956,7 @@ def _clamp_min(x, lo):
     },
     allow_bool=False,
     key="clamp_max",
+    overloads={"tensor": "ClampMaxBackward1"},
     example=([-1.0, 2.0], 1.0, "tensor([-1.,  1.])"),
 )
 def _clamp_max(x, hi):
@@ -1107,18 +1118,27 @@ def _unary(op: Elementwise):
     return with_example(fn, op)
 
 
-def _binary_apply(op, a, b):
-    if isinstance(b, Tensor) or isinstance(b, (int, float, bool)):
-        if isinstance(a, Tensor) and isinstance(b, Tensor) and a.shape != b.shape:
+def _binary_apply(op, tensor_op, a: Tensor, b):
+    if isinstance(b, Tensor):
+        if a.shape != b.shape:
             broadcast_shape(a.shape, b.shape, op=op.key)
+        return apply(tensor_op, (a, b))
+    if isinstance(b, (int, float, bool)):
         return apply(op, (a, b))
     _check_operand(op.key, b)
     return NotImplemented
 
 
-def _binary(op: Elementwise):
+def _call_forms(op: Elementwise) -> tuple[Elementwise, Elementwise]:
+    """The ops recording ``x op y`` and ``2 op x``: ``op`` itself unless the row's
+    ``overloads`` names them apart."""
+    forms = op.overloads
+    return tuple(op.overload(forms[f]) if f in forms else op for f in ("tensor", "number_first"))
+
+
+def _binary(op: Elementwise, tensor_op: Elementwise, number_first_op: Elementwise):
     """``nb.<key>(a, b)`` with a Tensor on either side (also ``Tensor.<key>`` and the row's
-    operator)."""
+    operator); ``tensor_op`` records ``x op y``, ``number_first_op`` ``2 op x``."""
     name = op.key
 
     def fn(self: Tensor | float, other: Tensor | float) -> Tensor:
@@ -1132,8 +1152,8 @@ def _binary(op: Elementwise):
                     f"{name}(): expected at least one Tensor argument, got "
                     f"{type(self).__name__} and {type(other).__name__}"
                 )
-            return apply(op, (self, other))
-        return _binary_apply(op, self, other)
+            return apply(number_first_op, (self, other))
+        return _binary_apply(op, tensor_op, self, other)
 
     fn.__name__ = name
     fn.__doc__ = f"Elementwise ``{name}`` with broadcasting" + (
@@ -1156,7 +1176,7 @@ def _with_alpha(plain, op: Elementwise):
 
 
 def _reflected(op: Elementwise):
-    """The reflected operator (``2 + x`` calls ``x.__radd__(2)``)."""
+    """The reflected operator (``2 + x`` calls ``x.__radd__(2)``), recording ``op``."""
 
     def fn(self: Tensor, other: float) -> Tensor:
         if not isinstance(other, (int, float, bool)):
@@ -1168,20 +1188,21 @@ def _reflected(op: Elementwise):
     return fn
 
 
-def _inplace(op: Elementwise):
-    """``Tensor.<key>_``: the result written into self (also the in-place operator)."""
+def _inplace(op: Elementwise, tensor_op: Elementwise):
+    """``Tensor.<key>_``: the result written into self (also the in-place operator);
+    ``tensor_op`` records it with a Tensor operand."""
     name = op.key
 
     def fn(self: Tensor, *other: Tensor | float) -> Tensor:
         if other:
             _check_operand(name + "_", other[0])
-            if isinstance(other[0], Tensor) and (
-                broadcast_shape(self.shape, other[0].shape) != self.shape
-            ):
-                raise ValueError(
-                    f"{name}_: output with shape {self.shape} doesn't match the broadcast "
-                    f"shape of {self.shape} and {other[0].shape}"
-                )
+            if isinstance(other[0], Tensor):
+                if broadcast_shape(self.shape, other[0].shape) != self.shape:
+                    raise ValueError(
+                        f"{name}_: output with shape {self.shape} doesn't match the broadcast "
+                        f"shape of {self.shape} and {other[0].shape}"
+                    )
+                return apply_inplace(tensor_op, self, other)
         return apply_inplace(op, self, other)
 
     fn.__name__ = name + "_"
@@ -1193,18 +1214,19 @@ def _publish(op: Elementwise, inplace: bool) -> None:
     """Declare a row's public faces: ``nb.<key>``, ``Tensor.<key>``, ``Tensor.<key>_`` (when
     ``inplace``) and its operator; a binary operator also gets the reflected and in-place ones.
     """
-    plain = _unary(op) if op.nargs == 1 else _binary(op)
+    tensor_op, number_first_op = _call_forms(op)
+    plain = _unary(op) if op.nargs == 1 else _binary(op, tensor_op, number_first_op)
     public = _with_alpha(plain, op) if op.alpha else plain
     names = (op.key, *op.aliases)
     register(public, function=names, method=names, doc=op)
-    in_place = _inplace(op) if inplace else None
+    in_place = _inplace(op, tensor_op) if inplace else None
     if in_place is not None:
         register(in_place, inplace=op.key + "_", doc=op)
     if op.dunder is not None:
         register(plain, dunder=op.dunder, doc=op)
         if op.nargs == 2 and in_place is not None:
             stem = op.dunder[2:]
-            register(_reflected(op), dunder="__r" + stem, doc=op)
+            register(_reflected(number_first_op), dunder="__r" + stem, doc=op)
             register(in_place, dunder="__i" + stem, doc=op)
 
 
@@ -1240,17 +1262,28 @@ def _where_method(self: Tensor, condition: Tensor, other: Tensor | float) -> Ten
     return where(condition, self, other)
 
 
+# clamp records PyTorch's overload: ClampBackward0 with a Tensor bound, ClampBackward1 with numbers
+# (one bound given runs the clamp_min / clamp_max kernel)
+_CLAMP = {
+    (key, by_tensor): op.overload(f"ClampBackward{0 if by_tensor else 1}")
+    for key, op in (("min", BINARY["clamp_min"]), ("max", BINARY["clamp_max"]),
+                    ("both", TERNARY["clamp"]))
+    for by_tensor in (False, True)
+}
+
+
 def _clamp_op(x, min, max, name):
     for bound in (min, max):
         if bound is not None:
             _check_operand(name, bound)
     if min is None and max is None:
         raise RuntimeError(f"{name}: At least one of 'min' or 'max' must not be None")
+    by_tensor = isinstance(min, Tensor) or isinstance(max, Tensor)
     if max is None:
-        return BINARY["clamp_min"], (min,)
+        return _CLAMP["min", by_tensor], (min,)
     if min is None:
-        return BINARY["clamp_max"], (max,)
-    return TERNARY["clamp"], (min, max)
+        return _CLAMP["max", by_tensor], (max,)
+    return _CLAMP["both", by_tensor], (min, max)
 
 
 @register(function=("clamp", "clip"), method=("clamp", "clip"), doc=TERNARY["clamp"])

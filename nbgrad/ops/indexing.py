@@ -9,8 +9,8 @@ from nbgrad.ops._dispatch import OpDef, apply, apply_inplace
 from nbgrad.ops._register import Doc, register
 from nbgrad.ops._shapes import broadcast_shape
 from nbgrad.ops.creation import tensor, zeros
-from nbgrad.ops.elementwise import where
-from nbgrad.ops.shape import copy_, getitem
+from nbgrad.ops.elementwise import TERNARY, where
+from nbgrad.ops.shape import ADV_INDEX, advanced_index, copy_, getitem
 from nbgrad.tensor import Tensor, _wrap_dim
 
 __all__ = [
@@ -195,6 +195,12 @@ def scatter_add_(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     return apply_inplace(SCATTER_ADD, x, (index, src), d)
 
 
+INDEX_SELECT = ADV_INDEX.overload("IndexSelectBackward0")
+# masked_fill is a ``where`` recording PyTorch's masked_fill.Scalar / masked_fill.Tensor node
+MASKED_FILL = TERNARY["where"].overload("MaskedFillBackward0")
+MASKED_FILL_TENSOR = TERNARY["where"].overload("MaskedFillBackward1")
+
+
 @register(function=True, method=True,
           doc=Doc("Copying and joining", "every dtype", "accumulated at the indices"))
 def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
@@ -212,7 +218,7 @@ def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
     _check_range("index_select", index, size, d)
     if x.ndim == 0:
         return getitem(x.reshape(1), (index.reshape(-1),)).reshape(index.shape)
-    return getitem(x, (slice(None),) * d + (index.reshape(-1),))
+    return advanced_index(x, (slice(None),) * d + (index.reshape(-1),), INDEX_SELECT)
 
 
 def _mask_value(name: str, x: Tensor, mask, value) -> Tensor:
@@ -246,7 +252,9 @@ def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
     >>> nb.masked_fill(x, x < 0, 0.0)
     tensor([1., 0., 3.])
     """
-    return where(mask, _mask_value("masked_fill", x, mask, value), x)
+    filled = _mask_value("masked_fill", x, mask, value)  # mask broadcasts to x; 0-d value
+    return apply(MASKED_FILL_TENSOR if isinstance(value, Tensor) else MASKED_FILL,
+                 (mask, filled, x))
 
 
 @register(inplace=True)

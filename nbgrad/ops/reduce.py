@@ -57,6 +57,7 @@ class Sum(OpDef):
 
 
 SUM = Sum()
+SUM_DIM = SUM.overload("SumBackward1")  # PyTorch's sum.dim_IntList: sum(dim) / keepdim
 
 
 def _sum_dtype(x: Tensor, dtype) -> np.dtype:
@@ -79,7 +80,8 @@ def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     (tensor(10.), tensor([4., 6.]), tensor([3., 7.]))
     """
     axes = normalize_dims(dim, x.ndim)
-    return apply(SUM, (x,), (axes, keepdim, _sum_dtype(x, dtype), x.shape))
+    op = SUM if dim is None and not keepdim else SUM_DIM
+    return apply(op, (x,), (axes, keepdim, _sum_dtype(x, dtype), x.shape))
 
 
 @register(
@@ -188,6 +190,7 @@ def _product_of_others(x: Tensor, axes) -> Tensor:
 
 
 PROD = Prod()
+PROD_DIM = PROD.overload("ProdBackward1")  # PyTorch's prod.dim_int: prod(dim) / keepdim
 
 
 @register(
@@ -204,7 +207,8 @@ def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     (tensor(24.), tensor([3., 8.]))
     """
     axes = normalize_dims(dim, x.ndim)
-    return apply(PROD, (x,), (axes, keepdim, _sum_dtype(x, dtype), x.shape))
+    op = PROD if dim is None and not keepdim else PROD_DIM
+    return apply(op, (x,), (axes, keepdim, _sum_dtype(x, dtype), x.shape))
 
 
 # --------------------------------------------------------------------------- extrema
@@ -267,7 +271,9 @@ class IndexReduce(OpDef):
 
 
 AMAX, AMIN = ValueReduce("Amax", "max"), ValueReduce("Amin", "min")
-MAX_ALL, MIN_ALL = ValueReduce("Max", "max"), ValueReduce("Min", "min")
+# PyTorch numbers max.dim first: max(dim) is MaxBackward0, max() over all elements MaxBackward1
+MAX_ALL = ValueReduce("Max", "max").overload("MaxBackward1")
+MIN_ALL = ValueReduce("Min", "min").overload("MinBackward1")
 MAX_DIM, MIN_DIM = IndexReduce("Max", "max"), IndexReduce("Min", "min")
 _max_result = namedtuple("max", ["values", "indices"])
 _min_result = namedtuple("min", ["values", "indices"])

@@ -19,7 +19,7 @@ from nbgrad.tensor import Tensor, _wrap_dim
 __all__ = [
     "view", "reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose", "t",
     "expand", "expand_as", "narrow", "getitem", "setitem", "contiguous", "clone", "to_dtype",
-    "copy_", "fill_", "zero_",
+    "copy_", "fill_", "zero_", "advanced_index",
 ]
 
 
@@ -175,6 +175,7 @@ class Fill(OpDef):
     """``x.fill_(value)``."""
 
     name = "Fill"
+    node_name = "FillBackward2"  # PyTorch's fill_.Scalar (after fill.Scalar and fill.Tensor)
 
     def forward(self, bk, params, x):
         return bk.full(x.shape, params, x.dtype)
@@ -212,11 +213,16 @@ class Cast(OpDef):
 
 
 VIEW, SQUEEZE, UNSQUEEZE = Reshape("View"), Reshape("Squeeze"), Reshape("Unsqueeze")
+# PyTorch's squeeze overloads: squeeze() 0, squeeze(int dim) 1, squeeze(dims) 2
+SQUEEZE_DIM = SQUEEZE.overload("SqueezeBackward1")
+SQUEEZE_DIMS = SQUEEZE.overload("SqueezeBackward2")
 UNSAFE_VIEW = Reshape("UnsafeView")
 PERMUTE, TRANSPOSE, T = Permute("Permute"), Permute("Transpose"), Permute("T")
 EXPAND = Expand("Expand")
 SELECT, SLICE, ADV_INDEX = Index("Select", True), Index("Slice", True), Index("Index", False)
 INDEX_ADD, INDEX_PUT, COPY, FILL = IndexAddIntoZeros(), IndexPut(), Copy(), Fill()
+ZERO = FILL.overload("ZeroBackward0")
+FILL_TENSOR = COPY.overload("FillBackward3")  # fill_ with a 0-d Tensor: PyTorch's fill_.Tensor
 CLONE, CAST = Clone(), Cast()
 CAST_NO_GRAD = Cast()  # to an integer or bool dtype: the result is not differentiable
 CAST_NO_GRAD.differentiable = False
@@ -280,12 +286,14 @@ def squeeze(x: Tensor, dim=None) -> Tensor:
     ((3,), (3, 1))
     """
     if dim is None:
-        dims = {d for d, s in enumerate(x.shape) if s == 1}
+        op, dims = SQUEEZE, {d for d, s in enumerate(x.shape) if s == 1}
     else:
-        dims = {_wrap_dim(d, x.ndim) for d in ((dim,) if isinstance(dim, int) else dim)}
+        one = isinstance(dim, int)
+        op = SQUEEZE_DIM if one else SQUEEZE_DIMS
+        dims = {_wrap_dim(d, x.ndim) for d in ((dim,) if one else dim)}
         dims = {d for d in dims if x.shape[d] == 1}
     shape = tuple(s for d, s in enumerate(x.shape) if d not in dims)
-    return apply(SQUEEZE, (x,), (x.shape, shape))
+    return apply(op, (x,), (x.shape, shape))
 
 
 @register(function=True, method=True)
@@ -464,6 +472,19 @@ def getitem(x: Tensor, index) -> Tensor:
     return apply(ADV_INDEX, (x,), (idx, x.shape))
 
 
+def advanced_index(x: Tensor, index: tuple, op: OpDef = ADV_INDEX) -> Tensor:
+    """``x[index]`` for an index holding an integer tensor (a copy), recorded by ``op``: an
+    overload of advanced indexing, such as ``index_select``'s.
+
+    >>> import nbgrad as nb
+    >>> from nbgrad.ops.shape import advanced_index
+    >>> advanced_index(nb.tensor([10, 20, 30]), (nb.tensor([2, 0]),))
+    tensor([30, 10])
+    """
+    idx, _ = _normalize_index(index)
+    return apply(op, (x,), (idx, x.shape))
+
+
 @register(dunder="__setitem__")
 def setitem(x: Tensor, index, value) -> None:
     """``x[index] = value``: an in-place update (one version bump)."""
@@ -567,7 +588,7 @@ def _bool(self: Tensor) -> Tensor:
 
 @register(prop="T")
 def _T(self: Tensor) -> Tensor:
-    """The tensor with its dimensions reversed.
+    """The tensor with its dimensions reversed (a ``permute``, as in PyTorch).
 
     >>> import nbgrad as nb
     >>> nb.tensor([[1, 2, 3]]).T
@@ -577,7 +598,7 @@ def _T(self: Tensor) -> Tensor:
     >>> nb.zeros(2, 3, 4).T.shape
     (4, 3, 2)
     """
-    return t(self) if self.ndim <= 2 else permute(self, *reversed(range(self.ndim)))
+    return permute(self, *reversed(range(self.ndim)))
 
 
 @register(prop="mT")
@@ -626,7 +647,7 @@ def fill_(x: Tensor, value) -> Tensor:
     if isinstance(value, Tensor):
         if value.ndim:
             raise RuntimeError(f"fill_ only supports 0-dimension value tensor, got {value.shape}")
-        return copy_(x, value)
+        return apply_inplace(FILL_TENSOR, x, (value,))
     return apply_inplace(FILL, x, (), value)
 
 
@@ -638,4 +659,4 @@ def zero_(x: Tensor) -> Tensor:
     >>> nb.ones(2).zero_()
     tensor([0., 0.])
     """
-    return fill_(x, 0)
+    return apply_inplace(ZERO, x, (), 0)
