@@ -239,8 +239,11 @@ def _add_hook(hooks: list, fn) -> RemovableHandle:
 class Node(_Hooks):
     """One recorded op: its definition, parameters, edges to its inputs' history and saved tensors.
 
-    Each node is an instance of a subclass named as PyTorch names the op's backward
-    (``MulBackward0``; see :func:`node_class`). ``edges[i]`` is ``(target, output_nr)`` where
+    A node is made as a plain ``Node``, so that the dispatch point and the engine, which touch
+    every node, always meet one class (Python specialises attribute access per class). The first
+    time a node is handed to the user (``grad_fn``, ``next_functions``) it becomes an instance of
+    the subclass named as PyTorch names the op's backward (``MulBackward0``; see
+    :func:`node_class`), which adds no state. ``edges[i]`` is ``(target, output_nr)`` where
     target is the input's Node, or the input tensor itself when it is a leaf that requires grad,
     or ``None`` when input ``i`` needs no gradient. ``pre_hooks`` maps an output number to the
     hooks ``Tensor.register_hook`` put on that output.
@@ -258,6 +261,21 @@ class Node(_Hooks):
         "op", "params", "edges", "saved", "saved_output", "meta", "pre_hooks", "retained",
         "__weakref__",
     )
+
+    def _named(self) -> Node:
+        """This node as an instance of its PyTorch-named class (done once, when handed out)."""
+        if type(self) is Node:
+            self.__class__ = self.op.node_class
+        return self
+
+    def name(self) -> str:
+        """PyTorch's name of the node: ``MulBackward0``, ``CopySlices``, ``MyFnBackward``.
+
+        >>> import nbgrad as nb
+        >>> nb.tensor([1.0], requires_grad=True).exp().grad_fn.name()
+        'ExpBackward0'
+        """
+        return self.op.backward_name
 
     def __init__(self, op, params, edges) -> None:
         self.op = op
@@ -315,7 +333,7 @@ class Node(_Hooks):
             if edge is None:
                 out.append((None, 0))
             elif isinstance(edge[0], Node):
-                out.append(edge)
+                out.append((edge[0]._named(), edge[1]))
             else:
                 out.append((AccumulateGrad.of(edge[0]), 0))
         return tuple(out)

@@ -258,7 +258,8 @@ class Tensor:
                     errors.NO_GRAD_VIEW_REBASED if self._view_meta == VIEW_NO_GRAD
                     else errors.INFERENCE_VIEW_REBASED
                 )
-        return self._grad_fn
+        fn = self._grad_fn
+        return None if fn is None else fn._named()  # its PyTorch-named class, once handed out
 
     @property
     def is_leaf(self) -> bool:

@@ -205,7 +205,7 @@ def _record(op, inputs, params, arrays, out, outputs) -> None:
         needs.append(need)
         if not need and not isinstance(x, Tensor):
             has_constant = True
-    node = op.node_class(op, params, tuple(edges))
+    node = Node(op, params, tuple(edges))  # named when handed out (see Node)
     save_inputs, save_output = op.save(tuple(needs))
     if save_inputs is not None:
         saved = []
@@ -406,9 +406,7 @@ def rebase_view(view: Tensor, written: Tensor) -> None:
     base_edge = edge_of(base) if base._requires_grad else None
     if base_edge is not None and base_edge[0] is base:
         base_edge = None
-    node = COPY_SLICES.node_class(
-        COPY_SLICES, (view._view_steps, base.shape), (base_edge, edge_of(written))
-    )
+    node = Node(COPY_SLICES, (view._view_steps, base.shape), (base_edge, edge_of(written)))
     base._grad_fn = node
     base._output_nr = 0
     base._requires_grad = True
