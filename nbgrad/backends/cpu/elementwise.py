@@ -22,7 +22,7 @@ from nbgrad.backends._jit import elementwise
 from nbgrad.backends._planning import broadcast_shapes
 from nbgrad.backends.cpu.pool import POOL
 
-__all__ = ["map_elementwise", "elementwise_kernel", "quiet_fp", "quietly"]
+__all__ = ["map_elementwise", "elementwise_kernel", "quietly"]
 
 _NB_TYPES = {
     np.dtype(np.float32): "float32",
@@ -61,19 +61,6 @@ def quietly(fn, *args, **kwargs):
     """
     ctx = getattr(_threads, "context", None) or _quiet_context()
     return ctx.run(fn, *args, **kwargs)
-
-
-def quiet_fp() -> np.errstate:
-    """A context manager silencing numpy's floating-point warnings (inf and nan are values).
-
-    >>> import warnings
-    >>> with warnings.catch_warnings():
-    ...     warnings.simplefilter("error")
-    ...     with quiet_fp():
-    ...         float(np.log(np.zeros(1))[0])
-    -inf
-    """
-    return np.errstate(all="ignore")
 
 
 def _numpy_fits(ufunc, nargs: int, dtype: np.dtype, out_dtype: np.dtype) -> bool:
