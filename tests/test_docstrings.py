@@ -25,7 +25,9 @@ from nbgrad._api import api_modules
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 CORE_MODULES = ("nbgrad.autograd", "nbgrad.autograd.graph", "nbgrad.grad_mode", "nbgrad.errors")
 OPTIONAL_PACKAGES = ("nbgrad.nn", "nbgrad.optim", "nbgrad.utils", "nbgrad.cuda")
-# Packages the doctest collection skips (see ``collect_ignore`` in the root conftest.py).
+# Packages this test does not walk for doctested docstrings: the examples (skipped by the
+# doctest collection, see ``collect_ignore`` in the root conftest.py) and the backends (kernels,
+# not public names; the CPU backend's doctests do run, the CUDA backend's are skipped there).
 NOT_COLLECTED = ("nbgrad.examples", "nbgrad.backends")
 
 # Public names whose docstring need not show an example, each with the reason. Keep it tiny:
