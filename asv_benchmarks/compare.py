@@ -393,8 +393,11 @@ def _torch_interpreter(path: str | None) -> tuple[str | None, str | None]:
     ``path`` defaults to this interpreter, used only when it can import torch.
     """
     python = path or sys.executable
-    out = subprocess.run([python, "-c", "import torch; print(torch.__version__)"],
-                         capture_output=True, text=True)
+    try:
+        out = subprocess.run([python, "-c", "import torch; print(torch.__version__)"],
+                             capture_output=True, text=True)
+    except OSError as e:
+        raise SystemExit(f"--torch-python {path}: {e.strerror}") from None
     if out.returncode != 0:
         if path is not None:
             raise SystemExit(f"--torch-python {path}: cannot import torch")
