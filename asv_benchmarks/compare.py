@@ -1,13 +1,19 @@
 """nbgrad against PyTorch eager, side by side, on the workloads of design/PERFORMANCE.md.
 
-    python -m asv_benchmarks.compare [--only W1,W2] [--repeat N]
+    python -m asv_benchmarks.compare [--only W1,W2] [--repeat N] [--torch-python PATH]
 
-Each workload is built once in nbgrad and (when ``torch`` imports) once in PyTorch, warmed up, then
-timed alternately A B A B in this one process; the ratio is the median of the per-round ratios
-nbgrad/torch, so machine noise that hits both sides cancels. PyTorch runs with
-``torch.set_num_threads(2)``. Workloads whose nbgrad modules do not exist yet are skipped, as are
-the torch columns when torch is not installed. The machine's own limits (STREAM-style triad
-bandwidth, numpy matmul GFLOP/s) are printed first.
+Each library runs in its own process, at its own defaults, as a user's script would: every round
+starts one fresh child for nbgrad (this interpreter) and one for PyTorch (``--torch-python``;
+by default this interpreter when it can import ``torch``), alternating nbgrad / torch. A child
+builds the workload, warms it up and prints the median of its timed samples; the ratio is the
+median of the per-round ratios nbgrad/torch, so machine noise that hits both sides cancels.
+Nothing is set that changes either side's threading; the PyTorch child calls
+``torch.set_num_threads(2)``. Rows measured by ``run`` (memory, fresh-process start-up) run once
+per library in the same kind of child. Workloads whose nbgrad modules do not exist yet are
+skipped, as are the torch columns when no interpreter with torch is found. The machine's own
+limits (STREAM-style triad bandwidth, numpy matmul GFLOP/s) are printed first.
+
+One child, by hand: ``python -m asv_benchmarks.compare --child W1 --lib torch --repeat 5``.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import argparse
 import contextlib
 import gc
 import importlib
+import json
 import os
 import statistics
 import subprocess
@@ -288,33 +295,29 @@ def _c1(lib):
     return min(_subprocess_seconds(_IMPORT_SCRIPT, lib.__name__) for _ in range(3))
 
 
-_COLD: dict = {}
-
-
-def _cold_pair(lib):
-    """(first step with an empty cache, first step with that cache warm), in fresh processes."""
-    if lib.__name__ not in _COLD:
-        with tempfile.TemporaryDirectory() as cache:
-            env = {"NUMBA_CACHE_DIR": cache, "NBGRAD_FUSION_DIR": os.path.join(cache, "fused")}
-            cold = _subprocess_seconds(_STEP_SCRIPT, lib.__name__, env)
-            warm = _subprocess_seconds(_STEP_SCRIPT, lib.__name__, env)
-        _COLD[lib.__name__] = (cold, warm)
-    return _COLD[lib.__name__]
+def _first_steps(lib, runs: int) -> list[float]:
+    """Seconds of ``runs`` fresh processes' first training step, sharing one new, empty cache
+    (the first finds it empty, the later ones warm)."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = {"NUMBA_CACHE_DIR": cache, "NBGRAD_FUSION_DIR": os.path.join(cache, "fused")}
+        return [_subprocess_seconds(_STEP_SCRIPT, lib.__name__, env) for _ in range(runs)]
 
 
 @workload("C2", "first training step, fresh process, warm Numba cache", "≤ 2 s", 2.0,
           absolute=True, needs=(NN, CE, SGD))
 def _c2(lib):
-    return _cold_pair(lib)[1]
+    return _first_steps(lib, 2)[1]
 
 
 @workload("C3", "first training step, fresh process, empty cache", "≤ 30 s", 30.0,
           absolute=True, needs=(NN, CE, SGD))
 def _c3(lib):
-    return _cold_pair(lib)[0]
+    return _first_steps(lib, 1)[0]
 
 
 # --------------------------------------------------------------------------- measuring
+
+_CHILD_SAMPLES = 5  # timed samples inside one child process
 
 
 def _calibrate(fn: Callable, budget: float = 0.05) -> int:
@@ -333,22 +336,82 @@ def _sample(fn: Callable, number: int) -> float:
     return (time.perf_counter() - t0) / number
 
 
-def _alternate(a: Callable, b: Callable | None, repeat: int):
-    """Median times of ``a`` and ``b`` and the median of the per-round ratios a/b."""
-    for _ in range(2):  # warm up: compile kernels, trace compiled functions, fill caches
-        a()
-        if b is not None:
-            b()
-    na = _calibrate(a)
-    nb_ = _calibrate(b) if b is not None else 0
-    ta, tb, ratios = [], [], []
+def _import_lib(name: str):
+    lib = importlib.import_module(name)
+    if name == "torch":
+        lib.set_num_threads(2)
+    return lib
+
+
+def child(workload_id: str, lib_name: str, samples: int) -> dict:
+    """Measure one workload in one library, in this process: ``{"value": ..., "notes": [...]}``.
+
+    A timed row is built, called twice (compiling kernels, tracing compiled functions, filling
+    caches), then timed ``samples`` times; the value is the median seconds per call. A ``run``
+    row returns its own figure (``None`` where it has none for this library).
+
+    >>> r = child("W2", "nbgrad", 1)
+    >>> r["value"] > 0 and r["notes"] == []
+    True
+    """
+    w = next(w for w in WORKLOADS if w.id == workload_id)
+    lib = _import_lib(lib_name)
+    if w.run is not None:
+        value = w.run(lib)
+    else:
+        fn = w.build(lib)
+        for _ in range(2):
+            fn()
+        number = _calibrate(fn)
+        value = statistics.median(_sample(fn, number) for _ in range(max(1, samples)))
+    return {"value": value, "notes": list(getattr(w.run or w.build, "notes", []))}
+
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _spawn(python: str, workload_id: str, lib_name: str, samples: int) -> dict:
+    """Run :func:`child` in a fresh ``python`` process, environment untouched; return its result."""
+    out = subprocess.run([python, "-m", "asv_benchmarks.compare", "--child", workload_id,
+                          "--lib", lib_name, "--repeat", str(samples)],
+                         capture_output=True, text=True, cwd=_ROOT)
+    if out.returncode != 0:
+        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"{lib_name} child failed: {last}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _torch_interpreter(path: str | None) -> tuple[str | None, str | None]:
+    """(interpreter, torch version) for the reference side; ``(None, None)`` without torch.
+
+    ``path`` defaults to this interpreter, used only when it can import torch.
+    """
+    python = path or sys.executable
+    try:
+        out = subprocess.run([python, "-c", "import torch; print(torch.__version__)"],
+                             capture_output=True, text=True)
+    except OSError as e:
+        raise SystemExit(f"--torch-python {path}: {e.strerror}") from None
+    if out.returncode != 0:
+        if path is not None:
+            raise SystemExit(f"--torch-python {path}: cannot import torch")
+        return None, None
+    return python, out.stdout.strip()
+
+
+def _alternate(w: Workload, torch_python: str | None, repeat: int):
+    """Median times of nbgrad and torch over ``repeat`` rounds of fresh children, and the median
+    of the per-round ratios nbgrad/torch."""
+    ta, tb, ratios, notes = [], [], [], []
     for _ in range(repeat):
-        ta.append(_sample(a, na))
-        if b is not None:
-            tb.append(_sample(b, nb_))
+        a = _spawn(sys.executable, w.id, "nbgrad", _CHILD_SAMPLES)
+        ta.append(a["value"])
+        notes = a["notes"]
+        if torch_python is not None:
+            tb.append(_spawn(torch_python, w.id, "torch", _CHILD_SAMPLES)["value"])
             ratios.append(ta[-1] / tb[-1])
     med = statistics.median
-    return med(ta), (med(tb) if tb else None), (med(ratios) if ratios else None)
+    return med(ta), (med(tb) if tb else None), (med(ratios) if ratios else None), notes
 
 
 def machine_limits() -> dict:
@@ -398,29 +461,18 @@ def _missing(w: Workload) -> str | None:
     return None
 
 
-def run(only: set | None, repeat: int, out=sys.stdout) -> list[dict]:
+def run(only: set | None, repeat: int, torch_python: str | None = None,
+        out=sys.stdout) -> list[dict]:
     """Measure the selected workloads and print the table; return its rows."""
-    # Three thread pools share the cores here: PyTorch's OpenMP, Numba's OpenMP layer and
-    # OpenBLAS. An OpenMP pool that spins while idle starves the library whose turn it is (an MLP
-    # forward measured 20-60x slower either side); idle pools must sleep for the rounds to be fair.
-    # Set before either OpenMP runtime starts.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    import nbgrad
-
-    try:
-        import torch
-
-        torch.set_num_threads(2)
-    except ImportError:
-        torch = None
+    torch_python, torch_version = _torch_interpreter(torch_python)
     limits = machine_limits()
     print(f"machine: {os.cpu_count()} cores; triad {limits['triad_gbs']:.1f} GB/s; numpy matmul "
           f"(512³ float32) {limits['matmul_gflops']:.0f} GFLOP/s; Numba {limits['threads']} "
           f"threads", file=out)
-    print(f"reference: {'torch ' + torch.__version__ if torch else 'PyTorch not installed'}; "
-          f"{repeat} alternating rounds per row, median of per-round ratios; "
-          f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}\n", file=out)
-    rows = []
+    ref = f"torch {torch_version} ({torch_python})" if torch_python else "PyTorch not installed"
+    print(f"reference: {ref}; {repeat} alternating rounds per row, each library in its own "
+          f"process at its defaults, median of per-round ratios\n", file=out)
+    rows, notes = [], []
     for w in WORKLOADS:
         if only and w.id not in only:
             continue
@@ -429,28 +481,30 @@ def run(only: set | None, repeat: int, out=sys.stdout) -> list[dict]:
             rows.append({"id": w.id, "title": w.title, "skip": f"skipped: no {missing}"})
             continue
         try:
-            rows.append(_measure(w, nbgrad, torch, repeat, limits))
+            row, row_notes = _measure(w, torch_python, repeat, limits)
         except Exception as e:  # noqa: BLE001 - a broken workload must not hide the others
             rows.append({"id": w.id, "title": w.title, "skip": f"error: {type(e).__name__}: {e}"})
+            continue
+        rows.append(row)
+        notes += row_notes
     _print_table(rows, out)
-    for w in WORKLOADS:
-        for note in getattr(w.run or w.build, "notes", []):
-            print(note, file=out)
-    print(f"Numba threading layer: {_layer()}", file=out)
+    for note in notes:
+        print(note, file=out)
+    print(f"Numba threading layer (this process's triad): {limits['layer']}", file=out)
     return rows
 
 
-def _measure(w: Workload, nbgrad, torch, repeat: int, limits: dict) -> dict:
+def _measure(w: Workload, torch_python: str | None, repeat: int, limits: dict):
     row = {"id": w.id, "title": w.title, "target": w.target, "unit": w.unit}
     if w.run is not None:
-        mine = w.run(nbgrad)
-        ref = w.run(torch) if torch is not None else None
+        a = _spawn(sys.executable, w.id, "nbgrad", _CHILD_SAMPLES)
+        mine = a["value"]
+        ref = (_spawn(torch_python, w.id, "torch", _CHILD_SAMPLES)["value"]
+               if torch_python is not None else None)
         row.update(nb=mine, torch=ref, ratio=(mine / ref if ref else None))
         row["met"] = mine <= w.limit
-        return row
-    a = w.build(nbgrad)
-    b = w.build(torch) if torch is not None else None
-    ta, tb, ratio = _alternate(a, b, repeat)
+        return row, a["notes"]
+    ta, tb, ratio, notes = _alternate(w, torch_python, repeat)
     row.update(nb=ta, torch=tb, ratio=ratio)
     if w.id == "W4f":  # a*b+c moves 16 bytes per element
         share = 16 * common.N_ELEMENTWISE / ta / 1e9 / limits["triad_gbs"]
@@ -458,7 +512,7 @@ def _measure(w: Workload, nbgrad, torch, repeat: int, limits: dict) -> dict:
         row["met"] = share >= 0.8
     elif w.limit is not None and ratio is not None:
         row["met"] = ratio <= w.limit
-    return row
+    return row, notes
 
 
 def _print_table(rows: list, out) -> None:
@@ -479,15 +533,25 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m asv_benchmarks.compare", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", help="comma-separated workload ids, e.g. W1,W2,F8f")
-    p.add_argument("--repeat", type=int, default=7, help="alternating rounds per row (7)")
+    p.add_argument("--repeat", type=int, default=7,
+                   help="alternating rounds per row (7); with --child, timed samples")
+    p.add_argument("--torch-python", metavar="PATH",
+                   help="interpreter that has torch (default: this one, if it imports torch)")
+    p.add_argument("--child", metavar="ID", help=argparse.SUPPRESS)
+    p.add_argument("--lib", choices=("nbgrad", "torch"), default="nbgrad", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    ids = {w.id for w in WORKLOADS}
+    if args.child is not None:
+        if args.child not in ids:
+            p.error(f"unknown workload id: {args.child}")
+        print(json.dumps(child(args.child, args.lib, args.repeat)))
+        return 0
     only = {s.strip() for s in args.only.split(",")} if args.only else None
     if only:
-        unknown = only - {w.id for w in WORKLOADS}
+        unknown = only - ids
         if unknown:
             p.error(f"unknown workload ids: {', '.join(sorted(unknown))}")
-    importlib.import_module("nbgrad")
-    run(only, max(1, args.repeat))
+    run(only, max(1, args.repeat), args.torch_python)
     return 0
 
 
