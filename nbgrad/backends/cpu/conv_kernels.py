@@ -1,0 +1,198 @@
+"""CPU kernels for convolution and pooling: ``im2col`` (unfold) and its adjoint ``col2im`` (fold).
+
+Both work on 1-, 2- and 3-d spatial shapes through one 3-d kernel (missing leading spatial
+dims are size 1). ``im2col`` turns ``x`` of shape (N, C, *S) into columns (N, C*prod(k),
+prod(out)) — PyTorch's ``unfold`` layout — where column ``l`` holds the window of output
+position ``l``: input position ``o*stride - pad + j*dilation`` for kernel offset ``j``; a
+position outside the input reads ``fill`` (0 for convolutions, -inf for max pooling).
+``col2im`` sums columns back into an (N, C, *S) array (positions outside are dropped), so the
+two are each other's transpose. Each kernel is serial and parallel twins over the N*C planes
+(every plane is written by one thread: no atomics, no ``np.add.at``). Arrays in, arrays out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from nbgrad.backends._jit import twins
+from nbgrad.backends.cpu.pool import empty
+
+__all__ = ["im2col", "col2im", "max_cols", "scatter_planes", "PARALLEL_MIN"]
+
+PARALLEL_MIN = 1 << 16
+"""Kernels over at least this many column elements run on Numba's parallel threads."""
+
+
+def _im2col_planes(x, cols, stride, dilation, pad, fill):
+    """``cols[b, a, c, e, od, oh, ow] = x[b, id, ih, iw]`` (or ``fill`` outside)."""
+    nb_, d_, h_, w_ = x.shape
+    kd, kh, kw, od_, oh_, ow_ = cols.shape[1:]
+    for b in prange(nb_):
+        for a in range(kd):
+            for c in range(kh):
+                for e in range(kw):
+                    for od in range(od_):
+                        i_d = od * stride[0] - pad[0] + a * dilation[0]
+                        din = 0 <= i_d < d_
+                        for oh in range(oh_):
+                            i_h = oh * stride[1] - pad[1] + c * dilation[1]
+                            inside = din and 0 <= i_h < h_
+                            for ow in range(ow_):
+                                i_w = ow * stride[2] - pad[2] + e * dilation[2]
+                                if inside and 0 <= i_w < w_:
+                                    cols[b, a, c, e, od, oh, ow] = x[b, i_d, i_h, i_w]
+                                else:
+                                    cols[b, a, c, e, od, oh, ow] = fill
+
+
+def _col2im_planes(cols, out, stride, dilation, pad):
+    """``out[b, id, ih, iw] += cols[b, a, c, e, od, oh, ow]`` (``out`` starts at zero)."""
+    nb_, d_, h_, w_ = out.shape
+    kd, kh, kw, od_, oh_, ow_ = cols.shape[1:]
+    for b in prange(nb_):
+        for a in range(kd):
+            for c in range(kh):
+                for e in range(kw):
+                    for od in range(od_):
+                        i_d = od * stride[0] - pad[0] + a * dilation[0]
+                        if i_d < 0 or i_d >= d_:
+                            continue
+                        for oh in range(oh_):
+                            i_h = oh * stride[1] - pad[1] + c * dilation[1]
+                            if i_h < 0 or i_h >= h_:
+                                continue
+                            for ow in range(ow_):
+                                i_w = ow * stride[2] - pad[2] + e * dilation[2]
+                                if 0 <= i_w < w_:
+                                    out[b, i_d, i_h, i_w] += cols[b, a, c, e, od, oh, ow]
+
+
+def _max_cols_planes(cols, table, vals, idx):
+    """Per plane ``b`` and column ``l``: the maximum over ``k`` of ``cols[b, k, j]`` (NaN wins,
+    as in PyTorch) and the input position ``table[k, j]`` it came from (``-1`` marks a padded
+    position, never picked)."""
+    nb_, kk, ll = cols.shape
+    for b in prange(nb_):
+        for j in range(ll):
+            first = 0
+            while first < kk - 1 and table[first, j] < 0:
+                first += 1
+            best = cols[b, first, j]
+            where = table[first, j]
+            for k in range(first + 1, kk):
+                v = cols[b, k, j]
+                if table[k, j] >= 0 and (v > best or v != v):
+                    best = v
+                    where = table[k, j]
+            vals[b, j] = best
+            idx[b, j] = where
+
+
+def _scatter_planes(src, idx, out):
+    """``out[b, idx[b, j]] += src[b, j]`` (``out`` starts at zero; one thread per plane)."""
+    nb_, ll = src.shape
+    for b in prange(nb_):
+        for j in range(ll):
+            out[b, idx[b, j]] += src[b, j]
+
+
+_IM2COL = twins(_im2col_planes)
+_COL2IM = twins(_col2im_planes)
+_MAX_COLS = twins(_max_cols_planes)
+_SCATTER = twins(_scatter_planes)
+
+
+def _three(values, fill: int) -> tuple:
+    """``values`` left-padded to three entries (int64 for one kernel signature)."""
+    return tuple(np.int64(fill) for _ in range(3 - len(values))) + tuple(
+        np.int64(v) for v in values)
+
+
+def _pick(twin, size: int):
+    serial, parallel = twin
+    return parallel if size >= PARALLEL_MIN else serial
+
+
+def im2col(x: np.ndarray, in_size: tuple, kernel: tuple, stride: tuple, dilation: tuple,
+           padding: tuple, out_size: tuple, fill: float) -> np.ndarray:
+    """Columns (N, C*prod(kernel), prod(out_size)) of ``x`` (N, C, *in_size).
+
+    >>> x = np.arange(4.0).reshape(1, 1, 4)
+    >>> im2col(x, (4,), (2,), (2,), (1,), (0,), (2,), 0.0)[0]
+    array([[0., 2.],
+           [1., 3.]])
+    """
+    n, c = x.shape[:2]
+    k3, o3 = _three(kernel, 1), _three(out_size, 1)
+    x4 = np.ascontiguousarray(x).reshape(n * c, *_three(in_size, 1))
+    if not x4.flags.writeable:
+        x4 = x4.copy()
+    cols = empty((n * c, *k3, *o3), x.dtype)
+    if cols.size:
+        _pick(_IM2COL, cols.size)(x4, cols, _three(stride, 1), _three(dilation, 1),
+                                  _three(padding, 0), x.dtype.type(fill))
+    return cols.reshape(n, c * int(np.prod(kernel)), int(np.prod(out_size)))
+
+
+def col2im(cols: np.ndarray, in_size: tuple, kernel: tuple, stride: tuple, dilation: tuple,
+           padding: tuple, out_size: tuple, fill: float = 0.0) -> np.ndarray:
+    """The sum of columns (N, C*prod(kernel), prod(out_size)) back into (N, C, *in_size).
+
+    >>> cols = np.ones((1, 2, 2))
+    >>> col2im(cols, (3,), (2,), (1,), (1,), (0,), (2,))
+    array([[[1., 2., 1.]]])
+    """
+    n = cols.shape[0]
+    k = int(np.prod(kernel))
+    c = cols.shape[1] // k if k else 0
+    k3, o3 = _three(kernel, 1), _three(out_size, 1)
+    c6 = np.ascontiguousarray(cols).reshape(n * c, *k3, *o3)
+    if not c6.flags.writeable:
+        c6 = c6.copy()
+    out = np.zeros((n * c, *_three(in_size, 1)), cols.dtype)
+    if c6.size:
+        _pick(_COL2IM, c6.size)(c6, out, _three(stride, 1), _three(dilation, 1),
+                                _three(padding, 0))
+    return out.reshape(n, c, *in_size)
+
+
+def _c(a: np.ndarray) -> np.ndarray:
+    if a.flags.c_contiguous and a.flags.writeable:
+        return a
+    return np.array(a, order="C", copy=True)
+
+
+def max_cols(cols: np.ndarray, table: np.ndarray):
+    """(maxima, input positions) over the window axis of ``cols`` (N, C, K, L), given the
+    input position ``table`` (K, L) of each window element (-1 where padded): two (N, C, L)
+    arrays, the positions int64.
+
+    >>> cols = np.array([[[[1.0], [3.0], [2.0]]]])
+    >>> max_cols(cols, np.array([[4], [5], [6]]))
+    (array([[[3.]]]), array([[[5]]]))
+    """
+    n, c, k, length = cols.shape
+    c3 = _c(cols.reshape(n * c, k, length))
+    vals = np.empty((n * c, length), cols.dtype)
+    idx = np.empty((n * c, length), np.int64)
+    if vals.size and k:
+        _pick(_MAX_COLS, c3.size)(c3, _c(table.astype(np.int64, copy=False)), vals, idx)
+    return vals.reshape(n, c, length), idx.reshape(n, c, length)
+
+
+def scatter_planes(src: np.ndarray, idx: np.ndarray, plane: int) -> np.ndarray:
+    """``out[n, c, idx[n, c, l]] += src[n, c, l]`` into zeros (N, C, plane): max pooling's
+    gradient and max unpooling.
+
+    >>> scatter_planes(np.array([[[1.0, 2.0]]]), np.array([[[2, 2]]]), 3)
+    array([[[0., 0., 3.]]])
+    """
+    n, c, length = src.shape
+    out = np.zeros((n * c, plane), src.dtype)
+    if src.size:
+        i2 = _c(idx.reshape(n * c, length).astype(np.int64, copy=False))
+        if i2.size and (i2.min() < 0 or i2.max() >= plane):
+            raise IndexError(f"index out of range: indices must lie in [0, {plane})")
+        _pick(_SCATTER, src.size)(_c(src.reshape(n * c, length)), i2, out)
+    return out.reshape(n, c, plane)
