@@ -29,15 +29,18 @@ _DOC = "Convolution and pooling"
 class Im2Col(OpDef):
     """Windows of ``x`` (N, C, *S) as columns (N, C*prod(k), prod(out)).
 
-    params = (in_size, kernel, stride, dilation, padding, out_size, fill)."""
+    params = (in_size, kernel, stride, dilation, padding, out_size, fill, channels_first,
+    batch): with ``channels_first`` the columns are laid out (C*prod(k), N*prod(out)), the
+    operand of one BLAS matmul per convolution."""
 
     name = "Im2Col"
 
     def forward(self, bk, params, x):
-        return _kernels(bk, "conv").im2col(x, *params)
+        return _kernels(bk, "conv").im2col(x, *params[:8])
 
     def backward(self, node, grad):
-        return (apply(COL2IM, (grad,), node.params[:6] + (0.0,)),)
+        p = node.params
+        return (apply(COL2IM, (grad,), p[:6] + (0.0,) + p[7:]),)
 
 
 class Col2Im(OpDef):
@@ -49,7 +52,8 @@ class Col2Im(OpDef):
         return _kernels(bk, "conv").col2im(cols, *params)
 
     def backward(self, node, grad):
-        return (apply(IM2COL, (grad,), node.params[:6] + (0.0,)),)
+        p = node.params
+        return (apply(IM2COL, (grad,), p[:6] + (0.0,) + p[7:]),)
 
 
 IM2COL, COL2IM = Im2Col(), Col2Im()
@@ -96,7 +100,8 @@ def im2col(x: Tensor, kernel: tuple, stride: tuple, dilation: tuple, padding: tu
     if out_size is None:
         out_size = tuple(_out_len(*a) for a in zip(in_size, kernel, stride, dilation, padding))
     return apply(IM2COL, (x,), (in_size, tuple(kernel), tuple(stride), tuple(dilation),
-                                 tuple(padding), tuple(out_size), float(fill)))
+                                 tuple(padding), tuple(out_size), float(fill), False,
+                                 x.shape[0]))
 
 
 def col2im(cols: Tensor, in_size: tuple, kernel: tuple, stride: tuple, dilation: tuple,
@@ -109,7 +114,8 @@ def col2im(cols: Tensor, in_size: tuple, kernel: tuple, stride: tuple, dilation:
     tensor([[[1., 2., 1.]]])
     """
     return apply(COL2IM, (cols,), (tuple(in_size), tuple(kernel), tuple(stride),
-                                    tuple(dilation), tuple(padding), tuple(out_size), 0.0))
+                                    tuple(dilation), tuple(padding), tuple(out_size), 0.0, False,
+                                    cols.shape[0]))
 
 
 # ----------------------------------------------------------------------------- convolutions
@@ -211,14 +217,15 @@ def _conv_nd(nd: int, fname: str, input: Tensor, weight: Tensor, bias, stride, p
     out_size = tuple((p - e) // s + 1 for p, e, s in zip(padded, eff, stride))
     orig = x.dtype
     x, w = _as_float(x), _as_float(weight)
-    cols = apply(IM2COL, (x,), (size, kernel, stride, dilation, lo, out_size, 0.0))
-    n, ck, length = cols.shape
+    n = x.shape[0]
+    cols = apply(IM2COL, (x,), (size, kernel, stride, dilation, lo, out_size, 0.0, True, n))
+    ck, nl = cols.shape  # (C*K, N*L): one BLAS matmul (per group)
     if groups == 1:
         out = w.reshape(oc, ck) @ cols
     else:
-        out = (w.reshape(groups, oc // groups, ck // groups)
-               @ cols.reshape(n, groups, ck // groups, length)).reshape(n, oc, length)
-    out = out.reshape(n, oc, *out_size)
+        out = w.reshape(groups, oc // groups, ck // groups) @ cols.reshape(
+            groups, ck // groups, nl)
+    out = out.reshape(oc, n, *out_size).transpose(0, 1)
     if bias is not None:
         out = out + _as_float(bias).reshape(oc, *(1,) * nd)
     if orig is not out.dtype:
@@ -333,10 +340,11 @@ def _conv_transpose_nd(nd: int, fname: str, input: Tensor, weight: Tensor, bias,
     n = x.shape[0]
     k = math.prod(kernel)
     length = math.prod(size)
-    xs = x.reshape(n, groups, cin // groups, length)
+    xs = x.reshape(n, cin, length).transpose(0, 1).reshape(groups, cin // groups, n * length)
     wg = w.reshape(groups, cin // groups, ocg * k).transpose(1, 2)  # (G, ocg*k, cin/G)
-    cols = (wg @ xs).reshape(n, oc * k, length)
-    out = apply(COL2IM, (cols,), (out_size, kernel, stride, dilation, padding, size, 0.0))
+    cols = (wg @ xs).reshape(oc * k, n * length)  # the (C*K, N*L) layout
+    out = apply(COL2IM, (cols,), (out_size, kernel, stride, dilation, padding, size, 0.0, True,
+                                  n))
     if bias is not None:
         out = out + _as_float(bias).reshape(oc, *(1,) * nd)
     if orig is not out.dtype:

@@ -13,6 +13,7 @@ from nbgrad.ops import (  # noqa: F401  (importing an op module declares its pub
     linalg,
     pooling,
     reduce,
+    resample,
     shape,
 )
 from nbgrad.ops._register import functions as _functions

@@ -125,7 +125,7 @@ class MaxPool(OpDef):
         k = _kernels(bk, "conv")
         n, c = x.shape[:2]
         cols = k.im2col(x, *params[:7])
-        table = params[7]
+        table = params[-1]
         vals, idx = k.max_cols(bk.reshape(cols, (n, c, table.shape[0], table.shape[1])), table)
         out = (n, c, *params[5])
         return bk.reshape(idx, out), bk.reshape(vals, out)
@@ -365,7 +365,7 @@ def _avg_pool(nd: int, fname: str, input: Tensor, kernel_size, stride, padding, 
     k, s, p, d, out = _plan(x, nd, kernel_size, stride, padding, 1, ceil_mode, True)
     size = tuple(x.shape[2:])
     n, c = x.shape[:2]
-    cols = apply(IM2COL, (x,), (size, k, s, d, p, out, 0.0))
+    cols = apply(IM2COL, (x,), (size, k, s, d, p, out, 0.0, False, x.shape[0]))
     total = cols.reshape(n, c, math.prod(k), math.prod(out)).sum(2)
     if divisor_override is not None:
         if int(divisor_override) == 0:

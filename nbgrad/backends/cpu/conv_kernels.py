@@ -25,47 +25,53 @@ PARALLEL_MIN = 1 << 16
 
 
 def _im2col_planes(x, cols, stride, dilation, pad, fill):
-    """``cols[b, a, c, e, od, oh, ow] = x[b, id, ih, iw]`` (or ``fill`` outside)."""
-    nb_, d_, h_, w_ = x.shape
-    kd, kh, kw, od_, oh_, ow_ = cols.shape[1:]
-    for b in prange(nb_):
+    """``cols[n, c, a, p, e, od, oh, ow] = x[n, c, id, ih, iw]`` (or ``fill`` outside); ``cols``
+    may be a transposed view (the (C*K, N*L) layout convolutions multiply)."""
+    n_, c_, d_, h_, w_ = x.shape
+    kd, kh, kw, od_, oh_, ow_ = cols.shape[2:]
+    for b in prange(n_ * c_):
+        n = b // c_
+        c = b - n * c_
         for a in range(kd):
-            for c in range(kh):
+            for q in range(kh):
                 for e in range(kw):
                     for od in range(od_):
                         i_d = od * stride[0] - pad[0] + a * dilation[0]
                         din = 0 <= i_d < d_
                         for oh in range(oh_):
-                            i_h = oh * stride[1] - pad[1] + c * dilation[1]
+                            i_h = oh * stride[1] - pad[1] + q * dilation[1]
                             inside = din and 0 <= i_h < h_
                             for ow in range(ow_):
                                 i_w = ow * stride[2] - pad[2] + e * dilation[2]
                                 if inside and 0 <= i_w < w_:
-                                    cols[b, a, c, e, od, oh, ow] = x[b, i_d, i_h, i_w]
+                                    cols[n, c, a, q, e, od, oh, ow] = x[n, c, i_d, i_h, i_w]
                                 else:
-                                    cols[b, a, c, e, od, oh, ow] = fill
+                                    cols[n, c, a, q, e, od, oh, ow] = fill
 
 
 def _col2im_planes(cols, out, stride, dilation, pad):
-    """``out[b, id, ih, iw] += cols[b, a, c, e, od, oh, ow]`` (``out`` starts at zero)."""
-    nb_, d_, h_, w_ = out.shape
-    kd, kh, kw, od_, oh_, ow_ = cols.shape[1:]
-    for b in prange(nb_):
+    """``out[n, c, id, ih, iw] += cols[n, c, a, p, e, od, oh, ow]`` (``out`` starts at zero;
+    each (n, c) plane is summed by one thread)."""
+    n_, c_, d_, h_, w_ = out.shape
+    kd, kh, kw, od_, oh_, ow_ = cols.shape[2:]
+    for b in prange(n_ * c_):
+        n = b // c_
+        c = b - n * c_
         for a in range(kd):
-            for c in range(kh):
+            for q in range(kh):
                 for e in range(kw):
                     for od in range(od_):
                         i_d = od * stride[0] - pad[0] + a * dilation[0]
                         if i_d < 0 or i_d >= d_:
                             continue
                         for oh in range(oh_):
-                            i_h = oh * stride[1] - pad[1] + c * dilation[1]
+                            i_h = oh * stride[1] - pad[1] + q * dilation[1]
                             if i_h < 0 or i_h >= h_:
                                 continue
                             for ow in range(ow_):
                                 i_w = ow * stride[2] - pad[2] + e * dilation[2]
                                 if 0 <= i_w < w_:
-                                    out[b, i_d, i_h, i_w] += cols[b, a, c, e, od, oh, ow]
+                                    out[n, c, i_d, i_h, i_w] += cols[n, c, a, q, e, od, oh, ow]
 
 
 def _max_cols_planes(cols, table, vals, idx):
@@ -114,9 +120,18 @@ def _pick(twin, size: int):
     return parallel if size >= PARALLEL_MIN else serial
 
 
+def _cols_view(cols, n: int, c: int, k3, o3, channels_first: bool):
+    """The 8-d (N, C, kd, kh, kw, od, oh, ow) view of a columns array in either layout."""
+    if channels_first:  # (C*K, N*L)
+        return cols.reshape(c, *k3, n, *o3).transpose(4, 0, 1, 2, 3, 5, 6, 7)
+    return cols.reshape(n, c, *k3, *o3)
+
+
 def im2col(x: np.ndarray, in_size: tuple, kernel: tuple, stride: tuple, dilation: tuple,
-           padding: tuple, out_size: tuple, fill: float) -> np.ndarray:
-    """Columns (N, C*prod(kernel), prod(out_size)) of ``x`` (N, C, *in_size).
+           padding: tuple, out_size: tuple, fill: float,
+           channels_first: bool = False) -> np.ndarray:
+    """Columns (N, C*prod(kernel), prod(out_size)) of ``x`` (N, C, *in_size), or with
+    ``channels_first`` the (C*prod(kernel), N*prod(out_size)) layout a convolution multiplies.
 
     >>> x = np.arange(4.0).reshape(1, 1, 4)
     >>> im2col(x, (4,), (2,), (2,), (1,), (0,), (2,), 0.0)[0]
@@ -125,34 +140,40 @@ def im2col(x: np.ndarray, in_size: tuple, kernel: tuple, stride: tuple, dilation
     """
     n, c = x.shape[:2]
     k3, o3 = _three(kernel, 1), _three(out_size, 1)
-    x4 = np.ascontiguousarray(x).reshape(n * c, *_three(in_size, 1))
-    if not x4.flags.writeable:
-        x4 = x4.copy()
-    cols = empty((n * c, *k3, *o3), x.dtype)
+    x5 = _c(np.ascontiguousarray(x).reshape(n, c, *_three(in_size, 1)))
+    k, length = int(np.prod(kernel)), int(np.prod(out_size))
+    shape = (c * k, n * length) if channels_first else (n, c * k, length)
+    cols = empty(shape, x.dtype)
     if cols.size:
-        _pick(_IM2COL, cols.size)(x4, cols, _three(stride, 1), _three(dilation, 1),
-                                  _three(padding, 0), x.dtype.type(fill))
-    return cols.reshape(n, c * int(np.prod(kernel)), int(np.prod(out_size)))
+        _pick(_IM2COL, cols.size)(x5, _cols_view(cols, n, c, k3, o3, channels_first),
+                                  _three(stride, 1), _three(dilation, 1), _three(padding, 0),
+                                  x.dtype.type(fill))
+    return cols
 
 
 def col2im(cols: np.ndarray, in_size: tuple, kernel: tuple, stride: tuple, dilation: tuple,
-           padding: tuple, out_size: tuple, fill: float = 0.0) -> np.ndarray:
-    """The sum of columns (N, C*prod(kernel), prod(out_size)) back into (N, C, *in_size).
+           padding: tuple, out_size: tuple, fill: float = 0.0, channels_first: bool = False,
+           batch: int = 0) -> np.ndarray:
+    """The sum of columns (N, C*prod(kernel), prod(out_size)) back into (N, C, *in_size); with
+    ``channels_first`` the columns are (C*prod(kernel), N*prod(out_size)), N = ``batch``.
 
     >>> cols = np.ones((1, 2, 2))
     >>> col2im(cols, (3,), (2,), (1,), (1,), (0,), (2,))
     array([[[1., 2., 1.]]])
     """
-    n = cols.shape[0]
     k = int(np.prod(kernel))
-    c = cols.shape[1] // k if k else 0
+    length = int(np.prod(out_size))
+    if channels_first:
+        n = batch
+        c = cols.shape[0] // k if k else 0
+    else:
+        n = cols.shape[0]
+        c = cols.shape[1] // k if k else 0
     k3, o3 = _three(kernel, 1), _three(out_size, 1)
-    c6 = np.ascontiguousarray(cols).reshape(n * c, *k3, *o3)
-    if not c6.flags.writeable:
-        c6 = c6.copy()
-    out = np.zeros((n * c, *_three(in_size, 1)), cols.dtype)
-    if c6.size:
-        _pick(_COL2IM, c6.size)(c6, out, _three(stride, 1), _three(dilation, 1),
+    c8 = _cols_view(_c(cols), n, c, k3, o3, channels_first)
+    out = np.zeros((n, c, *_three(in_size, 1)), cols.dtype)
+    if c8.size and length:
+        _pick(_COL2IM, c8.size)(c8, out, _three(stride, 1), _three(dilation, 1),
                                 _three(padding, 0))
     return out.reshape(n, c, *in_size)
 
