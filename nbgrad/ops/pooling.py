@@ -95,26 +95,10 @@ def _plan(x: Tensor, nd: int, kernel_size, stride, padding, dilation, ceil_mode,
     return k, s, p, d, out
 
 
-def _positions(size, k, s, p, d, out) -> np.ndarray:
-    """(K, L) flat input position of every window element, -1 where it is padding."""
-    flat = np.zeros((1,) * (2 * len(size)), np.int64)
-    valid = np.ones_like(flat, bool)
-    nd = len(size)
-    for i in range(nd):
-        pos = (np.arange(out[i])[None, :] * s[i] - p[i] + np.arange(k[i])[:, None] * d[i])
-        shape = [1] * (2 * nd)
-        shape[i], shape[nd + i] = k[i], out[i]
-        pos = pos.reshape(shape)
-        valid = valid & (pos >= 0) & (pos < size[i])
-        flat = flat * size[i] + pos
-    flat = np.where(valid, flat, -1)
-    return flat.reshape(math.prod(k), math.prod(out))
-
-
 # ----------------------------------------------------------------------------- max pooling
 class MaxPool(OpDef):
-    """Outputs (input positions, maxima) of each window; params = (in_size, kernel, stride,
-    dilation, padding, out_size, fill, table)."""
+    """Outputs (input positions, maxima) of each window; params = (kernel, stride, dilation,
+    padding, out_size)."""
 
     n_outputs = 2
 
@@ -122,13 +106,7 @@ class MaxPool(OpDef):
         return nr == 1
 
     def forward(self, bk, params, x):
-        k = _kernels(bk, "conv")
-        n, c = x.shape[:2]
-        cols = k.im2col(x, *params[:7])
-        table = params[-1]
-        vals, idx = k.max_cols(bk.reshape(cols, (n, c, table.shape[0], table.shape[1])), table)
-        out = (n, c, *params[5])
-        return bk.reshape(idx, out), bk.reshape(vals, out)
+        return _kernels(bk, "conv").max_pool(x, *params)
 
     def save(self, needs):
         return (False,), True  # output 0: the positions
@@ -136,8 +114,12 @@ class MaxPool(OpDef):
     def backward(self, node, grad_idx, grad):
         if grad is None:
             return (None,)
-        in_size = node.params[0]
-        return (apply(MAX_POOL_BACKWARD, (grad, node.output()), in_size),)
+        return (apply(MAX_POOL_BACKWARD, (grad, node.output()), node.meta),)
+
+    wants_meta = True
+
+    def meta(self, arrays, out):
+        return tuple(arrays[0].shape[2:])
 
 
 class MaxUnpool(OpDef):
@@ -167,19 +149,11 @@ MAX_POOL_BACKWARD = MaxUnpool("MaxPoolWithIndicesBackward",
 MAX_UNPOOL = {nd: MaxUnpool(f"MaxUnpool{nd}D") for nd in (1, 2, 3)}
 
 
-def _fill(x: Tensor) -> float:
-    if x.dtype.is_floating_point:
-        return -math.inf
-    return float(np.iinfo(x.dtype.np).min)
-
-
 def _max_pool(nd: int, fname: str, input: Tensor, kernel_size, stride, padding, dilation,
               ceil_mode, return_indices):
     x, unbatched = _input(input, nd, fname)
     k, s, p, d, out = _plan(x, nd, kernel_size, stride, padding, dilation, ceil_mode, False)
-    size = tuple(x.shape[2:])
-    table = _positions(size, k, s, p, d, out)
-    idx, vals = apply(MAX_POOL[nd], (x,), (size, k, s, d, p, out, _fill(x), table))
+    idx, vals = apply(MAX_POOL[nd], (x,), (k, s, d, p, out))
     if unbatched:
         idx, vals = idx.squeeze(0), vals.squeeze(0)
     return (vals, idx) if return_indices else vals

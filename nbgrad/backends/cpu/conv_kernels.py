@@ -18,7 +18,7 @@ from numba import prange
 from nbgrad.backends._jit import twins
 from nbgrad.backends.cpu.pool import empty
 
-__all__ = ["im2col", "col2im", "max_cols", "scatter_planes", "PARALLEL_MIN"]
+__all__ = ["im2col", "col2im", "max_pool", "scatter_planes", "PARALLEL_MIN"]
 
 PARALLEL_MIN = 1 << 16
 """Kernels over at least this many column elements run on Numba's parallel threads."""
@@ -74,27 +74,6 @@ def _col2im_planes(cols, out, stride, dilation, pad):
                                     out[n, c, i_d, i_h, i_w] += cols[n, c, a, q, e, od, oh, ow]
 
 
-def _max_cols_planes(cols, table, vals, idx):
-    """Per plane ``b`` and column ``l``: the maximum over ``k`` of ``cols[b, k, j]`` (NaN wins,
-    as in PyTorch) and the input position ``table[k, j]`` it came from (``-1`` marks a padded
-    position, never picked)."""
-    nb_, kk, ll = cols.shape
-    for b in prange(nb_):
-        for j in range(ll):
-            first = 0
-            while first < kk - 1 and table[first, j] < 0:
-                first += 1
-            best = cols[b, first, j]
-            where = table[first, j]
-            for k in range(first + 1, kk):
-                v = cols[b, k, j]
-                if table[k, j] >= 0 and (v > best or v != v):
-                    best = v
-                    where = table[k, j]
-            vals[b, j] = best
-            idx[b, j] = where
-
-
 def _scatter_planes(src, idx, out):
     """``out[b, idx[b, j]] += src[b, j]`` (``out`` starts at zero; one thread per plane)."""
     nb_, ll = src.shape
@@ -103,9 +82,47 @@ def _scatter_planes(src, idx, out):
             out[b, idx[b, j]] += src[b, j]
 
 
+def _max_pool_planes(x, vals, idx, kernel, stride, dilation, pad):
+    """Direct max pooling of every (n, c) plane of ``x`` (N, C, D, H, W): the maximum of each
+    window (NaN wins, as in PyTorch; padding never does) and its flat position in the plane."""
+    n_, c_, d_, h_, w_ = x.shape
+    od_, oh_, ow_ = vals.shape[2:]
+    for b in prange(n_ * c_):
+        n = b // c_
+        c = b - n * c_
+        for od in range(od_):
+            d0 = od * stride[0] - pad[0]
+            for oh in range(oh_):
+                h0 = oh * stride[1] - pad[1]
+                for ow in range(ow_):
+                    w0 = ow * stride[2] - pad[2]
+                    found = False
+                    best = x[n, c, 0, 0, 0]
+                    where = -1
+                    for a in range(kernel[0]):
+                        i_d = d0 + a * dilation[0]
+                        if i_d < 0 or i_d >= d_:
+                            continue
+                        for q in range(kernel[1]):
+                            i_h = h0 + q * dilation[1]
+                            if i_h < 0 or i_h >= h_:
+                                continue
+                            for e in range(kernel[2]):
+                                i_w = w0 + e * dilation[2]
+                                if i_w < 0 or i_w >= w_:
+                                    continue
+                                v = x[n, c, i_d, i_h, i_w]
+                                if not found or v > best or v != v:
+                                    best = v
+                                    where = (i_d * h_ + i_h) * w_ + i_w
+                                    found = True
+                    vals[n, c, od, oh, ow] = best
+                    idx[n, c, od, oh, ow] = where
+
+
+_MAX_POOL = twins(_max_pool_planes)
 _IM2COL = twins(_im2col_planes)
 _COL2IM = twins(_col2im_planes)
-_MAX_COLS = twins(_max_cols_planes)
 _SCATTER = twins(_scatter_planes)
 
 
@@ -184,24 +201,6 @@ def _c(a: np.ndarray) -> np.ndarray:
     return np.array(a, order="C", copy=True)
 
 
-def max_cols(cols: np.ndarray, table: np.ndarray):
-    """(maxima, input positions) over the window axis of ``cols`` (N, C, K, L), given the
-    input position ``table`` (K, L) of each window element (-1 where padded): two (N, C, L)
-    arrays, the positions int64.
-
-    >>> cols = np.array([[[[1.0], [3.0], [2.0]]]])
-    >>> max_cols(cols, np.array([[4], [5], [6]]))
-    (array([[[3.]]]), array([[[5]]]))
-    """
-    n, c, k, length = cols.shape
-    c3 = _c(cols.reshape(n * c, k, length))
-    vals = np.empty((n * c, length), cols.dtype)
-    idx = np.empty((n * c, length), np.int64)
-    if vals.size and k:
-        _pick(_MAX_COLS, c3.size)(c3, _c(table.astype(np.int64, copy=False)), vals, idx)
-    return vals.reshape(n, c, length), idx.reshape(n, c, length)
-
-
 def scatter_planes(src: np.ndarray, idx: np.ndarray, plane: int) -> np.ndarray:
     """``out[n, c, idx[n, c, l]] += src[n, c, l]`` into zeros (N, C, plane): max pooling's
     gradient and max unpooling.
@@ -217,3 +216,23 @@ def scatter_planes(src: np.ndarray, idx: np.ndarray, plane: int) -> np.ndarray:
             raise IndexError(f"index out of range: indices must lie in [0, {plane})")
         _pick(_SCATTER, src.size)(_c(src.reshape(n * c, length)), i2, out)
     return out.reshape(n, c, plane)
+
+
+def max_pool(x: np.ndarray, kernel: tuple, stride: tuple, dilation: tuple, padding: tuple,
+             out_size: tuple):
+    """(positions, maxima) of max pooling ``x`` (N, C, *S): two (N, C, *out_size) arrays, the
+    positions flat in each plane (int64).
+
+    >>> max_pool(np.array([[[1.0, 3.0, 2.0, 0.0]]]), (2,), (2,), (1,), (0,), (2,))
+    (array([[[1, 2]]]), array([[[3., 2.]]]))
+    """
+    n, c = x.shape[:2]
+    x5 = _c(np.ascontiguousarray(x).reshape(n, c, *_three(x.shape[2:], 1)))
+    o3 = _three(out_size, 1)
+    vals = empty((n, c, *o3), x.dtype)
+    idx = empty((n, c, *o3), np.int64)
+    if vals.size:
+        _pick(_MAX_POOL, vals.size * int(np.prod(kernel)))(
+            x5, vals, idx, _three(kernel, 1), _three(stride, 1), _three(dilation, 1),
+            _three(padding, 0))
+    return idx.reshape(n, c, *out_size), vals.reshape(n, c, *out_size)
