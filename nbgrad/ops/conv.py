@@ -233,11 +233,11 @@ def _conv_nd(nd: int, fname: str, input: Tensor, weight: Tensor, bias, stride, p
     return out.squeeze(0) if unbatched else out
 
 
-_CONV_DOC = Doc(_DOC, "float32, float64 (integers computed in float64)",
+_CONV_DOC = (_DOC, "float32, float64 (integers computed in float64)",
                 "input: col2im(W.T @ g); weight: g @ im2col(x).T; bias: sum of g")
 
 
-@register(function=True, doc=_CONV_DOC)
+@register(function=True, doc=Doc(*_CONV_DOC))
 def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
            dilation=1, groups: int = 1) -> Tensor:
     """1-D convolution (cross-correlation) of ``input`` (N, C_in, L) or (C_in, L) with
@@ -250,7 +250,7 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     return _conv_nd(1, "conv1d", input, weight, bias, stride, padding, dilation, groups)
 
 
-@register(function=True, doc=_CONV_DOC)
+@register(function=True, doc=Doc(*_CONV_DOC))
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
            dilation=1, groups: int = 1) -> Tensor:
     """2-D convolution of ``input`` (N, C_in, H, W) or (C_in, H, W) with ``weight``
@@ -265,7 +265,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     return _conv_nd(2, "conv2d", input, weight, bias, stride, padding, dilation, groups)
 
 
-@register(function=True, doc=_CONV_DOC)
+@register(function=True, doc=Doc(*_CONV_DOC))
 def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
            dilation=1, groups: int = 1) -> Tensor:
     """3-D convolution of ``input`` (N, C_in, D, H, W) or (C_in, D, H, W) with ``weight``
@@ -352,11 +352,11 @@ def _conv_transpose_nd(nd: int, fname: str, input: Tensor, weight: Tensor, bias,
     return out.squeeze(0) if unbatched else out
 
 
-_CONVT_DOC = Doc(_DOC, "float32, float64 (integers computed in float64)",
+_CONVT_DOC = (_DOC, "float32, float64 (integers computed in float64)",
                  "input: W @ im2col(g) (a convolution); weight: x @ im2col(g).T; bias: sum of g")
 
 
-@register(function=True, doc=_CONVT_DOC)
+@register(function=True, doc=Doc(*_CONVT_DOC))
 def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
                      padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
     """1-D transposed convolution ("deconvolution") of ``input`` (N, C_in, L) with ``weight``
@@ -370,7 +370,7 @@ def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
                               output_padding, groups, dilation)
 
 
-@register(function=True, doc=_CONVT_DOC)
+@register(function=True, doc=Doc(*_CONVT_DOC))
 def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
                      padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
     """2-D transposed convolution of ``input`` (N, C_in, H, W) with ``weight``
@@ -384,7 +384,7 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
                               output_padding, groups, dilation)
 
 
-@register(function=True, doc=_CONVT_DOC)
+@register(function=True, doc=Doc(*_CONVT_DOC))
 def conv_transpose3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
                      padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
     """3-D transposed convolution of ``input`` (N, C_in, D, H, W) with ``weight``

@@ -159,10 +159,10 @@ def _max_pool(nd: int, fname: str, input: Tensor, kernel_size, stride, padding, 
     return (vals, idx) if return_indices else vals
 
 
-_MAX_DOC = Doc(_DOC, "every dtype but bool", "g scattered to the position of each maximum")
+_MAX_DOC = (_DOC, "every dtype but bool", "g scattered to the position of each maximum")
 
 
-@register(function=True, doc=_MAX_DOC)
+@register(function=True, doc=Doc(*_MAX_DOC))
 def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
                ceil_mode: bool = False, return_indices: bool = False):
     """Maximum over sliding windows of ``input`` (N, C, L) or (C, L); with
@@ -176,7 +176,7 @@ def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
                      return_indices)
 
 
-@register(function=True, doc=_MAX_DOC)
+@register(function=True, doc=Doc(*_MAX_DOC))
 def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
                ceil_mode: bool = False, return_indices: bool = False):
     """2-D max pooling of ``input`` (N, C, H, W) or (C, H, W); indices are flat positions in
@@ -191,7 +191,7 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
                      return_indices)
 
 
-@register(function=True, doc=_MAX_DOC)
+@register(function=True, doc=Doc(*_MAX_DOC))
 def max_pool3d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
                ceil_mode: bool = False, return_indices: bool = False):
     """3-D max pooling of ``input`` (N, C, D, H, W) or (C, D, H, W).
@@ -272,7 +272,6 @@ def _max_unpool(nd: int, fname: str, input: Tensor, indices: Tensor, kernel_size
     return out.squeeze(0) if unbatched else out
 
 
-_UNPOOL_DOC = Doc(_DOC, "every dtype but bool", "input: g gathered at indices")
 
 
 def max_unpool1d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0,
@@ -357,10 +356,10 @@ def _avg_pool(nd: int, fname: str, input: Tensor, kernel_size, stride, padding, 
     return res.squeeze(0) if unbatched else res
 
 
-_AVG_DOC = Doc(_DOC, "float32, float64", "g / divisor, spread over each window (col2im)")
+_AVG_DOC = (_DOC, "float32, float64", "g / divisor, spread over each window (col2im)")
 
 
-@register(function=True, doc=_AVG_DOC)
+@register(function=True, doc=Doc(*_AVG_DOC))
 def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True) -> Tensor:
     """Average over sliding windows of ``input`` (N, C, L) or (C, L).
@@ -443,10 +442,10 @@ def _adaptive_avg(nd: int, fname: str, input: Tensor, output_size) -> Tensor:
     return x.squeeze(0) if unbatched else x
 
 
-_ADAPTIVE_DOC = Doc(_DOC, "float32, float64", "g @ A per dimension (A: the averaging matrix)")
+_ADAPTIVE_DOC = (_DOC, "float32, float64", "g @ A per dimension (A: the averaging matrix)")
 
 
-@register(function=True, doc=_ADAPTIVE_DOC)
+@register(function=True, doc=Doc(*_ADAPTIVE_DOC))
 def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
     """Average pooling to a fixed output length: window ``i`` covers
     ``[floor(i*L/out), ceil((i+1)*L/out))``.
@@ -504,10 +503,10 @@ def _adaptive_max(nd: int, fname: str, input: Tensor, output_size, return_indice
     return (res, idx) if return_indices else res
 
 
-_ADAPTIVE_MAX_DOC = Doc(_DOC, "every dtype but bool", "g scattered to each maximum's position")
+_ADAPTIVE_MAX_DOC = (_DOC, "every dtype but bool", "g scattered to each maximum's position")
 
 
-@register(function=True, doc=_ADAPTIVE_MAX_DOC)
+@register(function=True, doc=Doc(*_ADAPTIVE_MAX_DOC))
 def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False):
     """Max pooling to a fixed output length (windows as in ``adaptive_avg_pool1d``).
 

@@ -265,10 +265,10 @@ def upsample(input: Tensor, size=None, scale_factor=None, mode: str = "nearest",
 
 
 # ----------------------------------------------------------------------------- pixel shuffle
-_SHUFFLE_DOC = Doc(_DOC, "every dtype", "the inverse rearrangement of g")
+_SHUFFLE_DOC = (_DOC, "every dtype", "the inverse rearrangement of g")
 
 
-@register(function=True, doc=_SHUFFLE_DOC)
+@register(function=True, doc=Doc(*_SHUFFLE_DOC))
 def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
     """Rearrange (*, C*r*r, H, W) into (*, C, H*r, W*r).
 
@@ -295,7 +295,7 @@ def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
     return x.reshape(*lead, c // (r * r), h * r, w * r)
 
 
-@register(function=True, doc=_SHUFFLE_DOC)
+@register(function=True, doc=Doc(*_SHUFFLE_DOC))
 def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
     """Rearrange (*, C, H*r, W*r) into (*, C*r*r, H, W): the inverse of ``pixel_shuffle``.
 
