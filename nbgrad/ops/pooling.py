@@ -127,11 +127,7 @@ class MaxUnpool(OpDef):
     max unpooling, and the gradient of max pooling. params = size."""
 
     def forward(self, bk, params, src, idx):
-        n, c = src.shape[:2]
-        length = math.prod(src.shape[2:])
-        out = _kernels(bk, "conv").scatter_planes(
-            bk.reshape(src, (n, c, length)), bk.reshape(idx, (n, c, length)), math.prod(params))
-        return bk.reshape(out, (n, c, *params))
+        return _kernels(bk, "conv").scatter_planes(src, idx, params)
 
     def save(self, needs):
         return (False, True), False

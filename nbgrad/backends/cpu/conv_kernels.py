@@ -201,21 +201,23 @@ def _c(a: np.ndarray) -> np.ndarray:
     return np.array(a, order="C", copy=True)
 
 
-def scatter_planes(src: np.ndarray, idx: np.ndarray, plane: int) -> np.ndarray:
-    """``out[n, c, idx[n, c, l]] += src[n, c, l]`` into zeros (N, C, plane): max pooling's
-    gradient and max unpooling.
+def scatter_planes(src: np.ndarray, idx: np.ndarray, out_size: tuple) -> np.ndarray:
+    """``out[n, c].flat[idx[n, c, ...]] += src[n, c, ...]`` into zeros (N, C, *out_size): max
+    pooling's gradient and max unpooling.
 
-    >>> scatter_planes(np.array([[[1.0, 2.0]]]), np.array([[[2, 2]]]), 3)
+    >>> scatter_planes(np.array([[[1.0, 2.0]]]), np.array([[[2, 2]]]), (3,))
     array([[[0., 0., 3.]]])
     """
-    n, c, length = src.shape
+    n, c = src.shape[:2]
+    plane = int(np.prod(out_size))
     out = np.zeros((n * c, plane), src.dtype)
     if src.size:
-        i2 = _c(idx.reshape(n * c, length).astype(np.int64, copy=False))
-        if i2.size and (i2.min() < 0 or i2.max() >= plane):
-            raise IndexError(f"index out of range: indices must lie in [0, {plane})")
-        _pick(_SCATTER, src.size)(_c(src.reshape(n * c, length)), i2, out)
-    return out.reshape(n, c, plane)
+        i2 = _c(idx.reshape(n * c, -1).astype(np.int64, copy=False))
+        if i2.min() < 0 or i2.max() >= plane:
+            raise IndexError(f"max_unpool: found an invalid max index {int(i2.max())} (output "
+                             f"volumes are of size {'x'.join(map(str, out_size))})")
+        _pick(_SCATTER, src.size)(_c(src.reshape(n * c, -1)), i2, out)
+    return out.reshape(n, c, *out_size)
 
 
 def max_pool(x: np.ndarray, kernel: tuple, stride: tuple, dilation: tuple, padding: tuple,
