@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from nbgrad.backends._jit import twins
+from nbgrad.backends._jit import kernel, twins
 from nbgrad.backends.cpu.pool import empty
 
 __all__ = ["im2col", "col2im", "max_pool", "scatter_planes", "PARALLEL_MIN"]
@@ -24,42 +24,63 @@ PARALLEL_MIN = 1 << 16
 """Kernels over at least this many column elements run on Numba's parallel threads."""
 
 
+@kernel
+def _span(n_out, n_in, stride, pad, offset):
+    """[lo, hi): the outputs ``o`` whose input ``o*stride - pad + offset`` lies in [0, n_in)."""
+    lo = -((offset - pad) // stride)  # ceil((pad - offset) / stride)
+    hi = -((offset - pad - n_in) // stride)  # ceil((n_in + pad - offset) / stride)
+    lo = min(max(lo, 0), n_out)
+    return lo, min(max(hi, lo), n_out)
+
+
 def _im2col_planes(x, cols, stride, dilation, pad, fill):
     """``cols[n, c, a, p, e, od, oh, ow] = x[n, c, id, ih, iw]`` (or ``fill`` outside); ``cols``
-    may be a transposed view (the (C*K, N*L) layout convolutions multiply)."""
+    may be a transposed view (the (C*K, N*L) layout convolutions multiply). Each output row is
+    split into its padded ends and an in-bounds middle copied without a branch."""
     n_, c_, d_, h_, w_ = x.shape
     kd, kh, kw, od_, oh_, ow_ = cols.shape[2:]
+    sw = stride[2]
     for b in prange(n_ * c_):
         n = b // c_
         c = b - n * c_
         for a in range(kd):
             for q in range(kh):
                 for e in range(kw):
+                    lo, hi = _span(ow_, w_, sw, pad[2], e * dilation[2])
+                    start = lo * sw - pad[2] + e * dilation[2]
                     for od in range(od_):
                         i_d = od * stride[0] - pad[0] + a * dilation[0]
                         din = 0 <= i_d < d_
                         for oh in range(oh_):
                             i_h = oh * stride[1] - pad[1] + q * dilation[1]
-                            inside = din and 0 <= i_h < h_
-                            for ow in range(ow_):
-                                i_w = ow * stride[2] - pad[2] + e * dilation[2]
-                                if inside and 0 <= i_w < w_:
-                                    cols[n, c, a, q, e, od, oh, ow] = x[n, c, i_d, i_h, i_w]
-                                else:
-                                    cols[n, c, a, q, e, od, oh, ow] = fill
+                            row = cols[n, c, a, q, e, od, oh]
+                            if din and 0 <= i_h < h_:
+                                src = x[n, c, i_d, i_h]
+                                for ow in range(lo):
+                                    row[ow] = fill
+                                for j in range(hi - lo):
+                                    row[lo + j] = src[start + j * sw]
+                                for ow in range(hi, ow_):
+                                    row[ow] = fill
+                            else:
+                                for ow in range(ow_):
+                                    row[ow] = fill
 
 
 def _col2im_planes(cols, out, stride, dilation, pad):
     """``out[n, c, id, ih, iw] += cols[n, c, a, p, e, od, oh, ow]`` (``out`` starts at zero;
-    each (n, c) plane is summed by one thread)."""
+    each (n, c) plane is summed by one thread; only the in-bounds span of each row is read)."""
     n_, c_, d_, h_, w_ = out.shape
     kd, kh, kw, od_, oh_, ow_ = cols.shape[2:]
+    sw = stride[2]
     for b in prange(n_ * c_):
         n = b // c_
         c = b - n * c_
         for a in range(kd):
             for q in range(kh):
                 for e in range(kw):
+                    lo, hi = _span(ow_, w_, sw, pad[2], e * dilation[2])
+                    start = lo * sw - pad[2] + e * dilation[2]
                     for od in range(od_):
                         i_d = od * stride[0] - pad[0] + a * dilation[0]
                         if i_d < 0 or i_d >= d_:
@@ -68,10 +89,10 @@ def _col2im_planes(cols, out, stride, dilation, pad):
                             i_h = oh * stride[1] - pad[1] + q * dilation[1]
                             if i_h < 0 or i_h >= h_:
                                 continue
-                            for ow in range(ow_):
-                                i_w = ow * stride[2] - pad[2] + e * dilation[2]
-                                if 0 <= i_w < w_:
-                                    out[n, c, i_d, i_h, i_w] += cols[n, c, a, q, e, od, oh, ow]
+                            row = cols[n, c, a, q, e, od, oh]
+                            dst = out[n, c, i_d, i_h]
+                            for j in range(hi - lo):
+                                dst[start + j * sw] += row[lo + j]
 
 
 def _scatter_planes(src, idx, out):
