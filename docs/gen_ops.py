@@ -66,8 +66,14 @@ SECTIONS = [
     "Linear algebra",
     "Copying and joining",
     "Splitting (views)",
+    "Convolution and pooling",
 ]
 PROSE = {
+    "Convolution and pooling": [
+        "The `nn.functional`-only forms (`unfold`, `fold`, `pad`, `interpolate`, `avg_pool2d/3d`,",
+        "`adaptive_*_pool2d/3d`, `max_unpool*`, `lp_pool*`, `scaled_dot_product_attention`) are",
+        "built from the same ops; `docs/coming_from_pytorch.md` lists what differs.",
+    ],
     "Elementwise: three arguments": [
         "`nb.where(condition, input, other)` needs a bool condition; `nb.clamp(x, min=None,",
         "max=None)` picks `clamp_min`, `clamp_max` or the three-argument row below.",

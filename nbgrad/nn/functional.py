@@ -501,3 +501,10 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
         raise RuntimeError("Class values must be smaller than num_classes.")
     classes = arange(num_classes, device=tensor.device)
     return (tensor.unsqueeze(-1) == classes).long()
+
+
+# ----------------------------------------------------------------------------- conv and pooling
+from nbgrad.nn import _conv_functional  # noqa: E402
+from nbgrad.nn._conv_functional import *  # noqa: E402,F403
+
+__all__ += _conv_functional.__all__

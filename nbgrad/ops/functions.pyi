@@ -14,12 +14,14 @@ __all__ = [
     "tanh", "sigmoid", "relu", "sqrt", "reciprocal", "rsqrt", "log1p", "expm1", "tan", "erf",
     "gelu", "silu", "softplus", "floor", "ceil", "round", "add", "sub", "mul", "div", "pow",
     "maximum", "minimum", "floor_divide", "remainder", "atan2", "arctan2", "clamp_min", "clamp_max",
-    "eq", "ne", "lt", "le", "gt", "ge", "where", "clamp", "clip", "reshape", "flatten", "squeeze",
+    "eq", "ne", "lt", "le", "gt", "ge", "where", "clamp", "clip", "conv1d", "conv2d", "conv3d",
+    "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "reshape", "flatten", "squeeze",
     "unsqueeze", "permute", "transpose", "t", "narrow", "clone", "gather", "take_along_dim",
     "scatter_add", "index_select", "masked_fill", "cat", "concat", "concatenate", "stack", "split",
-    "chunk", "unbind", "flip", "tril", "triu", "matmul", "mm", "bmm", "dot", "outer", "sum", "mean",
-    "prod", "amax", "amin", "max", "min", "argmax", "argmin", "var", "std", "var_mean", "std_mean",
-    "logsumexp", "norm",
+    "chunk", "unbind", "flip", "tril", "triu", "matmul", "mm", "bmm", "dot", "outer", "max_pool1d",
+    "max_pool2d", "max_pool3d", "avg_pool1d", "adaptive_avg_pool1d", "adaptive_max_pool1d", "sum",
+    "mean", "prod", "amax", "amin", "max", "min", "argmax", "argmin", "var", "std", "var_mean",
+    "std_mean", "logsumexp", "norm", "pixel_shuffle", "pixel_unshuffle",
 ]
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor: ...
@@ -190,6 +192,69 @@ def clip(
     max: Tensor | float | None = None,
 ) -> Tensor: ...
 
+def conv1d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups: int = 1,
+) -> Tensor: ...
+
+def conv2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups: int = 1,
+) -> Tensor: ...
+
+def conv3d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups: int = 1,
+) -> Tensor: ...
+
+def conv_transpose1d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups: int = 1,
+    dilation=1,
+) -> Tensor: ...
+
+def conv_transpose2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups: int = 1,
+    dilation=1,
+) -> Tensor: ...
+
+def conv_transpose3d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups: int = 1,
+    dilation=1,
+) -> Tensor: ...
+
 def reshape(x: Tensor, *shape) -> Tensor: ...
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor: ...
@@ -248,6 +313,49 @@ def dot(a: Tensor, b: Tensor) -> Tensor: ...
 
 def outer(a: Tensor, b: Tensor) -> Tensor: ...
 
+def max_pool1d(
+    input: Tensor,
+    kernel_size,
+    stride=None,
+    padding=0,
+    dilation=1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+): ...
+
+def max_pool2d(
+    input: Tensor,
+    kernel_size,
+    stride=None,
+    padding=0,
+    dilation=1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+): ...
+
+def max_pool3d(
+    input: Tensor,
+    kernel_size,
+    stride=None,
+    padding=0,
+    dilation=1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+): ...
+
+def avg_pool1d(
+    input: Tensor,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> Tensor: ...
+
+def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor: ...
+
+def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False): ...
+
 def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor: ...
 
 def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor: ...
@@ -305,3 +413,7 @@ def std_mean(
 def logsumexp(x: Tensor, dim=None, keepdim: bool = False) -> Tensor: ...
 
 def norm(x: Tensor, p='fro', dim=None, keepdim: bool = False, *, dtype=None) -> Tensor: ...
+
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor: ...
+
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor: ...
