@@ -1,6 +1,7 @@
 """``nb.nn``: modules, parameters, initialisers and functional forms for building models."""
 
-from nbgrad.nn import functional, init
+from nbgrad.nn import activation, functional, init
+from nbgrad.nn.activation import *  # noqa: F403  (ELU ... Softmax2d)
 from nbgrad.nn.container import ModuleList, Sequential
 from nbgrad.nn.layers import (
     GELU,
@@ -25,5 +26,5 @@ __all__ = [
     "functional", "init", "Module", "Parameter", "Sequential", "ModuleList", "Identity",
     "Linear", "Embedding", "LayerNorm", "Dropout", "ReLU", "GELU", "SiLU", "Tanh", "Sigmoid",
     "Softmax", "LogSoftmax", "Flatten", "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss",
-    "BCELoss", "BCEWithLogitsLoss",
+    "BCELoss", "BCEWithLogitsLoss", *activation.__all__,
 ]
