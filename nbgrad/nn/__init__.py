@@ -1,6 +1,7 @@
 """``nb.nn``: modules, parameters, initialisers and functional forms for building models."""
 
-from nbgrad.nn import functional, init
+from nbgrad.nn import activation, functional, init
+from nbgrad.nn.activation import *  # noqa: F403  (ELU ... Softmax2d)
 from nbgrad.nn.container import ModuleList, Sequential
 from nbgrad.nn.conv import (
     Conv1d,
@@ -77,7 +78,7 @@ __all__ = [
     "functional", "init", "Module", "Parameter", "Sequential", "ModuleList", "Identity",
     "Linear", "Embedding", "LayerNorm", "Dropout", "ReLU", "GELU", "SiLU", "Tanh", "Sigmoid",
     "Softmax", "LogSoftmax", "Flatten", "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss",
-    "BCELoss", "BCEWithLogitsLoss",
+    "BCELoss", "BCEWithLogitsLoss", *activation.__all__,
     "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
     "ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d",
     "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d",
