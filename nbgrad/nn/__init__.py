@@ -41,6 +41,14 @@ from nbgrad.nn.normalization import (
 from nbgrad.nn.parameter import Parameter
 from nbgrad.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from nbgrad.nn.sparse import Embedding, EmbeddingBag
+from nbgrad.nn.transformer import (
+    MultiheadAttention,
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 
 __all__ = [
     "functional", "init", "Module", "Parameter", "Sequential", "ModuleList", "Identity",
@@ -51,5 +59,7 @@ __all__ = [
     "InstanceNorm2d", "InstanceNorm3d", "LocalResponseNorm", "RMSNorm", "EmbeddingBag",
     "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout", "Unflatten",
     "Bilinear", "CosineSimilarity", "PairwiseDistance", "utils", "RNNBase", "RNN", "LSTM", "GRU",
-    "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell",
+    "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell", "MultiheadAttention", "Transformer",
+    "TransformerEncoder", "TransformerEncoderLayer", "TransformerDecoder",
+    "TransformerDecoderLayer",
 ]
