@@ -1,7 +1,7 @@
 """``nb.nn``: modules, parameters, initialisers and functional forms for building models."""
 
 from nbgrad.nn import functional, init, utils
-from nbgrad.nn.container import ModuleList, Sequential
+from nbgrad.nn.container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from nbgrad.nn.layers import (
     GELU,
     AlphaDropout,
@@ -61,5 +61,5 @@ __all__ = [
     "Bilinear", "CosineSimilarity", "PairwiseDistance", "utils", "RNNBase", "RNN", "LSTM", "GRU",
     "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell", "MultiheadAttention", "Transformer",
     "TransformerEncoder", "TransformerEncoderLayer", "TransformerDecoder",
-    "TransformerDecoderLayer",
+    "TransformerDecoderLayer", "ModuleDict", "ParameterList", "ParameterDict",
 ]
