@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 from nbgrad._dtype import as_dtype
 from nbgrad.autograd.function import Function
-from nbgrad.grad_mode import is_grad_enabled, no_grad
+from nbgrad.grad_mode import no_grad
 from nbgrad.nn.parameter import Parameter
 from nbgrad.tensor import Tensor, parse_to_args
 
@@ -281,7 +281,7 @@ class Module:
                     if res is not None:
                         args = res if isinstance(res, tuple) else (res,)
             state = None
-            if (bw or bw_pre) and is_grad_enabled():
+            if bw or bw_pre:
                 state = _BackwardHookState(self, bw, bw_pre)
                 args = state.wrap_inputs(args)
             result = self.forward(*args, **kwargs)
