@@ -1,0 +1,72 @@
+"""nn.utils: gradient clipping, vector conversion, weight_norm."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import nbgrad as nb
+from nbgrad import nn
+
+
+def _params(grads):
+    ps = []
+    for g in grads:
+        p = nn.Parameter(nb.zeros(len(g), dtype=nb.float64))
+        p.grad = nb.tensor(np.asarray(g, dtype=np.float64))
+        ps.append(p)
+    return ps
+
+
+@pytest.mark.parametrize("norm_type", [1.0, 2.0, 3.0, math.inf])
+def test_clip_grad_norm(norm_type):
+    grads = [np.array([3.0, -4.0]), np.array([12.0])]
+    ps = _params(grads)
+    flat = np.concatenate(grads)
+    ref = np.abs(flat).max() if norm_type == math.inf else (np.abs(flat) ** norm_type).sum() \
+        ** (1 / norm_type)
+    total = nn.utils.clip_grad_norm_(ps, max_norm=2.0, norm_type=norm_type, foreach=True)
+    assert abs(total.item() - ref) < 1e-12
+    coef = 2.0 / (ref + 1e-6)
+    np.testing.assert_allclose(ps[0].grad.numpy(), grads[0] * coef)
+
+
+def test_clip_grad_errors_and_value():
+    ps = _params([[math.inf, 1.0]])
+    with pytest.raises(RuntimeError, match="non-finite"):
+        nn.utils.clip_grad_norm_(ps, 1.0, error_if_nonfinite=True)
+    ps = _params([[-3.0, 0.5, 2.0]])
+    nn.utils.clip_grad_value_(ps, 1.0)
+    assert ps[0].grad.tolist() == [-1.0, 0.5, 1.0]
+    small = _params([[0.1]])
+    nn.utils.clip_grad_norm_(small, 1.0)
+    assert small[0].grad.tolist() == [0.1]  # below max_norm: untouched
+
+
+def test_vector_round_trip():
+    fc = nn.Linear(3, 2)
+    vec = nn.utils.parameters_to_vector(fc.parameters())
+    assert vec.shape == (8,)
+    new = nb.arange(8, dtype=nb.float32)
+    nn.utils.vector_to_parameters(new, fc.parameters())
+    assert fc.weight.tolist() == [[0, 1, 2], [3, 4, 5]] and fc.bias.tolist() == [6, 7]
+
+
+def test_weight_norm():
+    fc = nn.Linear(3, 2).double()
+    w = fc.weight.detach().numpy().copy()
+    nn.utils.weight_norm(fc)
+    np.testing.assert_allclose(fc.weight_g.detach().numpy(),
+                               np.linalg.norm(w, axis=1, keepdims=True))
+    x = nb.ones(1, 3, dtype=nb.float64)
+    np.testing.assert_allclose(fc(x).detach().numpy(), x.numpy() @ w.T + fc.bias.detach().numpy())
+    with nb.no_grad():
+        fc.weight_g.mul_(2.0)
+    np.testing.assert_allclose(fc(x).detach().numpy(),
+                               x.numpy() @ (2 * w).T + fc.bias.detach().numpy())
+    fc(x).sum().backward()
+    assert fc.weight_v.grad is not None and fc.weight_g.grad is not None
+    nn.utils.remove_weight_norm(fc)
+    np.testing.assert_allclose(fc.weight.detach().numpy(), 2 * w)
