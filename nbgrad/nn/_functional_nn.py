@@ -982,6 +982,12 @@ def ctc_loss(log_probs: Tensor, targets: Tensor, input_lengths, target_lengths, 
         raise RuntimeError(f"ctc_loss: expected input_lengths and target_lengths of size {n}, "
                            f"got {len(in_len)} and {len(tg_len)}")
     tg = targets.detach().cpu().numpy().astype(np.int64)
+    if tg.ndim == 2 and tg.shape[0] != n:
+        raise RuntimeError(f"ctc_loss: padded targets must be (N={n}, S), got shape "
+                           f"{targets.shape}")
+    if tg.ndim == 1 and tg.shape[0] < sum(tg_len):
+        raise RuntimeError(f"ctc_loss: concatenated targets have {tg.shape[0]} entries, "
+                           f"target_lengths sum to {sum(tg_len)}")
     losses = []
     offset = 0
     for b in range(n):
