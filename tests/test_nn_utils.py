@@ -70,3 +70,23 @@ def test_weight_norm():
     assert fc.weight_v.grad is not None and fc.weight_g.grad is not None
     nn.utils.remove_weight_norm(fc)
     np.testing.assert_allclose(fc.weight.detach().numpy(), 2 * w)
+
+
+def test_init_functions():
+    nb.manual_seed(0)
+    w = nn.init.trunc_normal_(nb.empty(4000, dtype=nb.float64), mean=1.0, std=2.0, a=0.0, b=3.0)
+    v = w.numpy()
+    assert v.min() >= 0.0 and v.max() <= 3.0 and abs(v.mean() - 1.4) < 0.1
+    q = nn.init.orthogonal_(nb.empty(3, 5, dtype=nb.float64), gain=2.0).numpy()
+    np.testing.assert_allclose(q @ q.T, 4 * np.eye(3), atol=1e-10)
+    s = nn.init.sparse_(nb.empty(8, 4), sparsity=0.25).numpy()
+    assert ((s == 0).sum(0) == 2).all()
+    assert nn.init.eye_(nb.empty(2, 2)).tolist() == [[1, 0], [0, 1]]
+    d = nn.init.dirac_(nb.empty(4, 2, 3, 3), groups=2).numpy()
+    assert d.sum() == 4 and d[0, 0, 1, 1] == 1 and d[3, 1, 1, 1] == 1
+    with pytest.raises(ValueError, match="Only tensors with 3, 4, or 5 dimensions"):
+        nn.init.dirac_(nb.empty(2, 2))
+    k = nn.init.kaiming_normal_(nb.empty(2000, 50), mode="fan_out", nonlinearity="relu")
+    assert abs(k.numpy().std() - math.sqrt(2 / 2000)) < 0.003
+    assert nn.init.calculate_gain("conv_transpose2d") == 1.0
+    assert abs(nn.init.calculate_gain("leaky_relu", 0.2) - math.sqrt(2 / 1.04)) < 1e-12
