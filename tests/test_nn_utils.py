@@ -90,3 +90,55 @@ def test_init_functions():
     assert abs(k.numpy().std() - math.sqrt(2 / 2000)) < 0.003
     assert nn.init.calculate_gain("conv_transpose2d") == 1.0
     assert abs(nn.init.calculate_gain("leaky_relu", 0.2) - math.sqrt(2 / 1.04)) < 1e-12
+
+
+def test_spectral_norm_hooks_and_parametrization():
+    nb.manual_seed(1)
+    fc = nn.utils.spectral_norm(nn.Linear(5, 4).double(), n_power_iterations=3)
+    w_orig = fc.weight_orig.detach().numpy()
+    for _ in range(20):
+        fc(nb.ones(1, 5, dtype=nb.float64))
+    np.testing.assert_allclose(fc.weight.detach().numpy(), w_orig / np.linalg.norm(w_orig, 2),
+                               rtol=1e-6)
+    u, v = fc.weight_u.numpy(), fc.weight_v.numpy()
+    np.testing.assert_allclose(u @ w_orig @ v, np.linalg.norm(w_orig, 2), rtol=1e-8)
+    fc(nb.ones(1, 5, dtype=nb.float64)).sum().backward()
+    assert fc.weight_orig.grad is not None
+    nn.utils.remove_spectral_norm(fc)
+    assert sorted(fc.state_dict()) == ["bias", "weight"]
+    m = nn.utils.parametrizations.spectral_norm(nn.Linear(5, 4).double())
+    for _ in range(10):
+        m(nb.ones(1, 5, dtype=nb.float64))
+    assert abs(np.linalg.norm(m.weight.detach().numpy(), 2) - 1.0) < 1e-3  # power method
+    assert sorted(m.state_dict()) == ["bias", "parametrizations.weight.original",
+                                      "parametrizations.weight.0._u",
+                                      "parametrizations.weight.0._v"]
+
+
+def test_parametrize_register_and_remove():
+    from nbgrad.nn.utils import parametrize
+
+    class Double(nn.Module):
+        def forward(self, x):
+            return 2 * x
+
+        def right_inverse(self, y):
+            return y / 2
+
+    m = nn.Linear(2, 2).double()
+    w = m.weight.detach().numpy().copy()
+    parametrize.register_parametrization(m, "weight", Double())
+    np.testing.assert_allclose(m.weight.detach().numpy(), w)  # right_inverse at registration
+    assert parametrize.is_parametrized(m, "weight") and type(m).__name__ == "ParametrizedLinear"
+    m(nb.ones(1, 2, dtype=nb.float64)).sum().backward()
+    np.testing.assert_allclose(m.parametrizations.weight.original.grad.numpy(), 2 * np.ones((2, 2)))
+    parametrize.register_parametrization(m, "weight", Double())  # chained: 4 * original
+    np.testing.assert_allclose(m.weight.detach().numpy(), 2 * w)
+    parametrize.remove_parametrizations(m, "weight")
+    assert type(m) is nn.Linear and isinstance(m.weight, nn.Parameter)
+    np.testing.assert_allclose(m.weight.detach().numpy(), 2 * w)
+    wn = nn.utils.parametrizations.weight_norm(nn.Linear(3, 2).double())
+    g = wn.parametrizations.weight.original0.detach().numpy()
+    v = wn.parametrizations.weight.original1.detach().numpy()
+    np.testing.assert_allclose(wn.weight.detach().numpy(),
+                               v * g / np.linalg.norm(v, axis=1, keepdims=True))
