@@ -110,9 +110,9 @@ def test_spectral_norm_hooks_and_parametrization():
     for _ in range(10):
         m(nb.ones(1, 5, dtype=nb.float64))
     assert abs(np.linalg.norm(m.weight.detach().numpy(), 2) - 1.0) < 1e-3  # power method
-    assert sorted(m.state_dict()) == ["bias", "parametrizations.weight.original",
-                                      "parametrizations.weight.0._u",
-                                      "parametrizations.weight.0._v"]
+    assert sorted(m.state_dict()) == ["bias", "parametrizations.weight.0._u",
+                                      "parametrizations.weight.0._v",
+                                      "parametrizations.weight.original"]
 
 
 def test_parametrize_register_and_remove():
