@@ -51,7 +51,13 @@ def _rnn_step(mode, gi, h, c, w_hh, b_hh, w_hr):
 
 
 class RNNBase(Module):
-    """The shared machinery of ``RNN``, ``LSTM`` and ``GRU``."""
+    """The shared machinery of ``RNN``, ``LSTM`` and ``GRU`` (``mode`` is "RNN_TANH",
+    "RNN_RELU", "LSTM" or "GRU").
+
+    >>> import nbgrad as nb
+    >>> nb.nn.RNNBase("GRU", 2, 3).weight_ih_l0.shape
+    (9, 2)
+    """
 
     def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
@@ -370,7 +376,12 @@ class GRU(RNNBase):
 
 class RNNCellBase(Module):
     """The shared parameters of the cells: ``weight_ih``, ``weight_hh``, ``bias_ih``,
-    ``bias_hh``."""
+    ``bias_hh`` (``num_chunks`` gates).
+
+    >>> import nbgrad as nb
+    >>> nb.nn.RNNCellBase(2, 3, True, 4).weight_hh.shape
+    (12, 3)
+    """
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool, num_chunks: int,
                  device=None, dtype=None) -> None:

@@ -52,7 +52,13 @@ def cached():
 
 class ParametrizationList(ModuleList):
     """The parametrizations of one tensor, with the unconstrained ``original`` (or
-    ``original0``, ``original1``, ... when ``right_inverse`` returns several tensors)."""
+    ``original0``, ``original1``, ... when ``right_inverse`` returns several tensors).
+
+    >>> import nbgrad as nb
+    >>> m = nb.nn.utils.parametrizations.weight_norm(nb.nn.Linear(2, 2))
+    >>> type(m.parametrizations.weight).__name__, len(m.parametrizations.weight)
+    ('ParametrizationList', 1)
+    """
 
     def __init__(self, modules, original: Tensor, unsafe: bool = False) -> None:
         super().__init__(modules)

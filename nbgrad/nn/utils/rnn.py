@@ -52,11 +52,21 @@ class PackedSequence(NamedTuple):
 
     @property
     def is_cuda(self) -> bool:
-        """Whether ``data`` is on a CUDA device."""
+        """Whether ``data`` is on a CUDA device.
+
+        >>> import nbgrad as nb
+        >>> nb.nn.utils.rnn.pack_sequence([nb.tensor([1.0])]).is_cuda
+        False
+        """
         return self.data.device.type == "cuda"
 
     def is_pinned(self) -> bool:
-        """False: nbgrad has no pinned memory."""
+        """False: nbgrad has no pinned memory.
+
+        >>> import nbgrad as nb
+        >>> nb.nn.utils.rnn.pack_sequence([nb.tensor([1.0])]).is_pinned()
+        False
+        """
         return False
 
 
