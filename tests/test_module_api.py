@@ -99,3 +99,21 @@ def test_submodule_accessors_and_dtype():
     m = nn.Module()
     m.register_buffer("tmp", nb.zeros(1), persistent=False)
     assert "tmp" not in m.state_dict() and [n for n, _ in m.named_buffers()] == ["tmp"]
+
+
+def test_batchnorm_loads_legacy_state_dict_without_counter():
+    bn = nn.BatchNorm1d(2)
+    legacy = {k: v for k, v in nn.BatchNorm1d(2).state_dict().items()
+              if k != "num_batches_tracked"}
+    assert bn.load_state_dict(legacy).missing_keys == []
+    sd = nn.BatchNorm1d(2).state_dict()
+    del sd["num_batches_tracked"]  # version 2 metadata: the key is really missing
+    with pytest.raises(RuntimeError, match="num_batches_tracked"):
+        bn.load_state_dict(sd)
+
+
+def test_dropout2d_3d_inputs_warn_like_pytorch():
+    with pytest.warns(UserWarning, match="Received a 3D input to dropout2d"):
+        nb.nn.functional.dropout2d(nb.ones(2, 3, 4))
+    y = nb.nn.functional.dropout3d(nb.ones(3, 2, 2, 2), p=0.5).numpy()  # unbatched (C, D, H, W)
+    assert all(len(set(c.ravel())) == 1 for c in y)

@@ -270,6 +270,7 @@ def _check_p(p: float) -> None:
 
 
 def _feature_mask(input: Tensor, p: float, batched: bool) -> Tensor:
+    """The per-channel mask: (N, C, 1, ...) batched, (C, 1, ...) unbatched."""
     shape = list(input.shape)
     start = 2 if batched else 1
     for i in range(start, len(shape)):
@@ -284,16 +285,39 @@ def _feature_dropout(input, p, training, inplace, name, dims):
     _need(input, name)
     _check_p(p)
     nd = dims + 1
-    if input.ndim not in (nd, nd + 1):
-        raise RuntimeError(
-            f"{name}: Expected {nd}D or {nd + 1}D input, but received a {input.ndim}D input. "
-            f"Note that {name} exists to provide channel-wise dropout on inputs with {dims} "
-            f"spatial dimension{'s' if dims > 1 else ''}, a channel dimension, and an optional "
-            f"batch dimension (i.e. {nd}D or {nd + 1}D inputs)."
-        )
+    rank = input.ndim
+    if name == "dropout1d":
+        if rank not in (2, 3):
+            raise RuntimeError(
+                f"dropout1d: Expected 2D or 3D input, but received a {rank}D input. Note that "
+                "dropout1d exists to provide channel-wise dropout on inputs with 1 spatial "
+                "dimension, a channel dimension, and an optional batch dimension (i.e. 2D or 3D "
+                "inputs).")
+        batched = rank == 3
+    else:
+        if rank not in (nd, nd + 1):
+            warnings.warn(
+                f"{name}: Received a {rank}-D input to {name}, which is deprecated and will "
+                "result in an error in a future release. To retain the behavior and silence this "
+                f"warning, please use dropout instead. Note that {name} exists to provide "
+                f"channel-wise dropout on inputs with {dims} spatial dimensions, a channel "
+                f"dimension, and an optional batch dimension (i.e. {nd}D or {nd + 1}D inputs).",
+                UserWarning, stacklevel=3)
+        if name == "dropout2d":
+            if rank == 3:
+                warnings.warn(
+                    "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise "
+                    "1D dropout behavior is desired - input is interpreted as shape (N, C, L), "
+                    "where C is the channel dim. This behavior will change in a future release "
+                    "to interpret the input as one without a batch dimension, i.e. shape "
+                    "(C, H, W). To maintain the 1D channel-wise dropout behavior, please switch "
+                    "to using dropout1d instead.", UserWarning, stacklevel=3)
+            batched = True  # PyTorch's historical behaviour: dim 0 is the batch
+        else:
+            batched = rank == 5
     if not training or p == 0.0:
         return input
-    mask = _feature_mask(input, p, input.ndim == nd + 1)
+    mask = _feature_mask(input, p, batched and rank >= 2)
     return input.mul_(mask) if inplace else input * mask
 
 

@@ -952,6 +952,16 @@ class Module:
         """
         if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+        meta = getattr(state_dict, "_metadata", None)
+        for mod_prefix, mod in self.named_modules(remove_duplicate=False):
+            upgrade = getattr(mod, "_upgrade_state_dict", None)
+            if upgrade is None:
+                continue
+            version = None if meta is None else (meta.get(mod_prefix) or {}).get("version")
+            extra = upgrade(state_dict, f"{mod_prefix}." if mod_prefix else "", version)
+            if extra:
+                state_dict = OrderedDict(state_dict)
+                state_dict.update(extra)
         entries = self._state_entries()
         missing = [k for k in entries if k not in state_dict]
         unexpected = [k for k in state_dict.keys() if k not in entries]

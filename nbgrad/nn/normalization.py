@@ -79,6 +79,15 @@ class _NormBase(Module):
     def _check_input_dim(self, input: Tensor) -> None:
         raise NotImplementedError
 
+    def _upgrade_state_dict(self, state_dict, prefix: str, version) -> dict | None:
+        """State dicts of version < 2 (or without metadata) may lack ``num_batches_tracked``:
+        keep the current count, as PyTorch does."""
+        key = prefix + "num_batches_tracked"
+        if (version is None or version < 2) and self.track_running_stats \
+                and key not in state_dict:
+            return {key: self.num_batches_tracked}
+        return None
+
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
                 f"affine={self.affine}, track_running_stats={self.track_running_stats}")
