@@ -231,6 +231,7 @@ class MultiheadAttention(Module):
             out = out.transpose(0, 1)
         if not need_weights:
             return out, None
+        weights = dropped  # PyTorch returns the weights after dropout
         if average_attn_weights:
             weights = weights.mean(1)
         if not batched:
