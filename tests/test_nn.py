@@ -257,7 +257,7 @@ def test_nested_repr():
         "  (body): Sequential(\n"
         "    (0): Linear(in_features=8, out_features=16, bias=True)\n"
         "    (1): GELU(approximate='none')\n"
-        "    (2): LayerNorm((16,), eps=1e-05, elementwise_affine=True)\n"
+        "    (2): LayerNorm((16,), eps=1e-05, elementwise_affine=True, bias=True)\n"
         "    (3): Dropout(p=0.1, inplace=False)\n"
         "  )\n"
         "  (act): ReLU()\n"

@@ -48,7 +48,8 @@ def test_batch_norm_cumulative_average_and_errors():
     nt = nn.BatchNorm1d(2, track_running_stats=False, affine=False)
     assert nt.running_mean is None and list(nt.state_dict()) == []
     assert repr(nn.BatchNorm2d(4)) == ("BatchNorm2d(4, eps=1e-05, momentum=0.1, affine=True, "
-                                       "track_running_stats=True)")
+                                       "bias=True, track_running_stats=True)")
+    assert list(nn.BatchNorm1d(2, bias=False).state_dict())[:2] == ["weight", "running_mean"]
 
 
 def test_norm_gradients():
