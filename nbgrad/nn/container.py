@@ -428,10 +428,6 @@ class ParameterList(Module):
                 lines.append(f"  ({i}): Object of type: {type(p).__name__}")
         return "\n".join(lines)
 
-    def __repr__(self) -> str:
-        body = self.extra_repr()
-        return f"{self._get_name()}(\n{body}\n)" if body else f"{self._get_name()}()"
-
 
 class ParameterDict(Module):
     """Parameters by name (plain tensors are wrapped as ``Parameter``).
