@@ -149,3 +149,14 @@ def test_existing_class_losses_k_dim_and_smoothing():
     smooth = (0.9 * -np.take_along_axis(logp, tgt[:, None], 1)[:, 0] - 0.1 / 3 * logp.sum(1))
     got = F.cross_entropy(t(x), nb.tensor(tgt), label_smoothing=0.1).item()
     assert abs(got - smooth.mean()) < 1e-12
+
+
+def test_second_order_gradients():
+    x, y = t(X[:2, :3], True), t(Y[:2, :3], True)
+    assert nb.autograd.gradgradcheck(lambda a, b: F.huber_loss(a, b, delta=0.5), (x, y))
+    assert nb.autograd.gradgradcheck(lambda a: F.soft_margin_loss(a, t(np.sign(Y[:2, :3]))), (x,))
+    assert nb.autograd.gradgradcheck(
+        lambda a, b: F.cosine_embedding_loss(a, b, nb.tensor([1.0, -1.0]), margin=-1.0), (x, y))
+    assert nb.autograd.gradgradcheck(
+        lambda a: F.kl_div(F.log_softmax(a, 1), t(np.full((2, 3), 1 / 3)),
+                           reduction="batchmean"), (x,))

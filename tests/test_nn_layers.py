@@ -150,3 +150,10 @@ def test_bilinear_distances_unflatten():
     assert nb.autograd.gradcheck(lambda u, v: F.cosine_similarity(u, v), (t64(a, True),
                                                                          t64(b, True)))
     assert nn.Unflatten(1, (2, 2))(nb.zeros(3, 4)).shape == (3, 2, 2)
+
+
+def test_norm_second_order():
+    x = t64(RNG.standard_normal((2, 4, 2)), True)
+    assert nb.autograd.gradgradcheck(lambda x: F.group_norm(x, 2), (x,))
+    assert nb.autograd.gradgradcheck(lambda x: F.batch_norm(x, None, None, training=True), (x,))
+    assert nb.autograd.gradgradcheck(lambda x: F.rms_norm(x, (2,)), (x,))
