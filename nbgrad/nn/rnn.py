@@ -202,7 +202,7 @@ class RNNBase(Module):
                 k = layer * directions + direction
                 h = h0[k]
                 c = c0[k] if c0 is not None else None
-                gi_all = _lin(layer_in, w_ih, b_ih)  # (T, B, gates)
+                gi_all = _lin(layer_in, w_ih, b_ih).unbind(0)  # T x (B, gates)
                 steps = range(t_steps - 1, -1, -1) if direction == 1 else range(t_steps)
                 seq = [None] * t_steps
                 for t in steps:
