@@ -15,6 +15,7 @@ import warnings
 
 import numpy as np
 
+from nbgrad import _dtype
 from nbgrad.grad_mode import no_grad
 from nbgrad.ops import functions as _f
 from nbgrad.ops import nn_ops
@@ -29,6 +30,7 @@ __all__ = [
     "cosine_embedding_loss", "margin_ranking_loss", "hinge_embedding_loss", "multi_margin_loss",
     "multilabel_margin_loss", "multilabel_soft_margin_loss", "soft_margin_loss",
     "triplet_margin_loss", "triplet_margin_with_distance_loss", "ctc_loss",
+    "multi_head_attention_forward",
 ]
 
 _FINFO_EPS = {"float32": float(np.finfo(np.float32).eps),
@@ -1062,3 +1064,160 @@ def ctc_loss(log_probs: Tensor, targets: Tensor, input_lengths, target_lengths, 
     if reduction == "sum":
         return out.sum()
     return out[0] if unbatched else out
+
+
+# ----------------------------------------------------------------------------- attention
+def _float_mask(mask: Tensor | None, dtype, device) -> Tensor | None:
+    if mask is None:
+        return None
+    if mask.dtype is _dtype.bool_:
+        return _f.where(mask, full((), -math.inf, dtype=dtype, device=device),
+                        zeros((), dtype=dtype, device=device))
+    if not mask.dtype.is_floating_point:
+        raise AssertionError(f"only bool and floating types of masks are supported, got "
+                             f"{mask.dtype.name}")
+    return mask.to(dtype)
+
+
+def _linear(x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
+    fused = nn_ops.linear(x, w, b)
+    if fused is not None:
+        return fused
+    out = x @ w.t()
+    return out if b is None else out + b
+
+
+def _pad_last(mask: Tensor | None) -> Tensor | None:
+    if mask is None:
+        return None
+    shape = (*mask.shape[:-1], 1)
+    return _f.cat([mask, zeros(shape, dtype=mask.dtype, device=mask.device)], -1)
+
+
+def multi_head_attention_forward(
+        query: Tensor, key: Tensor, value: Tensor, embed_dim_to_check: int, num_heads: int,
+        in_proj_weight: Tensor | None, in_proj_bias: Tensor | None, bias_k: Tensor | None,
+        bias_v: Tensor | None, add_zero_attn: bool, dropout_p: float, out_proj_weight: Tensor,
+        out_proj_bias: Tensor | None, training: bool = True,
+        key_padding_mask: Tensor | None = None, need_weights: bool = True,
+        attn_mask: Tensor | None = None, use_separate_proj_weight: bool = False,
+        q_proj_weight: Tensor | None = None, k_proj_weight: Tensor | None = None,
+        v_proj_weight: Tensor | None = None, static_k: Tensor | None = None,
+        static_v: Tensor | None = None, average_attn_weights: bool = True,
+        is_causal: bool = False):
+    """The computation of ``nn.MultiheadAttention`` on (L, N, E) / (S, N, E) inputs (or
+    unbatched (L, E)): returns ``(output, weights)`` (weights None without ``need_weights``).
+
+    >>> import nbgrad as nb
+    >>> import nbgrad.nn.functional as F
+    >>> x = nb.randn(3, 2, 4)
+    >>> out, w = F.multi_head_attention_forward(x, x, x, 4, 2, nb.randn(12, 4), None, None,
+    ...                                         None, False, 0.0, nb.randn(4, 4), None)
+    >>> out.shape, w.shape
+    ((3, 2, 4), (2, 3, 3))
+    """
+    if is_causal and attn_mask is None:
+        raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use the "
+                           "Transformer module method `generate_square_subsequent_mask` to "
+                           "create this mask.")
+    if query.ndim not in (2, 3):
+        raise AssertionError(f"query should be unbatched 2D or batched 3D tensor but received "
+                             f"{query.ndim}-D query tensor")
+    if key.ndim != query.ndim or value.ndim != query.ndim:
+        raise AssertionError(f"For {'batched (3-D)' if query.ndim == 3 else 'unbatched (2-D)'} "
+                             f"`query`, expected `key` and `value` to be {query.ndim}-D but "
+                             f"found {key.ndim}-D and {value.ndim}-D tensors respectively")
+    batched = query.ndim == 3
+    if not batched:
+        query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
+        if key_padding_mask is not None:
+            key_padding_mask = key_padding_mask.unsqueeze(0)
+    tgt_len, bsz, e = query.shape
+    if e != embed_dim_to_check:
+        raise AssertionError(f"was expecting embedding dimension of {embed_dim_to_check}, but "
+                             f"got {e}")
+    h = num_heads
+    hd = e // h
+    if hd * h != e:
+        raise AssertionError(f"embed_dim {e} not divisible by num_heads {h}")
+    if key.shape[:2] != value.shape[:2]:
+        raise AssertionError(f"key shape {key.shape} does not match value shape {value.shape}")
+    if use_separate_proj_weight:
+        if q_proj_weight is None or k_proj_weight is None or v_proj_weight is None:
+            raise AssertionError("use_separate_proj_weight is True but q_proj_weight, "
+                                 "k_proj_weight or v_proj_weight is None")
+        wq, wk, wv = q_proj_weight, k_proj_weight, v_proj_weight
+    else:
+        if in_proj_weight is None:
+            raise AssertionError("use_separate_proj_weight is False but in_proj_weight is None")
+        wq, wk, wv = in_proj_weight[:e], in_proj_weight[e:2 * e], in_proj_weight[2 * e:]
+    if in_proj_bias is None:
+        bq = bk = bv = None
+    else:
+        bq, bk, bv = in_proj_bias[:e], in_proj_bias[e:2 * e], in_proj_bias[2 * e:]
+    q, k, v = _linear(query, wq, bq), _linear(key, wk, bk), _linear(value, wv, bv)
+    dt, dev = q.dtype, q.device
+    attn_mask = _float_mask(attn_mask, dt, dev)
+    key_padding_mask = _float_mask(key_padding_mask, dt, dev)
+    src_len0 = key.shape[0]
+    if attn_mask is not None:
+        if attn_mask.ndim == 2:
+            if tuple(attn_mask.shape) != (tgt_len, src_len0):
+                raise RuntimeError(f"The shape of the 2D attn_mask is {attn_mask.shape}, but "
+                                   f"should be {(tgt_len, src_len0)}.")
+            attn_mask = attn_mask.unsqueeze(0)
+        elif attn_mask.ndim == 3:
+            if tuple(attn_mask.shape) != (bsz * h, tgt_len, src_len0):
+                raise RuntimeError(f"The shape of the 3D attn_mask is {attn_mask.shape}, but "
+                                   f"should be {(bsz * h, tgt_len, src_len0)}.")
+        else:
+            raise RuntimeError(f"attn_mask's dimension {attn_mask.ndim} is not supported")
+    if bias_k is not None and bias_v is not None:
+        if static_k is not None or static_v is not None:
+            raise AssertionError("bias cannot be added to static key/value.")
+        k = _f.cat([k, bias_k.expand(1, bsz, e)], 0)
+        v = _f.cat([v, bias_v.expand(1, bsz, e)], 0)
+        attn_mask = _pad_last(attn_mask)
+        key_padding_mask = _pad_last(key_padding_mask)
+    # (L, N, E) -> (N, H, L, hd)
+    q = q.reshape(tgt_len, bsz, h, hd).permute(1, 2, 0, 3)
+    if static_k is not None:
+        k = static_k.reshape(bsz, h, static_k.shape[1], hd)
+    else:
+        k = k.reshape(k.shape[0], bsz, h, hd).permute(1, 2, 0, 3)
+    if static_v is not None:
+        v = static_v.reshape(bsz, h, static_v.shape[1], hd)
+    else:
+        v = v.reshape(v.shape[0], bsz, h, hd).permute(1, 2, 0, 3)
+    if add_zero_attn:
+        k = _f.cat([k, zeros((bsz, h, 1, hd), dtype=dt, device=dev)], 2)
+        v = _f.cat([v, zeros((bsz, h, 1, hd), dtype=dt, device=dev)], 2)
+        attn_mask = _pad_last(attn_mask)
+        key_padding_mask = _pad_last(key_padding_mask)
+    src_len = k.shape[2]
+    scores = (q * (1.0 / math.sqrt(hd))) @ k.transpose(-2, -1)  # (N, H, L, S)
+    if attn_mask is not None:
+        if attn_mask.shape[0] == 1:
+            scores = scores + attn_mask.reshape(1, 1, tgt_len, src_len)
+        else:
+            scores = scores + attn_mask.reshape(bsz, h, tgt_len, src_len)
+    if key_padding_mask is not None:
+        if tuple(key_padding_mask.shape) != (bsz, src_len):
+            raise AssertionError(f"expecting key_padding_mask shape of {(bsz, src_len)}, but "
+                                 f"got {key_padding_mask.shape}")
+        scores = scores + key_padding_mask.reshape(bsz, 1, 1, src_len)
+    weights = nn_ops.softmax(scores, -1)
+    if dropout_p > 0.0 and training:
+        keep = rand(weights.shape, dtype=dt, device=dev) >= dropout_p
+        weights = weights * (keep.to(dt) * (1.0 / (1.0 - dropout_p)))
+    out = (weights @ v).permute(2, 0, 1, 3).reshape(tgt_len, bsz, e)
+    out = _linear(out, out_proj_weight, out_proj_bias)
+    if not batched:
+        out = out.squeeze(1)
+    if not need_weights:
+        return out, None
+    if average_attn_weights:
+        weights = weights.mean(1)
+    if not batched:
+        weights = weights.squeeze(0)
+    return out, weights

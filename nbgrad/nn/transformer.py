@@ -10,7 +10,6 @@ import copy
 import math
 from collections.abc import Callable
 
-from nbgrad import _dtype
 from nbgrad.nn import functional as F
 from nbgrad.nn import init
 from nbgrad.nn.container import ModuleList
@@ -18,8 +17,7 @@ from nbgrad.nn.layers import Dropout, Linear
 from nbgrad.nn.module import Module
 from nbgrad.nn.normalization import LayerNorm
 from nbgrad.nn.parameter import Parameter
-from nbgrad.ops import functions as _f
-from nbgrad.ops.creation import empty, full, zeros
+from nbgrad.ops.creation import empty, full
 from nbgrad.tensor import Tensor
 
 __all__ = ["MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder",
@@ -28,25 +26,6 @@ __all__ = ["MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder"
 
 class NonDynamicallyQuantizableLinear(Linear):
     """The ``Linear`` that ``MultiheadAttention.out_proj`` is (PyTorch's name for it)."""
-
-
-def _float_mask(mask: Tensor | None, dtype, device) -> Tensor | None:
-    if mask is None:
-        return None
-    if mask.dtype is _dtype.bool_:
-        return _f.where(mask, full((), -math.inf, dtype=dtype, device=device),
-                        zeros((), dtype=dtype, device=device))
-    if not mask.dtype.is_floating_point:
-        raise AssertionError(f"only bool and floating types of masks are supported, got "
-                             f"{mask.dtype.name}")
-    return mask.to(dtype)
-
-
-def _pad_last(mask: Tensor | None) -> Tensor | None:
-    if mask is None:
-        return None
-    shape = (*mask.shape[:-1], 1)
-    return _f.cat([mask, zeros(shape, dtype=mask.dtype, device=mask.device)], -1)
 
 
 class MultiheadAttention(Module):
@@ -118,17 +97,6 @@ class MultiheadAttention(Module):
         if self.bias_v is not None:
             init.xavier_normal_(self.bias_v)
 
-    def _projections(self):
-        e = self.embed_dim
-        if self._qkv_same_embed_dim:
-            w = self.in_proj_weight
-            wq, wk, wv = w[:e], w[e:2 * e], w[2 * e:]
-        else:
-            wq, wk, wv = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
-        b = self.in_proj_bias
-        bq, bk, bv = (None, None, None) if b is None else (b[:e], b[e:2 * e], b[2 * e:])
-        return (wq, bq), (wk, bk), (wv, bv)
-
     def forward(self, query: Tensor, key: Tensor, value: Tensor,
                 key_padding_mask: Tensor | None = None, need_weights: bool = True,
                 attn_mask: Tensor | None = None, average_attn_weights: bool = True,
@@ -147,95 +115,20 @@ class MultiheadAttention(Module):
         >>> w[0, 0].tolist()[1:]  # the first position sees only itself
         [0.0, 0.0]
         """
-        if is_causal and attn_mask is None:
-            raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use the "
-                               "Transformer module method `generate_square_subsequent_mask` to "
-                               "create this mask.")
         batched = query.ndim == 3
-        if query.ndim not in (2, 3):
-            raise AssertionError(f"query should be unbatched 2D or batched 3D tensor but "
-                                 f"received {query.ndim}-D query tensor")
-        if key.ndim != query.ndim or value.ndim != query.ndim:
-            raise AssertionError(f"key and value should have the query's number of dims "
-                                 f"({query.ndim}), got {key.ndim}-D and {value.ndim}-D")
-        if not batched:
-            query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
-            if key_padding_mask is not None:
-                key_padding_mask = key_padding_mask.unsqueeze(0)
-        elif self.batch_first:
+        if batched and self.batch_first:
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
-        tgt_len, bsz, e = query.shape
-        if e != self.embed_dim:
-            raise AssertionError(f"was expecting embedding dimension of {self.embed_dim}, but "
-                                 f"got {e}")
-        if key.shape[:2] != value.shape[:2]:
-            raise AssertionError(f"key shape {key.shape} does not match value shape "
-                                 f"{value.shape}")
-        (wq, bq), (wk, bk), (wv, bv) = self._projections()
-        q = F.linear(query, wq, bq)
-        k = F.linear(key, wk, bk)
-        v = F.linear(value, wv, bv)
-        dt, dev = q.dtype, q.device
-        attn_mask = _float_mask(attn_mask, dt, dev)
-        key_padding_mask = _float_mask(key_padding_mask, dt, dev)
-        h, hd = self.num_heads, self.head_dim
-        if attn_mask is not None:
-            src_len0 = key.shape[0]
-            if attn_mask.ndim == 2:
-                if tuple(attn_mask.shape) != (tgt_len, src_len0):
-                    raise RuntimeError(f"The shape of the 2D attn_mask is {attn_mask.shape}, "
-                                       f"but should be {(tgt_len, src_len0)}.")
-                attn_mask = attn_mask.unsqueeze(0)
-            elif attn_mask.ndim == 3:
-                if tuple(attn_mask.shape) != (bsz * h, tgt_len, src_len0):
-                    raise RuntimeError(f"The shape of the 3D attn_mask is {attn_mask.shape}, "
-                                       f"but should be {(bsz * h, tgt_len, src_len0)}.")
-            else:
-                raise RuntimeError(f"attn_mask's dimension {attn_mask.ndim} is not supported")
-        if self.bias_k is not None and self.bias_v is not None:
-            k = _f.cat([k, self.bias_k.expand(1, bsz, e)], 0)
-            v = _f.cat([v, self.bias_v.expand(1, bsz, e)], 0)
-            attn_mask = _pad_last(attn_mask)
-            key_padding_mask = _pad_last(key_padding_mask)
-        src_len = k.shape[0]
-        # (L, N, E) -> (N, H, L, hd)
-        q = q.reshape(tgt_len, bsz, h, hd).permute(1, 2, 0, 3)
-        k = k.reshape(src_len, bsz, h, hd).permute(1, 2, 0, 3)
-        v = v.reshape(src_len, bsz, h, hd).permute(1, 2, 0, 3)
-        if self.add_zero_attn:
-            k = _f.cat([k, zeros((bsz, h, 1, hd), dtype=dt, device=dev)], 2)
-            v = _f.cat([v, zeros((bsz, h, 1, hd), dtype=dt, device=dev)], 2)
-            attn_mask = _pad_last(attn_mask)
-            key_padding_mask = _pad_last(key_padding_mask)
-            src_len += 1
-        scores = (q * (1.0 / math.sqrt(hd))) @ k.transpose(-2, -1)  # (N, H, L, S)
-        if attn_mask is not None:
-            if attn_mask.shape[0] == 1:
-                scores = scores + attn_mask.reshape(1, 1, tgt_len, src_len)
-            else:
-                scores = scores + attn_mask.reshape(bsz, h, tgt_len, src_len)
-        if key_padding_mask is not None:
-            if tuple(key_padding_mask.shape) != (bsz, src_len):
-                raise AssertionError(f"expecting key_padding_mask shape of {(bsz, src_len)}, "
-                                     f"but got {key_padding_mask.shape}")
-            scores = scores + key_padding_mask.reshape(bsz, 1, 1, src_len)
-        weights = F.softmax(scores, -1)
-        dropped = F.dropout(weights, self.dropout, self.training) if self.dropout > 0 \
-            else weights
-        out = dropped @ v  # (N, H, L, hd)
-        out = out.permute(2, 0, 1, 3).reshape(tgt_len, bsz, e)
-        out = self.out_proj(out)
-        if not batched:
-            out = out.squeeze(1)
-        elif self.batch_first:
+        out, weights = F.multi_head_attention_forward(
+            query, key, value, self.embed_dim, self.num_heads, self.in_proj_weight,
+            self.in_proj_bias, self.bias_k, self.bias_v, self.add_zero_attn, self.dropout,
+            self.out_proj.weight, self.out_proj.bias, training=self.training,
+            key_padding_mask=key_padding_mask, need_weights=need_weights, attn_mask=attn_mask,
+            use_separate_proj_weight=not self._qkv_same_embed_dim,
+            q_proj_weight=self.q_proj_weight, k_proj_weight=self.k_proj_weight,
+            v_proj_weight=self.v_proj_weight, average_attn_weights=average_attn_weights,
+            is_causal=is_causal)
+        if batched and self.batch_first:
             out = out.transpose(0, 1)
-        if not need_weights:
-            return out, None
-        weights = dropped  # PyTorch returns the weights after dropout
-        if average_attn_weights:
-            weights = weights.mean(1)
-        if not batched:
-            weights = weights.squeeze(0)
         return out, weights
 
 
