@@ -5,6 +5,7 @@ Kept below ``tensor.py`` and ``ops/`` so the dispatch can build nodes without im
 
 from __future__ import annotations
 
+import contextvars
 import traceback
 import weakref
 
@@ -12,8 +13,29 @@ from nbgrad import errors
 
 __all__ = [
     "VersionCounter", "SavedTensor", "Node", "AccumulateGrad", "RemovableHandle", "node_class",
-    "anomaly_state", "FREED", "VIEW_NORMAL", "VIEW_NO_GRAD", "VIEW_INFERENCE",
+    "anomaly_state", "FREED", "VIEW_NORMAL", "VIEW_NO_GRAD", "VIEW_INFERENCE", "GraphNode",
+    "saved_hooks_state", "forward_ad_state",
 ]
+
+# The stack of (pack, unpack) hooks of ``autograd.graph.saved_tensors_hooks`` (a str entry: the
+# error message of ``disable_saved_tensors_hooks``), per context like the grad mode.
+saved_hooks_state: contextvars.ContextVar[tuple] = contextvars.ContextVar(
+    "nbgrad_saved_tensors_hooks", default=()
+)
+
+
+class _ForwardADState:
+    """Forward-mode AD (``autograd.forward_ad``): the current dual level (-1: none) and the
+    function the dispatch point calls after each op while a level is open (None otherwise)."""
+
+    __slots__ = ("level", "hook")
+
+    def __init__(self) -> None:
+        self.level = -1
+        self.hook = None
+
+
+forward_ad_state = _ForwardADState()
 
 # How a view came to be (PyTorch's CreationMeta), checked when the view is modified in place:
 # made while recording, made under no_grad from a tensor that requires grad, made in inference mode.
@@ -46,10 +68,13 @@ class SavedTensor:
     """A tensor kept for backward together with the version it had when it was saved.
 
     An op's own output is kept as its array and counter only (no Tensor object), so that saving
-    an output never makes a reference cycle between the output and its node.
+    an output never makes a reference cycle between the output and its node. Inside
+    ``autograd.graph.saved_tensors_hooks`` the tensor goes through the pack hook instead and
+    comes back through the unpack hook, with its history re-attached.
     """
 
-    __slots__ = ("tensor", "data", "counter", "version", "requires_grad", "device", "cls")
+    __slots__ = ("tensor", "data", "counter", "version", "requires_grad", "device", "cls",
+                 "fw", "packed", "unpack_hook", "grad_fn", "output_nr")
 
     def __init__(self, tensor, is_output: bool) -> None:
         counter = tensor._version_counter
@@ -57,6 +82,12 @@ class SavedTensor:
             raise errors.InferenceTensorError(errors.INFERENCE_SAVED)
         self.counter = counter
         self.version = counter.value
+        self.fw = tensor._fw_grads
+        self.unpack_hook = None
+        hooks = saved_hooks_state.get()
+        if hooks and type(hooks[-1]) is tuple:
+            self._pack(tensor, is_output, hooks[-1])
+            return
         if is_output:
             self.tensor = None
             self.cls = type(tensor)
@@ -67,8 +98,46 @@ class SavedTensor:
             self.tensor = tensor
             self.data = None
 
+    def _pack(self, tensor, is_output: bool, hooks) -> None:
+        pack, self.unpack_hook = hooks
+        self.data = None
+        self.cls = type(tensor)
+        self.requires_grad = tensor._requires_grad
+        self.grad_fn = None if is_output else tensor._grad_fn
+        self.output_nr = tensor._output_nr
+        # a leaf that requires grad is kept itself: its gradient must reach that very tensor
+        self.tensor = tensor if tensor._requires_grad and tensor._grad_fn is None and \
+            not is_output else None
+        self.packed = pack(tensor)
+
+    def _unpack_hooked(self, node: Node):
+        if self.packed is FREED:
+            raise errors.GraphFreedError(errors.SECOND_BACKWARD)
+        value = self.unpack_hook(self.packed)
+        if type(value).__name__ != self.cls.__name__ and not hasattr(value, "_data"):
+            raise TypeError(
+                "Output of saved tensor unpack_hook expected to be a Tensor but got result of "
+                f"type {type(value).__name__}"
+            )
+        if self.tensor is not None:
+            return self.tensor
+        if not self.requires_grad:
+            return value
+        out = self.cls.__new__(self.cls)
+        out._data = value._data
+        out._version_counter = value._version_counter
+        out._device = value._device
+        out._requires_grad = True
+        out._grad_fn = node if self.grad_fn is None else self.grad_fn
+        out._output_nr = self.output_nr
+        if self.fw is not None:
+            out._fw_grads = self.fw
+        return out
+
     def unpack(self, node: Node):
         """The saved tensor; raises if it was modified in place since it was saved."""
+        if self.unpack_hook is not None:
+            return self._unpack_hooked(node)
         if self.counter.value != self.version:
             tensor = self.tensor
             shape = tuple(tensor.shape if tensor is not None else self.data.shape)
@@ -96,6 +165,8 @@ class SavedTensor:
         if self.requires_grad:
             out._requires_grad = True
             out._grad_fn = node
+        if self.fw is not None:
+            out._fw_grads = self.fw
         return out
 
 
@@ -227,6 +298,9 @@ class _Hooks:
 
     def __repr__(self) -> str:
         return f"<{self.name()} object at {id(self):#x}>"
+
+
+GraphNode = _Hooks  # public as ``autograd.graph.Node``: the base class of every grad_fn
 
 
 def _add_hook(hooks: list, fn) -> RemovableHandle:

@@ -60,6 +60,8 @@ class Tensor:
     _output_nr = 0
     _retains_grad = False
     _hooks: list | None = None
+    _post_acc_hooks: list | None = None  # register_post_accumulate_grad_hook
+    _fw_grads: dict | None = None  # forward-mode AD: dual level -> tangent
     _device: Device = CPU
     _version_counter: VersionCounter | None = None
     __array_priority__ = 1000  # numpy defers binary operators to Tensor
@@ -370,6 +372,31 @@ class Tensor:
             hooks = fn.pre_hooks.setdefault(self._output_nr, [])
         hooks.append(hook)
         return RemovableHandle(hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` after backward accumulated a gradient into this leaf's
+        ``.grad`` (not in ``autograd.grad``, which accumulates nothing). Returns a handle.
+
+        >>> import nbgrad as nb
+        >>> w = nb.tensor([1.0, 2.0], requires_grad=True)
+        >>> h = w.register_post_accumulate_grad_hook(lambda p: print("grad:", p.grad))
+        >>> (w * 3).sum().backward()
+        grad: tensor([3., 3.])
+        >>> h.remove()
+        """
+        _tracing.note_opaque("registers a hook")
+        if not self._requires_grad:
+            raise errors.AutogradError(
+                "cannot register a hook on a tensor that doesn't require gradient"
+            )
+        if self.grad_fn is not None:
+            raise errors.AutogradError(
+                "post accumulate grad hooks cannot be registered on non-leaf tensors"
+            )
+        if self._post_acc_hooks is None:
+            self._post_acc_hooks = []
+        self._post_acc_hooks.append(hook)
+        return RemovableHandle(self._post_acc_hooks, hook)
 
     def detach(self) -> Tensor:
         """A tensor sharing storage and version counter, cut off from the graph.

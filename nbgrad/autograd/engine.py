@@ -10,11 +10,12 @@ from __future__ import annotations
 import warnings
 
 from nbgrad import _tracing, errors
-from nbgrad._graph import AccumulateGrad, Node, anomaly_state
-from nbgrad.grad_mode import MODES, is_multithreading_enabled, mode_var
+from nbgrad._graph import AccumulateGrad, Node, VersionCounter, anomaly_state
+from nbgrad.autograd.graph import GradientEdge
+from nbgrad.grad_mode import MODES, is_multithreading_enabled, mode_var, no_grad
 from nbgrad.ops._dispatch import edge_of, filled_like
 from nbgrad.ops._register import register
-from nbgrad.tensor import Tensor
+from nbgrad.tensor import Tensor, _make
 
 __all__ = ["backward", "grad"]
 
@@ -61,6 +62,17 @@ def _root_grads(outputs: tuple, grad_outputs) -> list:
             g = g.to(out.dtype)
         grads.append(g)
     return grads
+
+
+def _through_nodes(needed: set, targets: set) -> set:
+    """The needed nodes whose own backward must run: those with an edge into a needed node or
+    a leaf target (a target node reached only as a target is not run: as in PyTorch,
+    ``autograd.grad`` with respect to a non-leaf stops there, and runs no leaf hooks below)."""
+    return {
+        node for node in needed
+        if any(e is not None and (e[0] in needed if isinstance(e[0], Node) else id(e[0]) in
+                                  targets) for e in node.edges)
+    }
 
 
 def _needed_nodes(roots: list, targets: set) -> set:
@@ -153,6 +165,9 @@ class _Run:
             (g,) = _run_node_pre_hooks(attached.pre_hooks, (g,))
         if g is not None:
             self.accumulate(tensor, g)
+        if tensor._post_acc_hooks:
+            for hook in list(tensor._post_acc_hooks):
+                hook(tensor)
         if attached is not None and attached.post_hooks:
             for hook in list(attached.post_hooks):
                 replaced = hook((), (g,))
@@ -166,11 +181,31 @@ class _Run:
         if tensor._grad is None:
             if id(g._data) in self.owned or not g.is_contiguous() or g._base is not None:
                 g = g.clone() if self.create_graph else g.detach().clone()
+            g = _like_layout(g, tensor)
             self.owned.add(id(g._data))
             tensor._grad = g
-        else:
-            tensor._grad = tensor._grad + g
+        elif self.create_graph or tensor._grad.requires_grad:
+            tensor._grad = tensor._grad + g  # a new tensor: the sum is recorded (PyTorch's rule)
             self.owned.add(id(tensor._grad._data))
+        else:  # PyTorch accumulates in place: the same .grad object, its version bumped
+            with no_grad():
+                tensor._grad.add_(g)
+
+
+def _like_layout(g: Tensor, tensor: Tensor) -> Tensor:
+    """A fresh gradient takes the strides of its (dense, non-overlapping) CPU parameter, as
+    PyTorch's AccumulateGrad does (a transposed weight gets a transposed ``.grad``)."""
+    data = tensor._data
+    if g._requires_grad or tensor._device.type != "cpu" or data.flags.c_contiguous or \
+            data.ndim < 2 or g._data.strides == data.strides:
+        return g
+    import numpy as np
+
+    out = np.empty_like(data, order="K")
+    if out.strides != data.strides:  # overlapping or with gaps: keep the contiguous gradient
+        return g
+    out[...] = g._data
+    return _make(out, VersionCounter())
 
 
 def _forward_trace(node: Node) -> str:
@@ -227,6 +262,7 @@ def _execute(roots, root_grads, run: _Run, targets: set | None) -> None:
         else:
             _add_leaf_grad(leaves, target, g)
     needed = _needed_nodes(root_nodes, targets) if targets is not None else None
+    through = _through_nodes(needed, targets) if needed is not None else None
     deps: dict = {}
     seen = set()
     stack = [n for n in root_nodes if needed is None or n in needed]
@@ -266,6 +302,8 @@ def _execute(roots, root_grads, run: _Run, targets: set | None) -> None:
             for nr, t in run.nonleaf_receivers(node):
                 if grads[nr] is not None:
                     run.accumulate(t, grads[nr])
+        if through is not None and node not in through:
+            continue  # a target reached only as a target: nothing below it is wanted
         if len(grads) == 1 and grads[0] is None or not any(g is not None for g in grads):
             results = (None,) * len(node.edges)
         elif with_anomaly:
@@ -302,11 +340,10 @@ def _execute(roots, root_grads, run: _Run, targets: set | None) -> None:
 def _run_tensor_hooks(node: Node, grads: list) -> None:
     """The hooks ``Tensor.register_hook`` put on the node's outputs, in registration order."""
     for nr, hooks in node.pre_hooks.items():
-        for hook in list(hooks):
-            if grads[nr] is not None:
-                replaced = hook(grads[nr])
-                if replaced is not None:
-                    grads[nr] = replaced
+        for hook in list(hooks):  # an output that got no gradient: called with None (PyTorch)
+            replaced = hook(grads[nr])
+            if replaced is not None:
+                grads[nr] = replaced
 
 
 def _run_node_pre_hooks(hooks: list, grads) -> list:
@@ -431,6 +468,16 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     keys = []
     targets: set = set()
     for i, t in enumerate(inputs):
+        if isinstance(t, GradientEdge):
+            node = t.node
+            if isinstance(node, AccumulateGrad):
+                t = node.variable
+            else:
+                key = (node, t.output_nr)
+                capture[key] = None
+                keys.append(key)
+                targets.add(node)
+                continue
         if not isinstance(t, Tensor):
             raise TypeError(f"grad(): input {i} is a {type(t).__name__}, not a Tensor")
         if not t.requires_grad:
@@ -447,6 +494,14 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     result = []
     for i, (t, key) in enumerate(zip(inputs, keys)):
         g = run.capture[key]
+        if isinstance(t, GradientEdge):
+            if g is None and not allow_unused:
+                raise errors.AutogradError(
+                    f"One of the differentiated Tensors (input {i}) appears to not have been used "
+                    "in the graph. Set allow_unused=True if this is the desired behavior."
+                )
+            result.append(g if g is None or create_graph else g.detach())
+            continue
         if g is None:
             if materialize_grads:
                 g = filled_like(t, 0)

@@ -18,11 +18,18 @@ from nbgrad._graph import (
     SavedTensor,
     VersionCounter,
     anomaly_state,
+    forward_ad_state,
     node_class,
     record_inplace_trace,
 )
 from nbgrad.grad_mode import mode_var
-from nbgrad.ops._views import adopt_history, check_view_inplace, make_view, views_to_refresh
+from nbgrad.ops._views import (
+    adopt_history,
+    check_view_inplace,
+    make_view,
+    move_retained,
+    views_to_refresh,
+)
 from nbgrad.tensor import Tensor, _make
 
 __all__ = [
@@ -147,6 +154,8 @@ def apply(op: OpDef, inputs: tuple, params=None):
         outputs = (result,)
     else:
         outputs = result = tuple(_wrap(op, o, inputs, mode, device, params) for o in out)
+    if forward_ad_state.hook is not None:  # a dual level is open: outputs get tangents
+        forward_ad_state.hook(op, inputs, params, outputs)
     if any_grad and mode.grad and not mode.inference and op.differentiable:
         _record(op, inputs, params, arrays, out, outputs)
     return result
@@ -352,10 +361,15 @@ def apply_inplace(op: OpDef, target: Tensor, others: tuple = (), params=None) ->
         if isinstance(o, Tensor) and o._device is not target._device:
             _device_mismatch(op, target._device, o._device)
     bk = backend_for(target._device)
+    # forward-mode AD: the tangent of the new value, from the old values (set after the write)
+    tangent = (forward_ad_state.hook(op, (target, *others), params, None)
+               if forward_ad_state.hook is not None else None)
     if not needs_record:
         arrays = [o._data if isinstance(o, Tensor) else o for o in others]
         op.forward_into(bk, params, target._data, target._data, *arrays)
         _bump(target, op)
+        if tangent is not None:
+            tangent(target)
         return target
     stand_in = _make(target._data, VersionCounter())
     stand_in._device = target._device
@@ -373,12 +387,16 @@ def apply_inplace(op: OpDef, target: Tensor, others: tuple = (), params=None) ->
     bk.assign(target._data, result._data)
     _bump(target, op)
     if target._base is None:
+        if target._retains_grad:  # retain_grad follows the tensor to its new value (PyTorch)
+            move_retained(target, node)
         target._grad_fn = node
         target._output_nr = 0
         target._requires_grad = True
         refresh_views(target)
     else:
         rebase_view(target, result)
+    if tangent is not None:
+        tangent(target)
     return target
 
 
