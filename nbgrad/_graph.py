@@ -97,6 +97,7 @@ class SavedTensor:
         else:
             self.tensor = tensor
             self.data = None
+            self.grad_fn = tensor._grad_fn  # to detect a later detach_() of a non-leaf
 
     def _pack(self, tensor, is_output: bool, hooks) -> None:
         pack, self.unpack_hook = hooks
@@ -156,8 +157,15 @@ class SavedTensor:
                 "with nb.autograd.set_detect_anomaly(True)."
                 + _inplace_origin(self.counter)
             )
-        if self.tensor is not None:
-            return self.tensor
+        tensor = self.tensor
+        if tensor is not None:
+            if tensor._grad_fn is None and self.grad_fn is not None:
+                raise errors.AutogradError(
+                    "Trying to use a saved tensor that has been detached in-place, i.e. with "
+                    ".detach_().This is not supported, please use out-of-place `.detach()` "
+                    "instead"
+                )
+            return tensor
         out = self.cls.__new__(self.cls)  # the class of the op's output (tensor.py is above)
         out._data = self.data
         out._version_counter = self.counter
@@ -412,6 +420,20 @@ class Node(_Hooks):
                 out.append((AccumulateGrad.of(edge[0]), 0))
         return tuple(out)
 
+    def __call__(self, *grads):
+        """Run this node's backward on ``grads`` (one per output of the op): one gradient, or
+        None, per input, as calling a PyTorch node does.
+
+        >>> import nbgrad as nb
+        >>> y = nb.tensor([1.0, 2.0], requires_grad=True) * 3
+        >>> y.grad_fn(nb.ones(2))
+        (tensor([3., 3.]), None)
+        """
+        if self.params is FREED:
+            raise errors.GraphFreedError(errors.SECOND_BACKWARD)
+        result = self.op.backward(self, *grads)
+        return tuple(result)
+
     def saved_input(self, i: int):
         """Input ``i`` as saved at forward: a version-checked tensor, or the Python scalar.
 
@@ -454,6 +476,8 @@ class Node(_Hooks):
         saved = self.saved
         if saved is not None:
             self.saved = tuple(FREED if type(s) is SavedTensor else s for s in saved)
+        if self.op.params_saved:  # index tensors PyTorch saves (index, index_put)
+            self.params = FREED
         if self.saved_output is not None:
             self.saved_output = FREED
 

@@ -19,7 +19,7 @@ from nbgrad._device import CPU, Device, backend_for
 from nbgrad._dtype import DType, from_numpy_dtype
 from nbgrad._format import format_tensor
 from nbgrad._graph import VIEW_NO_GRAD, VIEW_NORMAL, RemovableHandle, VersionCounter
-from nbgrad.grad_mode import check_requires_grad_allowed
+from nbgrad.grad_mode import check_numpy_allowed, check_requires_grad_allowed
 
 if TYPE_CHECKING:
     from nbgrad._graph import Node
@@ -449,6 +449,11 @@ class Tensor:
     def data(self, value: Tensor) -> None:
         if not isinstance(value, Tensor):
             raise TypeError(f"data must be a Tensor, got {type(value).__name__}")
+        if self._requires_grad and not value.dtype.is_floating_point:
+            raise errors.AutogradError(
+                "data set to a tensor that requires gradients must be floating point or complex "
+                "dtype"
+            )
         self._data = value._data
         self._device = value._device
 
@@ -461,8 +466,8 @@ class Tensor:
         array([1., 2.], dtype=float32)
         """
         _tracing.note_opaque("reads tensor values in Python (numpy)")
-        if self.requires_grad:
-            raise errors.AutogradError(errors.NUMPY_REQUIRES_GRAD)
+        if self._requires_grad:
+            check_numpy_allowed()  # allowed inside no_grad, as in PyTorch
         if self._device.type != "cpu":
             raise TypeError(
                 f"can't convert {self._device} device tensor to numpy. "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import warnings
 
 from nbgrad import _tracing, errors
-from nbgrad._graph import AccumulateGrad, Node, VersionCounter, anomaly_state
+from nbgrad._graph import FREED, AccumulateGrad, Node, VersionCounter, anomaly_state
 from nbgrad.autograd.graph import GradientEdge
 from nbgrad.grad_mode import MODES, is_multithreading_enabled, mode_var, no_grad
 from nbgrad.ops._dispatch import edge_of, filled_like
@@ -304,6 +304,8 @@ def _execute(roots, root_grads, run: _Run, targets: set | None) -> None:
                     run.accumulate(t, grads[nr])
         if through is not None and node not in through:
             continue  # a target reached only as a target: nothing below it is wanted
+        if node.params is FREED:  # an op whose params are saved tensors (indices)
+            raise errors.GraphFreedError(errors.SECOND_BACKWARD)
         if len(grads) == 1 and grads[0] is None or not any(g is not None for g in grads):
             results = (None,) * len(node.edges)
         elif with_anomaly:
@@ -457,7 +459,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     (tensor(6.),)
     """
     _tracing.note_opaque("runs backward inside the function")
-    inputs = _as_tuple(inputs)
+    inputs = (inputs,) if isinstance(inputs, GradientEdge) else _as_tuple(inputs)
+    if not inputs:
+        raise RuntimeError("`inputs` argument to `grad()` cannot be empty.")
     if allow_unused is None:
         allow_unused = materialize_grads
     if materialize_grads and allow_unused is False:

@@ -305,9 +305,18 @@ def _backward_class(fn_cls: type) -> type[Node]:
     if found is None:
         found = type(f"{fn_cls.__name__}Backward", (Node,), {
             "__slots__": (), "__module__": fn_cls.__module__, "_forward_cls": fn_cls,
+            "saved_tensors": property(_node_saved_tensors),
         })
         fn_cls._backward_cls = found
     return found
+
+
+def _node_saved_tensors(node) -> tuple:
+    """``grad_fn.saved_tensors`` of a custom Function's node (raises once backward freed
+    them, as PyTorch does)."""
+    if node.saved is None:
+        return ()
+    return tuple(node.saved_input(i) for i in range(len(node.saved)))
 
 
 def _expandable(shape, target) -> bool:

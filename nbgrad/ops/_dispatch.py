@@ -51,6 +51,7 @@ class OpDef:
     differentiable = True
     n_outputs = 1
     wants_meta = False  # call meta(arrays, out) when recording
+    params_saved = False  # the params hold tensors PyTorch saves: freed by backward too
 
     node_name: str | None = None  # PyTorch's grad_fn name when it is not ``<name>Backward0``
 
