@@ -184,7 +184,7 @@ class _Run:
             g = _like_layout(g, tensor)
             self.owned.add(id(g._data))
             tensor._grad = g
-        elif self.create_graph or tensor._grad.requires_grad:
+        elif self.create_graph:
             tensor._grad = tensor._grad + g  # a new tensor: the sum is recorded (PyTorch's rule)
             self.owned.add(id(tensor._grad._data))
         else:  # PyTorch accumulates in place: the same .grad object, its version bumped
@@ -295,15 +295,16 @@ def _execute(roots, root_grads, run: _Run, targets: set | None) -> None:
                 if key in capture and g is not None:
                     prev = capture[key]
                     capture[key] = g if prev is None else prev + g
+        target_only = through is not None and node not in through
         attached = node.attached
-        if attached is not None and attached.pre_hooks:
+        if attached is not None and attached.pre_hooks and not target_only:
             grads = _run_node_pre_hooks(attached.pre_hooks, grads)
         if capture is None and (node.retained or run.nonleaf_inputs):
             for nr, t in run.nonleaf_receivers(node):
                 if grads[nr] is not None:
                     run.accumulate(t, grads[nr])
-        if through is not None and node not in through:
-            continue  # a target reached only as a target: nothing below it is wanted
+        if target_only:
+            continue  # a target reached only as a target: the node itself does not run
         if node.params is FREED:  # an op whose params are saved tensors (indices)
             raise errors.GraphFreedError(errors.SECOND_BACKWARD)
         if len(grads) == 1 and grads[0] is None or not any(g is not None for g in grads):
