@@ -312,3 +312,118 @@ def test_register_hook_on_any_node():
     node.register_prehook(lambda go: seen.append("pre"))
     y.backward()
     assert seen == ["pre", "ExpBackward0"]
+
+
+# ------------------------------------------------------------- gradcheck keywords
+def _x64(values=(0.5, 1.5, -0.7)):
+    return nb.tensor(list(values), dtype=nb.float64, requires_grad=True)
+
+
+def _wrong(t):
+    return t.detach() * t  # half of the true gradient 2t
+
+
+def test_gradcheck_fast_mode_passes_a_correct_gradient_and_catches_a_wrong_one():
+    assert gradcheck(lambda t: (t * t).sin(), (_x64(),), fast_mode=True)
+    with pytest.raises(nb.autograd.GradcheckError, match="computed in fast mode"):
+        gradcheck(_wrong, (_x64(),), fast_mode=True)
+
+
+def test_gradcheck_raise_exception_false_returns_false():
+    assert gradcheck(_wrong, (_x64(),), raise_exception=False) is False
+    assert gradcheck(_wrong, (_x64(),), fast_mode=True, raise_exception=False) is False
+
+
+def test_gradcheck_check_forward_ad_checks_forward_mode():
+    assert gradcheck(lambda t: F_softmax(t) * t, (_x64(),), check_forward_ad=True)
+
+    class BadJvp(nb.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2
+
+        @staticmethod
+        def jvp(ctx, t):
+            return t * 3  # wrong
+
+    with pytest.raises(nb.autograd.GradcheckError, match="forward mode mismatch"):
+        gradcheck(BadJvp.apply, (_x64(),), check_forward_ad=True)
+    assert gradcheck(BadJvp.apply, (_x64(),), check_forward_ad=True, check_backward_ad=False,
+                     raise_exception=False) is False
+
+
+def F_softmax(t):  # noqa: N802
+    return nb.nn.functional.softmax(t, 0)
+
+
+def test_gradcheck_check_batched_grad():
+    assert gradcheck(lambda t: t.exp() @ t, (_x64(),), check_batched_grad=True)
+    assert gradgradcheck(lambda t: (t ** 3).sum(), (_x64(),), check_batched_grad=True)
+
+
+def test_gradcheck_check_undefined_grad_catches_a_backward_ignoring_zero_gradients():
+    class Leaky(nb.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.clone()
+
+        @staticmethod
+        def backward(ctx, g):
+            return g + (g == 0) * 0.0 + 1e-3 * (g.abs().sum() == 0)
+
+    x = _x64()
+    with pytest.raises(nb.autograd.GradcheckError, match="undefined output grads"):
+        gradcheck(Leaky.apply, (x,), atol=1e-2)
+    assert gradcheck(Leaky.apply, (x,), atol=1e-2, check_undefined_grad=False)
+
+
+def test_gradcheck_nondet_tol_allows_a_nondeterministic_backward():
+    rng = np.random.default_rng(0)
+
+    class Noisy(nb.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * (2 + 1e-9 * float(rng.standard_normal()))
+
+    with pytest.raises(nb.autograd.GradcheckError, match="not reentrant"):
+        gradcheck(Noisy.apply, (_x64(),))
+    assert gradcheck(Noisy.apply, (_x64(),), nondet_tol=1e-6)
+
+
+def test_gradcheck_without_an_input_requiring_grad_raises():
+    with pytest.raises(ValueError, match="at least one input tensor to require gradient"):
+        gradcheck(lambda t: t * 2, (nb.zeros(2, dtype=nb.float64),))
+
+
+def test_gradcheck_accepts_pytorch_keywords():
+    assert gradcheck(lambda t: t * 2, (_x64(),), check_grad_dtypes=True, masked=None,
+                     check_batched_forward_grad=False)
+    assert gradgradcheck(lambda t: (t ** 3).sum(), (_x64(),), fast_mode=True,
+                         check_fwd_over_rev=True, gen_non_contig_grad_outputs=False)
+
+
+def test_get_numerical_and_analytical_jacobian_are_deprecated_and_transposed_like_pytorch():
+    from nbgrad.autograd.gradcheck import get_analytical_jacobian, get_numerical_jacobian
+
+    x = _x64((1.0, 2.0))
+
+    def f(inp):
+        (t,) = inp
+        return nb.stack([t[0] * t[1], t[0] ** 2, t[1]])
+
+    with pytest.warns(FutureWarning, match="deprecating"):
+        (num,) = get_numerical_jacobian(f, (x,))
+    with pytest.warns(FutureWarning, match="deprecating"):
+        (ana,), reentrant, sizes, types = get_analytical_jacobian((x,), f((x,)))
+    expected = [[2.0, 2.0, 0.0], [1.0, 0.0, 1.0]]  # (input.numel, output.numel)
+    np.testing.assert_allclose(num.numpy(), expected, atol=1e-6)
+    np.testing.assert_allclose(ana.numpy(), expected)
+    assert reentrant and sizes and types
