@@ -54,11 +54,12 @@ class VersionCounter:
 class _AnomalyState:
     """Process-wide switch for anomaly detection (as in PyTorch, it is global, not per context)."""
 
-    __slots__ = ("enabled", "check_nan")
+    __slots__ = ("enabled", "check_nan", "parent")
 
     def __init__(self) -> None:
         self.enabled = False
         self.check_nan = True
+        self.parent = None  # the node whose backward is running (nodes it records link to it)
 
 
 anomaly_state = _AnomalyState()
@@ -224,13 +225,14 @@ class _Attached:
     """What only some nodes carry: the user's pre-hooks, post-hooks and ``metadata`` dict, and
     the forward's stack under anomaly detection."""
 
-    __slots__ = ("pre_hooks", "post_hooks", "metadata", "trace")
+    __slots__ = ("pre_hooks", "post_hooks", "metadata", "trace", "parent")
 
     def __init__(self) -> None:
         self.pre_hooks: list = []  # fn(grad_outputs), from register_prehook
         self.post_hooks: list = []  # fn(grad_inputs, grad_outputs), from register_hook
         self.metadata: dict = {}
         self.trace: str | None = None
+        self.parent = None  # under anomaly detection: the node whose backward recorded this one
 
 
 class _Hooks:
@@ -384,7 +386,24 @@ class Node(_Hooks):
 
     @trace.setter
     def trace(self, value: str | None) -> None:
-        self._attach().trace = value
+        attached = self._attach()
+        attached.trace = value
+        if anomaly_state.parent is not None:  # recorded by a backward (create_graph=True)
+            attached.parent = anomaly_state.parent
+
+    @property
+    def parent(self):
+        """Under anomaly detection, the node whose backward recorded this one (None for a
+        node recorded by a forward pass).
+
+        >>> import nbgrad as nb
+        >>> x = nb.tensor([1.0], requires_grad=True)
+        >>> with nb.autograd.set_detect_anomaly(True):
+        ...     (g,) = nb.autograd.grad(x.exp().sum(), x, create_graph=True)
+        >>> g.grad_fn.parent.name(), x.exp().grad_fn.parent
+        ('ExpBackward0', None)
+        """
+        return None if self.attached is None else self.attached.parent
 
     @property
     def needs_input_grad(self) -> tuple[bool, ...]:

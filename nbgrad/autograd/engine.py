@@ -218,14 +218,19 @@ def _backward_with_anomaly(node: Node, grads) -> tuple:
     import numpy as np
 
     forward_op = node.op.name.lower()
+    outer = anomaly_state.parent
+    anomaly_state.parent = node  # nodes recorded by this backward (create_graph) link to it
     try:
         results = node.op.backward(node, *grads)
     except Exception as exc:
+        _warn_forward_traces(node)
         exc.add_note(
             f"Error detected in {node.name()} (forward op '{forward_op}'). Traceback of the "
             f"forward call that caused the error:\n{_forward_trace(node)}"
         )
         raise
+    finally:
+        anomaly_state.parent = outer
     if not anomaly_state.check_nan:
         return results
     for i, g in enumerate(results):
@@ -233,12 +238,31 @@ def _backward_with_anomaly(node: Node, grads) -> tuple:
             continue
         data = g.detach()._host()
         if data.dtype.kind == "f" and not np.isfinite(data).all():
+            _warn_forward_traces(node)
             raise errors.AutogradError(
                 f"Function '{node.name()}' returned nan values in its {i}th output (a nan or "
                 f"inf gradient for input {i} of the forward op '{forward_op}').\n"
                 f"The forward call that created it was:\n{_forward_trace(node)}"
             )
     return results
+
+
+def _warn_forward_traces(node: Node) -> None:
+    """PyTorch's anomaly warnings: the forward trace of the failing node, then, for a node
+    recorded by a backward (``create_graph=True``), the trace of each node whose backward
+    induced it."""
+    warnings.warn(
+        f"Error detected in {node.name()}. Traceback of forward call that caused the error:\n"
+        f"{_forward_trace(node)}", UserWarning, stacklevel=2,
+    )
+    parent = node.parent
+    while parent is not None:
+        warnings.warn(
+            f"\n\nPrevious calculation was induced by {parent.name()}. Traceback of forward "
+            f"call that induced the previous calculation:\n{_forward_trace(parent)}",
+            UserWarning, stacklevel=2,
+        )
+        parent = parent.parent
 
 
 def _add_leaf_grad(leaves: dict, target: Tensor, g: Tensor) -> None:
