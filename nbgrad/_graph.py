@@ -240,7 +240,16 @@ class _Hooks:
     ``metadata``, backward pre-hooks (``register_prehook``) and post-hooks (``register_hook``).
 
     They live in one ``attached`` slot, None until first used, so that a node costs no more to
-    make with them than without.
+    make with them than without. Public as ``nb.autograd.graph.Node``: the base class of every
+    ``grad_fn`` (and of ``AccumulateGrad``).
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor([1.0], requires_grad=True)
+    >>> y = x * 2
+    >>> isinstance(y.grad_fn, nb.autograd.graph.Node)
+    True
+    >>> isinstance(y.grad_fn.next_functions[0][0], nb.autograd.graph.Node)
+    True
     """
 
     __slots__ = ("attached",)

@@ -463,12 +463,6 @@ class Function:
     # Accepted as in PyTorch (``nbgrad.func.vmap`` runs such Functions per sample anyway).
     generate_vmap_rule = False
 
-    @staticmethod
-    def vmap(info, in_dims, *args):
-        """Accepted for compatibility: ``nbgrad.func.vmap`` runs a Function once per sample,
-        so a vmap rule is never needed (and never called)."""
-        raise NotImplementedError("nbgrad.func.vmap runs custom Functions per sample")
-
     @classmethod
     def apply(cls, *args, **kwargs):
         """Run the op; record a node for ``backward`` when grad mode is on and an input

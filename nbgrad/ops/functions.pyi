@@ -16,10 +16,10 @@ __all__ = [
     "maximum", "minimum", "floor_divide", "remainder", "atan2", "arctan2", "clamp_min", "clamp_max",
     "eq", "ne", "lt", "le", "gt", "ge", "where", "clamp", "clip", "reshape", "flatten", "squeeze",
     "unsqueeze", "permute", "transpose", "t", "narrow", "clone", "gather", "take_along_dim",
-    "scatter_add", "index_select", "masked_fill", "cat", "concat", "concatenate", "stack", "split",
-    "chunk", "unbind", "flip", "tril", "triu", "matmul", "mm", "bmm", "dot", "outer", "sum", "mean",
-    "prod", "amax", "amin", "max", "min", "argmax", "argmin", "var", "std", "var_mean", "std_mean",
-    "logsumexp", "norm",
+    "scatter_add", "index_select", "masked_fill", "as_strided", "is_inference", "cat", "concat",
+    "concatenate", "stack", "split", "chunk", "unbind", "flip", "tril", "triu", "matmul", "mm",
+    "bmm", "dot", "outer", "sum", "mean", "prod", "amax", "amin", "max", "min", "argmax", "argmin",
+    "var", "std", "var_mean", "std_mean", "logsumexp", "norm",
 ]
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor: ...
@@ -217,6 +217,10 @@ def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor: ...
 def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor: ...
 
 def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor: ...
+
+def as_strided(input: Tensor, size, stride, storage_offset: int | None = None) -> Tensor: ...
+
+def is_inference(self) -> bool: ...
 
 def cat(tensors, dim: int = 0) -> Tensor: ...
 

@@ -72,7 +72,7 @@ AS_STRIDED = AsStrided()
 
 
 @register(function=True, method=True, doc=Doc(
-    "Shape and views", "every dtype", "scatter-add of g into the storage, read back"))
+    "Splitting (views)", "every dtype", "scatter-add of g into the storage, read back"))
 def as_strided(input: Tensor, size, stride, storage_offset: int | None = None) -> Tensor:
     """A view of ``input``'s storage with the given ``size``, ``stride`` (in elements) and
     ``storage_offset`` (default: ``input``'s own). It shares the base's version counter.

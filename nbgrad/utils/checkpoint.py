@@ -46,7 +46,20 @@ __all__ = ["checkpoint", "checkpoint_sequential", "CheckpointError"]
 
 class CheckpointError(RuntimeError):
     """The recomputation in backward did not save what the forward pass saved (``fn`` is
-    not deterministic in what it computes)."""
+    not deterministic in what it computes).
+
+    >>> import nbgrad as nb
+    >>> from nbgrad.utils.checkpoint import checkpoint
+    >>> calls = []
+    >>> def fn(t):  # computes something else the second time
+    ...     calls.append(1)
+    ...     return t.exp() if len(calls) == 1 else t[:1].exp()
+    >>> y = checkpoint(fn, nb.ones(2, requires_grad=True), use_reentrant=False)
+    >>> y.sum().backward()
+    Traceback (most recent call last):
+        ...
+    nbgrad.utils.checkpoint.CheckpointError: nb.utils.checkpoint: Recomputed values ...
+    """
 
 
 def _cpu_rng():
@@ -212,7 +225,7 @@ class _Holder:
         def pack(t):
             if len(stored) >= total:
                 raise CheckpointError(
-                    "torch.utils.checkpoint: trying to save more tensors during recomputation "
+                    "nb.utils.checkpoint: trying to save more tensors during recomputation "
                     f"than during the original forward pass ({total})."
                 )
             stored.append(t.detach())
@@ -237,14 +250,14 @@ class _Holder:
                 rng.bit_generator.state = current
         if len(stored) != total:
             raise CheckpointError(
-                "torch.utils.checkpoint: A different number of tensors was saved during the "
+                "nb.utils.checkpoint: A different number of tensors was saved during the "
                 f"original forward and recomputation (forward: {total}, recomputation: "
                 f"{len(stored)})."
             )
         for i, (t, (shape, dtype)) in enumerate(zip(stored, self.shapes)):
             if tuple(t.shape) != shape or t.dtype is not dtype:
                 raise CheckpointError(
-                    "torch.utils.checkpoint: Recomputed values for the following tensors have "
+                    "nb.utils.checkpoint: Recomputed values for the following tensors have "
                     f"different metadata than during the forward pass: tensor {i}: saved with "
                     f"shape {shape} and dtype {dtype.name}, recomputed with shape "
                     f"{tuple(t.shape)} and dtype {t.dtype.name}"
