@@ -14,7 +14,7 @@ from nbgrad import errors
 __all__ = [
     "VersionCounter", "SavedTensor", "Node", "AccumulateGrad", "RemovableHandle", "node_class",
     "anomaly_state", "FREED", "VIEW_NORMAL", "VIEW_NO_GRAD", "VIEW_INFERENCE", "GraphNode",
-    "saved_hooks_state", "forward_ad_state",
+    "saved_hooks_state", "saved_hooks_open", "forward_ad_state",
 ]
 
 # The stack of (pack, unpack) hooks of ``autograd.graph.saved_tensors_hooks`` (a str entry: the
@@ -22,6 +22,9 @@ __all__ = [
 saved_hooks_state: contextvars.ContextVar[tuple] = contextvars.ContextVar(
     "nbgrad_saved_tensors_hooks", default=()
 )
+# How many saved_tensors_hooks / disable_saved_tensors_hooks blocks are open in any context:
+# while 0, saving a tensor does not read the ContextVar (the common case costs nothing).
+saved_hooks_open = [0]
 
 
 class _ForwardADState:
@@ -85,10 +88,11 @@ class SavedTensor:
         self.version = counter.value
         self.fw = tensor._fw_grads
         self.unpack_hook = None
-        hooks = saved_hooks_state.get()
-        if hooks and type(hooks[-1]) is tuple:
-            self._pack(tensor, is_output, hooks[-1])
-            return
+        if saved_hooks_open[0]:
+            hooks = saved_hooks_state.get()
+            if hooks and type(hooks[-1]) is tuple:
+                self._pack(tensor, is_output, hooks[-1])
+                return
         if is_output:
             self.tensor = None
             self.cls = type(tensor)

@@ -427,3 +427,14 @@ def test_get_numerical_and_analytical_jacobian_are_deprecated_and_transposed_lik
     np.testing.assert_allclose(num.numpy(), expected, atol=1e-6)
     np.testing.assert_allclose(ana.numpy(), expected)
     assert reentrant and sizes and types
+
+
+def test_variable_volatile_warns_that_it_has_no_effect():
+    with pytest.warns(UserWarning, match="volatile was removed"):
+        v = nb.autograd.Variable(nb.ones(1), volatile=True)
+    assert not v.requires_grad
+
+
+def test_backward_with_empty_inputs_raises_cannot_be_empty():
+    with pytest.raises(RuntimeError, match="cannot be empty"):
+        (_leaf() * 2).sum().backward(inputs=[])

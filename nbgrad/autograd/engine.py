@@ -459,7 +459,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool =
     if inputs is not None:
         inputs = _as_tuple(inputs)
         if not inputs:
-            raise RuntimeError("backward: 'inputs' argument must not be empty")
+            raise RuntimeError("`inputs` argument to `backward()` cannot be empty.")
         targets, accumulate_only = set(), set()
         for t in inputs:
             e = edge_of(t)

@@ -8,7 +8,7 @@ import contextlib
 from typing import NamedTuple
 
 from nbgrad import _graph, errors
-from nbgrad._graph import AccumulateGrad, saved_hooks_state
+from nbgrad._graph import AccumulateGrad, saved_hooks_open, saved_hooks_state
 from nbgrad.tensor import Tensor
 
 __all__ = [
@@ -126,10 +126,12 @@ class saved_tensors_hooks:  # noqa: N801 (PyTorch's name)
         if disabled is not None:
             raise errors.AutogradError(disabled)
         self._tokens.append(saved_hooks_state.set((*stack, (self.pack_hook, self.unpack_hook))))
+        saved_hooks_open[0] += 1
         return self
 
     def __exit__(self, *exc) -> None:
-        saved_hooks_state.reset(self._tokens.pop())
+        saved_hooks_open[0] -= 1
+        _restore(self._tokens.pop())
 
 
 class save_on_cpu(saved_tensors_hooks):  # noqa: N801
@@ -178,7 +180,18 @@ class disable_saved_tensors_hooks:  # noqa: N801
     def __enter__(self):
         stack = saved_hooks_state.get()
         self._tokens.append(saved_hooks_state.set((*stack, self.error_message)))
+        saved_hooks_open[0] += 1
         return self
 
     def __exit__(self, *exc) -> None:
-        saved_hooks_state.reset(self._tokens.pop())
+        saved_hooks_open[0] -= 1
+        _restore(self._tokens.pop())
+
+
+def _restore(token) -> None:
+    """Leave a hooks block: back to the stack it was entered on (``reset`` fails when the
+    block is left in another context than it was entered in; then set the old value)."""
+    try:
+        saved_hooks_state.reset(token)
+    except ValueError:
+        saved_hooks_state.set(token.old_value if token.old_value is not token.MISSING else ())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from nbgrad.tensor import Tensor
 
 __all__ = ["Variable"]
@@ -25,6 +27,9 @@ class Variable(metaclass=_VariableMeta):
     def __new__(cls, data: Tensor, requires_grad: bool = False, volatile: bool = False):
         if not isinstance(data, Tensor):
             raise TypeError(f"Variable data has to be a tensor, but got {type(data).__name__}")
+        if volatile:
+            warnings.warn("volatile was removed and now has no effect. Use `with nb.no_grad():` "
+                          "instead.", UserWarning, stacklevel=2)
         if requires_grad:
             data.requires_grad_(True)
         return data
