@@ -132,6 +132,54 @@ LIBRARY = {
 }
 
 
+LIBRARY.update({  # every other differentiable nb.<function>, by its public name
+    "amin": lambda x: x.amin(0),
+    "min": lambda x: x.min(),
+    "max": lambda x: x.max(),
+    "bmm": lambda x: nb.bmm(x.unsqueeze(0), x.t().unsqueeze(0)),
+    "mm": lambda x: nb.mm(x, x.t()),
+    "dot": lambda x: nb.dot(x[0], x[1]),
+    "outer": lambda x: nb.outer(x[0], x[1]),
+    "chunk": lambda x: nb.chunk(x, 3, 1)[1],
+    "split": lambda x: nb.split(x, 2, 1)[0],
+    "unbind": lambda x: nb.unbind(x)[1],
+    "narrow": lambda x: nb.narrow(x, 1, 1, 2),
+    "flatten": lambda x: nb.flatten(x),
+    "squeeze": lambda x: nb.squeeze(x[:1]),
+    "unsqueeze": lambda x: nb.unsqueeze(x, 1),
+    "transpose": lambda x: nb.transpose(x, 0, 1),
+    "t": lambda x: nb.t(x),
+    "triu": lambda x: nb.triu(x),
+    "index_select": lambda x: nb.index_select(x, 1, nb.tensor([2, 0])),
+    "take_along_dim": lambda x: nb.take_along_dim(x, nb.tensor([[0], [2]]), 1),
+    "masked_fill": lambda x: nb.masked_fill(x, x > 1.2, 0.0),
+    "scatter_add": lambda x: nb.scatter_add(x, 1, nb.tensor([[0, 0, 1], [2, 2, 2]]), x * x),
+    "concat": lambda x: nb.concat([x, x]),
+    "concatenate": lambda x: nb.concatenate([x, x], 1),
+    "std_mean": lambda x: nb.std_mean(x, 1)[0] + nb.std_mean(x, 1)[1],
+    "var_mean": lambda x: nb.var_mean(x)[0] * nb.var_mean(x)[1],
+    "clip": lambda x: nb.clip(x, 0.8, 1.5),
+    "arctan2": lambda x: nb.arctan2(x, x.flip(1)),
+})
+# nb.<functions> that make tensors, are not differentiable or have no tensor input
+NO_TANGENT = {
+    "arange", "as_tensor", "empty", "empty_like", "eye", "from_numpy", "full", "full_like",
+    "linspace", "manual_seed", "ones", "ones_like", "rand", "rand_like", "randint", "randn",
+    "randn_like", "tensor", "zeros", "zeros_like", "is_inference", "argmax", "argmin",
+}
+
+
+def test_every_public_function_has_a_forward_mode_test():
+    from nbgrad.ops import _register
+
+    rows = set(ew.UNARY) | set(ew.BINARY) | set(ew.COMPARISONS) | {"where", "clamp"}
+    missing = sorted(
+        e.name for e in _register.entries("function")
+        if e.name not in rows and e.name not in LIBRARY and e.name not in NO_TANGENT
+    )
+    assert missing == [], f"add a forward-mode check to LIBRARY for: {missing}"
+
+
 @pytest.mark.parametrize("name", list(LIBRARY))
 def test_jvp_of_library_ops_matches_reverse_mode_and_finite_differences(name):
     x = _t(RNG.uniform(0.5, 2.0, (2, 3)))
