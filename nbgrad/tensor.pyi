@@ -92,6 +92,14 @@ class Tensor:
     def __int__(self) -> builtins.int: ...
     def __index__(self) -> builtins.int: ...
     def __repr__(self) -> str: ...
+    # declared in nbgrad.ops.closeness
+    def allclose(
+        input: Tensor,
+        other: Tensor,
+        rtol: builtins.float = 1e-05,
+        atol: builtins.float = 1e-08,
+        equal_nan: builtins.bool = False,
+    ) -> builtins.bool: ...
     # declared in nbgrad.ops.creation
     def __init__(
         self: Tensor,

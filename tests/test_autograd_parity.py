@@ -438,3 +438,24 @@ def test_variable_volatile_warns_that_it_has_no_effect():
 def test_backward_with_empty_inputs_raises_cannot_be_empty():
     with pytest.raises(RuntimeError, match="cannot be empty"):
         (_leaf() * 2).sum().backward(inputs=[])
+
+
+# ------------------------------------------------------------------------ allclose
+def test_allclose_follows_pytorch():
+    assert nb.allclose(nb.tensor([1.0, 2.0]), nb.tensor([1.0, 2.0 + 1e-6]))
+    assert not nb.allclose(nb.tensor([1.0]), nb.tensor([1.1]))
+    assert nb.allclose(nb.tensor([1.0]), nb.tensor([1.1]), atol=0.2)
+    nan = nb.tensor([1.0, float("nan")])
+    assert not nb.allclose(nan, nan) and nb.allclose(nan, nan, equal_nan=True)
+    assert nb.allclose(nb.tensor([float("inf")]), nb.tensor([float("inf")]))
+    assert nb.allclose(nb.ones(2, 3), nb.ones(3))  # broadcasting
+    assert nb.tensor([1, 2]).allclose(nb.tensor([1, 2]))
+    x = nb.ones(2, requires_grad=True)
+    assert nb.allclose(x, x) is True
+
+
+def test_allclose_with_different_dtypes_or_shapes_raises():
+    with pytest.raises(RuntimeError, match="float32 did not match float64"):
+        nb.allclose(nb.ones(2), nb.ones(2, dtype=nb.float64))
+    with pytest.raises(ValueError, match="cannot be broadcast"):
+        nb.allclose(nb.ones(2), nb.ones(3))

@@ -165,7 +165,7 @@ LIBRARY.update({  # every other differentiable nb.<function>, by its public name
 NO_TANGENT = {
     "arange", "as_tensor", "empty", "empty_like", "eye", "from_numpy", "full", "full_like",
     "linspace", "manual_seed", "ones", "ones_like", "rand", "rand_like", "randint", "randn",
-    "randn_like", "tensor", "zeros", "zeros_like", "is_inference", "argmax", "argmin",
+    "randn_like", "tensor", "zeros", "zeros_like", "is_inference", "argmax", "argmin", "allclose",
 }
 
 

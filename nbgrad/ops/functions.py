@@ -4,6 +4,7 @@ declared in the op registry (``ops/_register.py``), once each op module has decl
 from __future__ import annotations
 
 from nbgrad.ops import (  # noqa: F401  (importing an op module declares its public names)
+    closeness,
     creation,
     device,
     elementwise,

@@ -8,10 +8,10 @@ import numpy as np
 from nbgrad.tensor import Tensor
 
 __all__ = [
-    "tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "arange", "linspace",
-    "eye", "rand", "randn", "randint", "manual_seed", "zeros_like", "ones_like", "empty_like",
-    "rand_like", "randn_like", "full_like", "neg", "abs", "sign", "exp", "log", "sin", "cos",
-    "tanh", "sigmoid", "relu", "sqrt", "reciprocal", "rsqrt", "log1p", "expm1", "tan", "erf",
+    "allclose", "tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "arange",
+    "linspace", "eye", "rand", "randn", "randint", "manual_seed", "zeros_like", "ones_like",
+    "empty_like", "rand_like", "randn_like", "full_like", "neg", "abs", "sign", "exp", "log", "sin",
+    "cos", "tanh", "sigmoid", "relu", "sqrt", "reciprocal", "rsqrt", "log1p", "expm1", "tan", "erf",
     "gelu", "silu", "softplus", "floor", "ceil", "round", "add", "sub", "mul", "div", "pow",
     "maximum", "minimum", "floor_divide", "remainder", "atan2", "arctan2", "clamp_min", "clamp_max",
     "eq", "ne", "lt", "le", "gt", "ge", "where", "clamp", "clip", "reshape", "flatten", "squeeze",
@@ -21,6 +21,14 @@ __all__ = [
     "bmm", "dot", "outer", "sum", "mean", "prod", "amax", "amin", "max", "min", "argmax", "argmin",
     "var", "std", "var_mean", "std_mean", "logsumexp", "norm",
 ]
+
+def allclose(
+    input: Tensor,
+    other: Tensor,
+    rtol: float = 1e-05,
+    atol: float = 1e-08,
+    equal_nan: bool = False,
+) -> bool: ...
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor: ...
 
