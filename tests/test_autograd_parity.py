@@ -459,3 +459,22 @@ def test_allclose_with_different_dtypes_or_shapes_raises():
         nb.allclose(nb.ones(2), nb.ones(2, dtype=nb.float64))
     with pytest.raises(ValueError, match="cannot be broadcast"):
         nb.allclose(nb.ones(2), nb.ones(3))
+
+
+def test_grad_from_two_outputs_of_one_node_reaches_the_inputs_below():
+    class Two(nb.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2, x * 3
+
+        @staticmethod
+        def backward(ctx, g1, g2):
+            return 2 * g1 + 3 * g2
+
+    x = _leaf()
+    h = x * 1  # a non-leaf between the node and the leaf
+    a, b = Two.apply(h)
+    (g,) = nb.autograd.grad([a, b], h, [nb.ones(3), nb.ones(3)])
+    assert g.tolist() == [5.0, 5.0, 5.0]
+    nb.autograd.backward([a, b], [nb.ones(3), nb.ones(3)])
+    assert x.grad.tolist() == [5.0, 5.0, 5.0]

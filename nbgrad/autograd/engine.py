@@ -282,7 +282,8 @@ def _execute(roots, root_grads, run: _Run, targets: set | None) -> None:
         if isinstance(target, Node):
             buf = buffers.setdefault(target, [None] * target.op.n_outputs)
             buf[nr] = g if buf[nr] is None else buf[nr] + g
-            root_nodes.append(target)
+            if all(n is not target for n in root_nodes):  # two outputs of one node: once
+                root_nodes.append(target)
         else:
             _add_leaf_grad(leaves, target, g)
     needed = _needed_nodes(root_nodes, targets) if targets is not None else None

@@ -19,7 +19,8 @@ while a level is open):
 * **every other op** (softmax, reductions with an index, losses, ...): a *documented generic
   fallback* — the op is re-run on detached inputs and its vjp is differentiated with respect
   to the incoming gradient (``J · t = d/du <vjp(u), t>``, two reverse passes over that one op).
-  The tangents it gives are exact, but carry no reverse-mode history of their own.
+  The tangents it gives are exact and differentiable in reverse mode (the stand-ins stay
+  connected to the inputs' history), at the cost of two small backward passes per call.
 
 ``nb.autograd.functional.jvp`` and ``nbgrad.func.jvp``/``jacfwd`` use this forward mode.
 Tangents computed inside are not themselves dual (one level only: nested levels raise, as in
@@ -315,18 +316,25 @@ def jvp_of(op, inputs: tuple, params, outputs: tuple, tangents: list) -> tuple:
 
 def _double_vjp(op, inputs: tuple, params, tangents: list) -> tuple:
     """The generic fallback: ``J · t`` as the derivative of the op's vjp ``u -> uᵀJ`` with
-    respect to ``u`` (the vjp is linear in ``u``), for ops without a forward rule."""
+    respect to ``u`` (the vjp is linear in ``u``), for ops without a forward rule. The op is
+    re-run on stand-ins of its inputs that stay connected to their history, so the tangents
+    it gives are differentiable in reverse mode too (reverse-over-forward)."""
     with enable_grad():
         xs = []
         wrt = []
+        keep = False
         for x, t in zip(inputs, tangents):
-            if isinstance(x, Tensor):
-                d = x.detach()
-                if t is not None:
-                    d.requires_grad_(True)
-                    wrt.append((d, t))
+            if isinstance(x, Tensor) and t is not None:
+                if x.requires_grad:  # a differentiable stand-in, linked to x's history
+                    d = x.view(x.shape)
+                    keep = True
+                else:
+                    d = x.detach().requires_grad_(True)
+                keep = keep or t.requires_grad
+                wrt.append((d, t))
                 xs.append(d)
             else:
+                keep = keep or (isinstance(x, Tensor) and x.requires_grad)
                 xs.append(x)
         result = apply(op, tuple(xs), params)
         outs = result if isinstance(result, tuple) else (result,)
@@ -340,9 +348,12 @@ def _double_vjp(op, inputs: tuple, params, tangents: list) -> tuple:
         pairs = [(g, t) for g, (_, t) in zip(gs, wrt) if g is not None and g.requires_grad]
         if not pairs:
             return tuple(_zeros_like(o) if o.dtype.is_floating_point else None for o in outs)
-        jv = grad([g for g, _ in pairs], us, [t for _, t in pairs], allow_unused=True)
+        jv = grad([g for g, _ in pairs], us, [t for _, t in pairs], create_graph=keep,
+                  allow_unused=True)
     for i, g in zip(diff, jv):
-        found[i] = g.detach() if g is not None else _zeros_like(outs[i])
+        if g is None:
+            g = _zeros_like(outs[i])
+        found[i] = g if keep else g.detach()
     return tuple(found)
 
 
