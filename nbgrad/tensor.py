@@ -264,6 +264,23 @@ class Tensor:
         return None if fn is None else fn._named()  # its PyTorch-named class, once handed out
 
     @property
+    def output_nr(self) -> int:
+        """Which output of its ``grad_fn`` this tensor is (0 for leaves and single outputs).
+
+        >>> import nbgrad as nb
+        >>> class Two(nb.autograd.Function):
+        ...     @staticmethod
+        ...     def forward(ctx, x):
+        ...         return x * 2, x * 3
+        ...     @staticmethod
+        ...     def backward(ctx, g1, g2):
+        ...         return 2 * g1 + 3 * g2
+        >>> [t.output_nr for t in Two.apply(nb.tensor([1.0], requires_grad=True))]
+        [0, 1]
+        """
+        return self._output_nr
+
+    @property
     def is_leaf(self) -> bool:
         """True for tensors not produced by a recorded op.
 

@@ -218,3 +218,41 @@ def test_disable_saved_tensors_hooks_refuses_new_hooks_with_the_message():
             pass
     with saved_tensors_hooks(lambda t: t, lambda t: t):  # allowed again outside
         pass
+
+
+def test_hooks_on_views_registered_before_an_in_place_op_on_the_base_do_not_fire():
+    # PyTorch's test_tensor_hooks_inplace_over_view: the views' old nodes leave the graph
+    fired = []
+    base = nb.tensor([1.0], requires_grad=True).clone()
+    view = base[:]
+    view2 = base[:]
+    view.register_hook(lambda g: fired.append("view, before"))
+    view2.register_hook(lambda g: fired.append("view2, before"))
+    view.mul_(2)
+    view2.register_hook(lambda g: fired.append(("view2, after", g.tolist())))
+    (view + view2).sum().backward()
+    assert fired == [("view2, after", [1.0])]
+
+
+def test_retain_grad_moves_to_the_base_node_after_an_in_place_op_through_a_view():
+    x = nb.tensor([1.0], requires_grad=True).clone()
+    x.retain_grad()
+    x_view = x[:]
+    x_view *= 2
+    x *= 2
+    x.sum().backward()
+    assert x.grad.tolist() == [1.0]  # the gradient of the latest value of x
+
+
+def test_output_nr_of_a_multi_output_function():
+    class Two(nb.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x[:1], x[1:]
+
+        @staticmethod
+        def backward(ctx, a, b):
+            return nb.cat([a, b])
+
+    a, b = Two.apply(_leaf())
+    assert (a.output_nr, b.output_nr) == (0, 1)

@@ -376,7 +376,13 @@ def apply_inplace(op: OpDef, target: Tensor, others: tuple = (), params=None) ->
     stand_in._device = target._device
     if target._requires_grad:
         stand_in._requires_grad = True
-        stand_in._grad_fn, stand_in._output_nr = edge_of(target)
+        if target._base is not None and target._base._requires_grad:
+            # a view: the written value's history starts from a fresh replay of the view on
+            # the base's history, as PyTorch's CopySlices does, so the view's old node (and
+            # the tensor hooks registered on it) is not part of the new graph
+            stand_in._grad_fn, stand_in._output_nr = edge_of(_fresh_view(target))
+        else:
+            stand_in._grad_fn, stand_in._output_nr = edge_of(target)
         if stand_in._grad_fn is target:  # a leaf not requiring grad cannot get here
             stand_in._grad_fn = None
     others = tuple(stand_in if o is target else o for o in others)
@@ -399,6 +405,18 @@ def apply_inplace(op: OpDef, target: Tensor, others: tuple = (), params=None) ->
     if tangent is not None:
         tangent(target)
     return target
+
+
+def _fresh_view(view: Tensor) -> Tensor:
+    """``view`` rebuilt from an alias carrying its base's current history (new nodes)."""
+    base = view._base
+    alias = _make(base._data, base._version_counter)
+    alias._device = base._device
+    alias._requires_grad = True
+    alias._grad_fn, alias._output_nr = base._grad_fn, base._output_nr
+    if alias._grad_fn is None:  # a leaf base: its gradient goes to the leaf itself
+        return view
+    return replay_view(alias, view._view_steps)
 
 
 class CopySlices(OpDef):
@@ -426,6 +444,8 @@ def rebase_view(view: Tensor, written: Tensor) -> None:
     if base_edge is not None and base_edge[0] is base:
         base_edge = None
     node = Node(COPY_SLICES, (view._view_steps, base.shape), (base_edge, edge_of(written)))
+    if base._retains_grad:  # retain_grad follows the base to its new value
+        move_retained(base, node)
     base._grad_fn = node
     base._output_nr = 0
     base._requires_grad = True
