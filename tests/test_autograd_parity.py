@@ -478,3 +478,50 @@ def test_grad_from_two_outputs_of_one_node_reaches_the_inputs_below():
     assert g.tolist() == [5.0, 5.0, 5.0]
     nb.autograd.backward([a, b], [nb.ones(3), nb.ones(3)])
     assert x.grad.tolist() == [5.0, 5.0, 5.0]
+
+
+# ------------------------------------------------------------------ gradient edges
+def test_grad_to_a_gradient_edge_taken_before_an_in_place_op():
+    x = nb.tensor([1.0, 2.0], requires_grad=True).clone()
+    x_edge = get_gradient_edge(x)
+    x *= 2
+    g_old, g_new = nb.autograd.grad(x.sum(), (x_edge, x))
+    assert g_old.tolist() == [2.0, 2.0] and g_new.tolist() == [1.0, 1.0]
+
+
+def test_materialize_grads_with_an_unused_gradient_edge_raises_like_pytorch():
+    x = nb.tensor([1.0, 2.0], requires_grad=True).clone()
+    y = nb.tensor([1.0, 2.0], requires_grad=True).clone()
+    out = x.clone()
+    edge_y = GradientEdge(y.grad_fn, y.output_nr)
+    assert nb.autograd.grad(out.sum(), (x, edge_y), allow_unused=True)[1] is None
+    with pytest.raises(RuntimeError, match="materialize_grads cannot be used when the given "
+                                           "input is a GradientEdge"):
+        nb.autograd.grad(out.sum(), (x, edge_y), allow_unused=True, materialize_grads=True)
+
+
+def test_backward_with_gradient_edges_as_inputs():
+    x = nb.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 3
+    out = (h * 2).sum()
+    nb.autograd.backward(out, inputs=(get_gradient_edge(h), x), retain_graph=True)
+    assert x.grad.tolist() == [6.0, 6.0]
+    nb.autograd.backward(out, inputs=get_gradient_edge(h))  # stops at h: x gets nothing more
+    assert x.grad.tolist() == [6.0, 6.0]
+
+
+def test_materialized_grads_require_grad_like_pytorch():
+    x = nb.tensor(0.5, requires_grad=True)
+    a = nb.tensor(1.0, requires_grad=True)
+    (dydx,) = nb.autograd.grad(x * a, x, create_graph=True)
+    (d2,) = nb.autograd.grad(dydx, x, create_graph=True, materialize_grads=True)
+    assert d2.item() == 0 and d2.requires_grad
+    (d3,) = nb.autograd.grad(d2, x, materialize_grads=True)
+    assert d3.item() == 0
+
+
+def test_post_accumulate_grad_hook_returning_a_value_raises():
+    w = nb.tensor([1.0], requires_grad=True)
+    w.register_post_accumulate_grad_hook(lambda p: p.grad)
+    with pytest.raises(RuntimeError, match="hooks should return None"):
+        (w * 2).sum().backward()

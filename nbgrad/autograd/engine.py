@@ -167,7 +167,8 @@ class _Run:
             self.accumulate(tensor, g)
         if tensor._post_acc_hooks:
             for hook in list(tensor._post_acc_hooks):
-                hook(tensor)
+                if hook(tensor) is not None:
+                    raise RuntimeError("Tensor post accumulate grad hooks should return None.")
         if attached is not None and attached.post_hooks:
             for hook in list(attached.post_hooks):
                 replaced = hook((), (g,))
@@ -458,11 +459,17 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool =
     accumulate_only = None
     nonleaf_inputs: dict = {}
     if inputs is not None:
-        inputs = _as_tuple(inputs)
+        inputs = (inputs,) if isinstance(inputs, GradientEdge) else _as_tuple(inputs)
         if not inputs:
             raise RuntimeError("`inputs` argument to `backward()` cannot be empty.")
         targets, accumulate_only = set(), set()
         for t in inputs:
+            if isinstance(t, GradientEdge):
+                if isinstance(t.node, AccumulateGrad):
+                    t = t.node.variable
+                else:  # a node's output: gradients stop there (nothing is stored)
+                    targets.add(t.node)
+                    continue
             e = edge_of(t)
             if isinstance(e[0], Node):
                 targets.add(e[0])
@@ -525,6 +532,10 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     for i, (t, key) in enumerate(zip(inputs, keys)):
         g = run.capture[key]
         if isinstance(t, GradientEdge):
+            if g is None and materialize_grads:
+                raise RuntimeError(
+                    "materialize_grads cannot be used when the given input is a GradientEdge"
+                )
             if g is None and not allow_unused:
                 raise errors.AutogradError(
                     f"One of the differentiated Tensors (input {i}) appears to not have been used "
@@ -533,8 +544,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
             result.append(g if g is None or create_graph else g.detach())
             continue
         if g is None:
-            if materialize_grads:
+            if materialize_grads:  # as PyTorch: zeros that require grad
                 g = filled_like(t, 0)
+                g._requires_grad = True
             elif not allow_unused:
                 raise errors.AutogradError(
                     f"One of the differentiated Tensors (input {i}) appears to not have been used "
