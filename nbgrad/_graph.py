@@ -111,9 +111,9 @@ class SavedTensor:
         self.requires_grad = tensor._requires_grad
         self.grad_fn = None if is_output else tensor._grad_fn
         self.output_nr = tensor._output_nr
-        # a leaf that requires grad is kept itself: its gradient must reach that very tensor
-        self.tensor = tensor if tensor._requires_grad and tensor._grad_fn is None and \
-            not is_output else None
+        # a leaf that requires grad is referred to (weakly): its gradient must reach it
+        leaf = tensor._requires_grad and tensor._grad_fn is None and not is_output
+        self.tensor = weakref.ref(tensor) if leaf else None
         self.packed = pack(tensor)
 
     def _unpack_hooked(self, node: Node):
@@ -125,8 +125,6 @@ class SavedTensor:
                 "Output of saved tensor unpack_hook expected to be a Tensor but got result of "
                 f"type {type(value).__name__}"
             )
-        if self.tensor is not None:
-            return self.tensor
         if not self.requires_grad:
             return value
         out = self.cls.__new__(self.cls)
@@ -134,7 +132,13 @@ class SavedTensor:
         out._version_counter = value._version_counter
         out._device = value._device
         out._requires_grad = True
-        out._grad_fn = node if self.grad_fn is None else self.grad_fn
+        if self.tensor is not None:  # a leaf: the unpacked value, its gradient to the leaf
+            leaf = self.tensor()
+            if leaf is None:
+                raise errors.GraphFreedError(errors.SECOND_BACKWARD)
+            out._grad_fn = Node(_TO_LEAF, None, ((leaf, 0),))
+        else:
+            out._grad_fn = node if self.grad_fn is None else self.grad_fn
         out._output_nr = self.output_nr
         if self.fw is not None:
             out._fw_grads = self.fw
@@ -514,6 +518,20 @@ class Node(_Hooks):
             self.saved_output = FREED
 
 
+class _ToLeaf:
+    """The op of the node that joins a leaf's unpacked saved value (``saved_tensors_hooks``)
+    to the leaf: its gradient passes through unchanged."""
+
+    name = "Alias"
+    backward_name = "AliasBackward0"
+    n_outputs = 1
+    params_saved = False
+    differentiable = True
+
+    def backward(self, node, grad):
+        return (grad,)
+
+
 _NODE_CLASSES: dict[str, type[Node]] = {}
 
 
@@ -605,3 +623,7 @@ class AccumulateGrad(_Hooks):
         ()
         """
         return ()
+
+
+_TO_LEAF = _ToLeaf()
+_TO_LEAF.node_class = node_class("AliasBackward0")

@@ -256,3 +256,34 @@ def test_output_nr_of_a_multi_output_function():
 
     a, b = Two.apply(_leaf())
     assert (a.output_nr, b.output_nr) == (0, 1)
+
+
+def test_disable_saved_tensors_hooks_inside_active_hooks_raises_and_decorates():
+    with saved_tensors_hooks(lambda t: t, lambda t: t), pytest.raises(RuntimeError,
+                                                                        match="msg"):
+        with disable_saved_tensors_hooks("msg"):
+            pass
+
+    @disable_saved_tensors_hooks("decorated")
+    def f():
+        with saved_tensors_hooks(lambda t: t, lambda t: t):
+            pass
+
+    with pytest.raises(RuntimeError, match="decorated"):
+        f()
+
+
+def test_unpack_hook_must_return_a_tensor():
+    x = _leaf()
+    with saved_tensors_hooks(lambda t: 5, lambda t: t):
+        y = x * x
+    with pytest.raises(TypeError, match="unpack_hook expected to be a Tensor"):
+        y.sum().backward()
+
+
+def test_the_value_unpack_returns_is_what_backward_uses():
+    x = _leaf()
+    with saved_tensors_hooks(lambda t: t, lambda t: t * 2):
+        y = x * x
+    y.sum().backward()
+    assert x.grad.tolist() == [4.0, 8.0]  # 2 * (2x): each saved x came back doubled

@@ -5,6 +5,7 @@ version counters and the hooks on saved tensors (``saved_tensors_hooks``, ``save
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import NamedTuple
 
 from nbgrad import _graph, errors
@@ -161,8 +162,8 @@ class save_on_cpu(saved_tensors_hooks):  # noqa: N801
 
 
 class disable_saved_tensors_hooks:  # noqa: N801
-    """Context manager: inside it, entering ``saved_tensors_hooks`` raises with
-    ``error_message`` (hooks already active keep working).
+    """Context manager (and decorator): inside it, entering ``saved_tensors_hooks`` raises
+    with ``error_message``; entering it while hooks are active raises the same way.
 
     >>> import nbgrad as nb
     >>> with nb.autograd.graph.disable_saved_tensors_hooks("no hooks here"):
@@ -179,6 +180,8 @@ class disable_saved_tensors_hooks:  # noqa: N801
 
     def __enter__(self):
         stack = saved_hooks_state.get()
+        if stack and type(stack[-1]) is tuple:  # hooks are active: PyTorch refuses too
+            raise errors.AutogradError(self.error_message)
         self._tokens.append(saved_hooks_state.set((*stack, self.error_message)))
         saved_hooks_open[0] += 1
         return self
@@ -186,6 +189,16 @@ class disable_saved_tensors_hooks:  # noqa: N801
     def __exit__(self, *exc) -> None:
         saved_hooks_open[0] -= 1
         _restore(self._tokens.pop())
+
+    def __call__(self, fn):
+        """Use as a decorator: the function runs with saved-tensor hooks disabled."""
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with disable_saved_tensors_hooks(self.error_message):
+                return fn(*args, **kwargs)
+
+        return wrapper
 
 
 def _restore(token) -> None:
