@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 
+from nbgrad._device import backend_for
 from nbgrad.autograd import forward_ad
 from nbgrad.autograd.engine import grad as _grad
 from nbgrad.grad_mode import enable_grad, no_grad
@@ -46,22 +47,42 @@ def _values(t: Tensor) -> np.ndarray:
     return t.detach()._host().astype(np.float64).ravel()
 
 
+def _host_values(x: Tensor) -> np.ndarray:
+    """A host copy of ``x``'s values, flat, in its own dtype."""
+    return np.array(x.detach()._host(), copy=True).reshape(-1)
+
+
+def _write(x: Tensor, flat: np.ndarray) -> None:
+    """Overwrite ``x``'s values (on any device) without bumping its version."""
+    bk = backend_for(x.device)
+    bk.assign(x._data, bk.asarray(flat.reshape(x.shape), x._data.dtype))
+
+
+def _basis(like: Tensor, k: int) -> Tensor:
+    """A tensor like ``like`` (shape, dtype, device) that is 1 at flat index ``k``, else 0."""
+    values = np.zeros(like.numel())
+    values[k] = 1
+    return tensor(values.reshape(like.shape), dtype=like.dtype, device=like.device)
+
+
 def _numerical_jacobian(fn, inputs, idx, out_index, eps):
     """d(outputs[out_index]) / d(inputs[idx]) by central differences; (out.numel, in.numel)."""
     x = inputs[idx]
-    flat = x.detach()._data.reshape(-1)  # shares memory with x (contiguous by construction)
+    orig = _host_values(x)
     with no_grad():
         n_out = _outputs(fn, inputs)[out_index].numel()
-    jac = np.zeros((n_out, flat.size))
-    for k in range(flat.size):
-        orig = flat[k]
-        flat[k] = orig + eps
+    jac = np.zeros((n_out, orig.size))
+    for k in range(orig.size):
+        step = orig.copy()
+        step[k] = orig[k] + eps
+        _write(x, step)
         with no_grad():
             plus = _values(_outputs(fn, inputs)[out_index])
-        flat[k] = orig - eps
+        step[k] = orig[k] - eps
+        _write(x, step)
         with no_grad():
             minus = _values(_outputs(fn, inputs)[out_index])
-        flat[k] = orig
+        _write(x, orig)
         jac[:, k] = (plus - minus) / (2 * eps)
     return jac
 
@@ -71,9 +92,7 @@ def _analytical_jacobian(fn, inputs, idx, out_index, check_dtypes=False):
     x = inputs[idx]
     jac = np.zeros((out.numel(), x.numel()))
     for r in range(out.numel()):
-        seed = zeros_like(out)
-        seed._data.reshape(-1)[r] = 1
-        (g,) = _grad(out, x, seed, retain_graph=True, allow_unused=True)
+        (g,) = _grad(out, x, _basis(out, r), retain_graph=True, allow_unused=True)
         if g is not None:
             if check_dtypes and g.dtype is not x.dtype:
                 raise GradcheckError("Gradient has dtype mismatch")
@@ -89,8 +108,7 @@ def _forward_jacobian(fn, inputs, idx, out_index):
     out_n = None
     cols = []
     for k in range(x.numel()):
-        tangent = zeros_like(x)
-        tangent._data.reshape(-1)[k] = 1
+        tangent = _basis(x, k)
         with forward_ad.dual_level():
             args = list(inputs)
             args[idx] = forward_ad.make_dual(x.detach(), tangent)
@@ -114,15 +132,14 @@ def _fast_check(fn, inputs, o, i, eps, atol, rtol) -> tuple[float, float]:
     out = _outputs(fn, inputs)[o]
     v = rng.standard_normal(x.numel())
     u = rng.standard_normal(out.numel())
-    flat = x.detach()._data.reshape(-1)
-    orig = flat.copy()
-    flat[...] = orig + eps * v
+    orig = _host_values(x)
+    _write(x, orig + eps * v)
     with no_grad():
         plus = _values(_outputs(fn, inputs)[o])
-    flat[...] = orig - eps * v
+    _write(x, orig - eps * v)
     with no_grad():
         minus = _values(_outputs(fn, inputs)[o])
-    flat[...] = orig
+    _write(x, orig)
     numerical = float(u @ ((plus - minus) / (2 * eps)))
     seed = tensor(u.reshape(out.shape), dtype=out.dtype, device=out.device)
     (g,) = _grad(out, x, seed, retain_graph=True, allow_unused=True)
@@ -243,7 +260,8 @@ def _batched_ok(fn, inputs, diff, atol, rtol, batch: int = 3) -> bool:
     rng = np.random.default_rng(1)
     for _ in range(batch):
         seeds = [rng.standard_normal(o.shape) for o in outs]
-        gs = _grad(outs, xs, [tensor(s, dtype=o.dtype) for s, o in zip(seeds, outs)],
+        gs = _grad(outs, xs, [tensor(s, dtype=o.dtype, device=o.device)
+                              for s, o in zip(seeds, outs)],
                    retain_graph=True, allow_unused=True)
         for k, (i, g) in enumerate(zip(diff, gs)):
             expected = sum(jacs[(o, i)].T @ seeds[o].ravel() for o in range(len(outs)))
@@ -372,8 +390,7 @@ def get_analytical_jacobian(inputs, output, nondet_tol: float = 0.0, grad_out: f
     again = [np.zeros((inputs[i].numel(), n)) for i in diff]
     sizes = types = True
     for r in range(n):
-        seed = zeros_like(output)
-        seed._data.reshape(-1)[r] = 1
+        seed = _basis(output, r)
         for store in (jacs, again):
             gs = _grad(output, [inputs[i] for i in diff], seed, retain_graph=True,
                        allow_unused=True)
