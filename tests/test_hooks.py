@@ -287,3 +287,13 @@ def test_the_value_unpack_returns_is_what_backward_uses():
         y = x * x
     y.sum().backward()
     assert x.grad.tolist() == [4.0, 8.0]  # 2 * (2x): each saved x came back doubled
+
+
+def test_a_gradient_kept_by_a_hook_is_not_changed_by_the_next_backward():
+    x = _leaf()
+    kept = []
+    x.register_hook(lambda g: kept.append(g))
+    (x * 2).sum().backward()
+    (x * 2).sum().backward()  # accumulates into x.grad in place
+    assert x.grad.tolist() == [4.0, 4.0]
+    assert kept[0].tolist() == [2.0, 2.0]

@@ -150,6 +150,9 @@ class _Run:
                 replaced = hook(g)
                 if replaced is not None:
                     g = replaced
+            # a hook may keep the gradient it saw: store a copy, since .grad is updated in
+            # place by later backward passes (PyTorch copies a gradient referenced elsewhere)
+            self.owned.add(id(g._data))
         if self.capture is not None:
             if key in self.capture:
                 prev = self.capture[key]
