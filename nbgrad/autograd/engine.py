@@ -318,6 +318,7 @@ def _execute(roots, root_grads, run: _Run, targets: set | None) -> None:
         # PyTorch's order: tensor hooks, node pre-hooks, retain_grad, the node, node post-hooks
         if node.pre_hooks:
             _run_tensor_hooks(node, grads)
+            run.owned.update(id(g._data) for g in grads if g is not None)  # hooks may keep them
         if capture is not None:  # autograd.grad's result, as the tensor hooks left it
             for nr, g in enumerate(grads):
                 key = (node, nr)
