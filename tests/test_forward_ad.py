@@ -389,3 +389,25 @@ def test_reverse_over_forward_differentiates_the_tangent(name):
         minus = tangent_sum(_t(x0 - step.reshape(x0.shape))).item()
         numerical[k] = (plus - minus) / (2 * eps)
     np.testing.assert_allclose(x.grad.numpy().ravel(), numerical, rtol=1e-5, atol=1e-6)
+
+
+def test_custom_function_returning_its_input_does_not_overwrite_the_input_tangent():
+    class Identity(nb.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+        @staticmethod
+        def jvp(ctx, t):
+            return t * 5
+
+    with fwAD.dual_level():
+        d = fwAD.make_dual(nb.tensor([1.0]), nb.tensor([1.0]))
+        out = Identity.apply(d)
+        assert out is not d
+        assert fwAD.unpack_dual(out).tangent.tolist() == [5.0]
+        assert fwAD.unpack_dual(d).tangent.tolist() == [1.0]

@@ -502,6 +502,12 @@ class Function:
         if record:
             raw = _record(cls, ctx, args, needs, raw)
         if dual:
+            if not record:  # an input returned as is gets a tangent of its own: alias it
+                ids = {id(a) for a in args if isinstance(a, Tensor)}
+                if isinstance(raw, tuple):
+                    raw = tuple(_alias(o) if id(o) in ids else o for o in raw)
+                elif id(raw) in ids:
+                    raw = _alias(raw)
             function_jvp(cls, cls.jvp is not Function.jvp, ctx, args, raw)
         return raw
 
