@@ -8,10 +8,10 @@ import numpy as np
 from nbgrad.tensor import Tensor
 
 __all__ = [
-    "tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "arange", "linspace",
-    "eye", "rand", "randn", "randint", "manual_seed", "zeros_like", "ones_like", "empty_like",
-    "rand_like", "randn_like", "full_like", "neg", "abs", "sign", "exp", "log", "sin", "cos",
-    "tanh", "sigmoid", "relu", "sqrt", "reciprocal", "rsqrt", "log1p", "expm1", "tan", "erf",
+    "allclose", "tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "arange",
+    "linspace", "eye", "rand", "randn", "randint", "manual_seed", "zeros_like", "ones_like",
+    "empty_like", "rand_like", "randn_like", "full_like", "neg", "abs", "sign", "exp", "log", "sin",
+    "cos", "tanh", "sigmoid", "relu", "sqrt", "reciprocal", "rsqrt", "log1p", "expm1", "tan", "erf",
     "gelu", "silu", "softplus", "floor", "ceil", "round", "asin", "arcsin", "acos", "arccos",
     "atan", "arctan", "sinh", "cosh", "asinh", "arcsinh", "acosh", "arccosh", "atanh", "arctanh",
     "log2", "log10", "exp2", "erfc", "erfinv", "sinc", "deg2rad", "rad2deg", "square", "trunc",
@@ -24,12 +24,20 @@ __all__ = [
     "lerp", "logit", "nan_to_num", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
     "conv_transpose2d", "conv_transpose3d", "reshape", "flatten", "squeeze", "unsqueeze", "permute",
     "transpose", "t", "narrow", "clone", "gather", "take_along_dim", "scatter_add", "index_select",
-    "masked_fill", "cat", "concat", "concatenate", "stack", "split", "chunk", "unbind", "flip",
-    "tril", "triu", "matmul", "mm", "bmm", "dot", "outer", "max_pool1d", "max_pool2d", "max_pool3d",
-    "avg_pool1d", "adaptive_avg_pool1d", "adaptive_max_pool1d", "sum", "mean", "prod", "amax",
-    "amin", "max", "min", "argmax", "argmin", "var", "std", "var_mean", "std_mean", "logsumexp",
-    "norm", "pixel_shuffle", "pixel_unshuffle", "softmax", "log_softmax",
+    "masked_fill", "as_strided", "is_inference", "cat", "concat", "concatenate", "stack", "split",
+    "chunk", "unbind", "flip", "tril", "triu", "matmul", "mm", "bmm", "dot", "outer", "max_pool1d",
+    "max_pool2d", "max_pool3d", "avg_pool1d", "adaptive_avg_pool1d", "adaptive_max_pool1d", "sum",
+    "mean", "prod", "amax", "amin", "max", "min", "argmax", "argmin", "var", "std", "var_mean",
+    "std_mean", "logsumexp", "norm", "pixel_shuffle", "pixel_unshuffle", "softmax", "log_softmax",
 ]
+
+def allclose(
+    input: Tensor,
+    other: Tensor,
+    rtol: float = 1e-05,
+    atol: float = 1e-08,
+    equal_nan: bool = False,
+) -> bool: ...
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor: ...
 
@@ -419,6 +427,10 @@ def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor: ...
 def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor: ...
 
 def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor: ...
+
+def as_strided(input: Tensor, size, stride, storage_offset: int | None = None) -> Tensor: ...
+
+def is_inference(self) -> bool: ...
 
 def cat(tensors, dim: int = 0) -> Tensor: ...
 
