@@ -103,3 +103,99 @@ def test_linear_on_stacked_input_gradcheck():
     assert nb.autograd.gradcheck(nb.nn.functional.linear, (x, w, b))
     wt = w.t().contiguous().detach().requires_grad_()
     assert nb.autograd.gradcheck(lambda x, w: x @ w, (x, wt))
+
+
+# ----------------------------------------------------------------- vectorised float32 erf/gelu
+EDGES = [0.0, -0.0, 1e-30, -1e-30, 1e-4, 0.5, -0.5, 1.0, 3.9, 4.0, 4.1, 5.6, 5.7, 6.0, -6.0,
+         9.0, -9.0, 13.0, -13.0, 14.5, -20.0, 88.0, -100.0, 3e38, -3e38]
+
+
+def _scalar_reference(fn, x32: np.ndarray) -> np.ndarray:
+    """The row's scalar definition in float64 (exact math.erf/math.exp), rounded to float32."""
+    return np.vectorize(fn, otypes=[np.float64])(x32.astype(np.float64)).astype(np.float32)
+
+
+def _inputs() -> np.ndarray:
+    g = _rng()
+    return np.concatenate([np.array(EDGES), g.standard_normal(4000) * 3,
+                           np.linspace(-8, 8, 4001)]).astype(np.float32)
+
+
+@pytest.mark.parametrize("key", ["erf", "gelu"])
+def test_vectorised_float32_rows_match_the_scalar_definition(key):
+    from nbgrad.ops.elementwise import UNARY
+
+    op = UNARY[key]
+    assert op.fn.cpu_float32 == key  # the row opts in to the vectorised loop
+    x = _inputs()
+    got = getattr(nb, key)(nb.tensor(x)).numpy()
+    assert got.dtype == np.float32
+    ref = _scalar_reference(op.fn, x)
+    np.testing.assert_allclose(got, ref, rtol=2e-6, atol=1e-6)  # test_ops_core: 2e-5, 2e-6
+    # the general path (the compiled scalar kernel) in float64 is untouched
+    got64 = getattr(nb, key)(nb.tensor(x.astype(np.float64))).numpy()
+    np.testing.assert_allclose(got64, np.vectorize(op.fn)(x.astype(np.float64)), rtol=1e-15,
+                               atol=1e-300)
+
+
+def test_vectorised_gelu_derivative_matches_the_scalar_definition():
+    from nbgrad.ops.elementwise import GELU_DERIVATIVE
+
+    x = _inputs()
+    got = nb.ops._dispatch.apply(GELU_DERIVATIVE, (nb.tensor(x),)).numpy()
+    np.testing.assert_allclose(got, _scalar_reference(GELU_DERIVATIVE.fn, x), rtol=1e-6,
+                               atol=5e-7)
+
+
+@pytest.mark.parametrize("key", ["erf", "gelu"])
+def test_vectorised_rows_keep_nan_inf_and_layouts(key):
+    from nbgrad.ops.elementwise import UNARY
+
+    x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0], np.float32)
+    got = getattr(nb, key)(nb.tensor(x)).numpy()
+    general = getattr(nb, key)(nb.tensor(x.astype(np.float64))).numpy()  # the scalar kernel
+    np.testing.assert_array_equal(got, general.astype(np.float32))  # nan == nan here
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(general))
+    assert UNARY[key].fn.cpu_float32 == key
+    base = nb.tensor(_rng().standard_normal((6, 8)).astype(np.float32))
+    for view in (base.t(), base[::2, 1::3], base[0]):  # strided inputs, results contiguous
+        np.testing.assert_allclose(getattr(nb, key)(view).numpy(),
+                                   getattr(nb, key)(view.contiguous()).numpy(), rtol=0, atol=0)
+    out = base.clone()
+    getattr(out[:, ::2], key + "_")()  # in place into a strided view
+    np.testing.assert_allclose(out[:, ::2].numpy(), getattr(nb, key)(base[:, ::2]).numpy())
+    np.testing.assert_array_equal(out[:, 1::2].numpy(), base[:, 1::2].numpy())
+
+
+@pytest.mark.parametrize("key", ["erf", "gelu"])
+def test_gradients_through_the_vectorised_rows(key):
+    g = _rng()
+    x64 = nb.tensor(g.standard_normal(12) * 2, requires_grad=True)
+    fn = getattr(nb, key)
+    assert nb.autograd.gradcheck(fn, (x64,))
+    assert nb.autograd.gradgradcheck(fn, (x64,))
+    x32 = x64.detach().float().requires_grad_()
+    fn(x32).sum().backward()
+    fn(x64).sum().backward()
+    np.testing.assert_allclose(x32.grad.numpy(), x64.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_the_vectorised_exp_is_accurate_over_the_float32_range():
+    import numba
+
+    from nbgrad.backends.cpu import vector_math as V
+
+    @numba.njit
+    def run(x, out):
+        for i in range(x.shape[0]):
+            out[i] = V._exp32(x[i])
+
+    y = np.concatenate([np.linspace(-87.0, 88.7, 200001), [88.72, -87.3]]).astype(np.float32)
+    out = np.empty_like(y)
+    run(y, out)
+    ref = np.exp(y.astype(np.float64))
+    np.testing.assert_allclose(out, ref, rtol=2e-7)
+    special = np.array([np.nan, np.inf, -np.inf, 0.0, 89.0, -88.0, -200.0], np.float32)
+    run(special, out[:7])
+    assert np.isnan(out[0]) and out[1] == np.inf and out[2] == 0.0 and out[3] == 1.0
+    assert out[4] == np.inf and 0.0 <= out[5] < 1.2e-38 and out[6] == 0.0

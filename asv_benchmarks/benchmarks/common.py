@@ -222,3 +222,30 @@ def rnn_setup(lib):
     xa, ya = token_batch(RNN["vocab"], RNN["B"], RNN["T"])
     opt = lib.optim.Adam(model.parameters(), lr=1e-3)
     return model, opt, lib.from_numpy(xa), lib.from_numpy(ya)
+
+
+CNN = {"B": 64, "classes": 10}  # T3
+
+
+def cnn_setup(lib):
+    """(model, Adam, x, y) of T3: Conv2d(1,16,3) ReLU Conv2d(16,32,3) ReLU max_pool2d(2)
+    Flatten Linear(4608,10) on 1x28x28 inputs (needs nn.Conv2d and F.max_pool2d)."""
+    nn = lib.nn
+
+    class CNNModel(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2 = nn.Conv2d(1, 16, 3), nn.Conv2d(16, 32, 3)
+            self.fc = nn.Linear(32 * 12 * 12, CNN["classes"])
+
+        def forward(self, x):
+            x = nn.functional.max_pool2d(self.c2(self.c1(x).relu()).relu(), 2)
+            return self.fc(x.reshape(x.shape[0], -1))
+
+    model = CNNModel()
+    copy_params_from_numpy(lib, model)
+    g = rng()
+    x = g.standard_normal((CNN["B"], 1, 28, 28), dtype=np.float32)
+    y = g.integers(0, CNN["classes"], CNN["B"]).astype(np.int64)
+    opt = lib.optim.Adam(model.parameters(), lr=1e-3)
+    return model, opt, lib.from_numpy(x), lib.from_numpy(y)
