@@ -199,3 +199,20 @@ def test_the_vectorised_exp_is_accurate_over_the_float32_range():
     run(special, out[:7])
     assert np.isnan(out[0]) and out[1] == np.inf and out[2] == 0.0 and out[3] == 1.0
     assert out[4] == np.inf and 0.0 <= out[5] < 1.2e-38 and out[6] == 0.0
+
+
+def test_blas_thread_count_follows_the_call_size():
+    from nbgrad.backends.cpu import blas
+
+    g = _rng()
+    small = [g.standard_normal(s).astype(np.float32) for s in ((4, 8), (8, 3))]
+    np.testing.assert_array_equal(blas.matmul(*small), np.matmul(*small))
+    if blas._threads.set is None or blas._threads.default < 2:
+        pytest.skip("no multi-threaded OpenBLAS found in this process")
+    assert blas._threads.is_serial
+    big = [np.ones((256, 256), np.float32)] * 2
+    np.testing.assert_array_equal(blas.matmul(*big), np.full((256, 256), 256, np.float32))
+    assert not blas._threads.is_serial
+    stacked = (np.ones((16, 4, 32, 16), np.float32), np.ones((16, 4, 16, 32), np.float32))
+    blas.matmul(*stacked)  # 2 * 64 * 32 * 16 * 32 flops: serial
+    assert blas._threads.is_serial

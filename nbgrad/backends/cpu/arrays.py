@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nbgrad.backends.cpu import blas
 from nbgrad.backends.cpu.scatter import scatter_flat
 
 __all__ = [
@@ -72,14 +73,15 @@ def matmul(a, b):
 
     A stack of matrices times one matrix (``(..., m, k) @ (k, n)``) is one 2-D product over
     the stacked rows: numpy would otherwise call BLAS once per matrix of the stack (2-3x slower
-    on a transformer's ``(batch, seq, d)`` activations).
+    on a transformer's ``(batch, seq, d)`` activations). Small products run on one BLAS thread
+    (:mod:`nbgrad.backends.cpu.blas`).
 
     >>> matmul(np.ones((2, 3, 4)), np.ones((4, 5))).shape
     (2, 3, 5)
     """
     if a.ndim > 2 and b.ndim == 2:
-        return np.matmul(a.reshape(-1, a.shape[-1]), b).reshape(a.shape[:-1] + b.shape[1:])
-    return np.asarray(np.matmul(a, b))
+        return blas.matmul(a.reshape(-1, a.shape[-1]), b).reshape(a.shape[:-1] + b.shape[1:])
+    return np.asarray(blas.matmul(a, b))
 
 
 def getitem(x, index):
