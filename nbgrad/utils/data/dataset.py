@@ -1,0 +1,240 @@
+"""Data sets: map-style (``Dataset``) and iterable (``IterableDataset``), and the ways to
+combine and split them, at PyTorch's path ``nbgrad.utils.data.dataset``."""
+
+from __future__ import annotations
+
+import bisect
+import math
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from nbgrad.tensor import Tensor
+from nbgrad.utils.data._utils.rng import permutation
+
+__all__ = ["Dataset", "IterableDataset", "TensorDataset", "ConcatDataset", "ChainDataset",
+           "Subset", "StackDataset", "random_split"]
+
+
+class Dataset:
+    """A map-style data set: subclasses implement ``__getitem__(i)`` and ``__len__``;
+    ``a + b`` concatenates two.
+
+    >>> import nbgrad as nb
+    >>> class Squares(nb.utils.data.Dataset):
+    ...     def __getitem__(self, i):
+    ...         return nb.tensor(float(i * i))
+    ...     def __len__(self):
+    ...         return 4
+    >>> [batch.tolist() for batch in nb.utils.data.DataLoader(Squares(), batch_size=2)]
+    [[0.0, 1.0], [4.0, 9.0]]
+    """
+
+    def __getitem__(self, index):
+        raise NotImplementedError(f"{type(self).__name__} must implement __getitem__")
+
+    def __add__(self, other: Dataset) -> ConcatDataset:
+        return ConcatDataset([self, other])
+
+
+class IterableDataset(Dataset):
+    """A data set that is a stream: subclasses implement ``__iter__``. With worker processes,
+    each worker iterates its own copy (use ``get_worker_info()`` to shard); ``a + b`` chains.
+
+    >>> import nbgrad as nb
+    >>> class Count(nb.utils.data.IterableDataset):
+    ...     def __iter__(self):
+    ...         return iter(range(5))
+    >>> [b.tolist() for b in nb.utils.data.DataLoader(Count(), batch_size=2)]
+    [[0, 1], [2, 3], [4]]
+    """
+
+    def __iter__(self) -> Iterator:
+        raise NotImplementedError(f"{type(self).__name__} must implement __iter__")
+
+    def __add__(self, other: Dataset) -> ChainDataset:
+        return ChainDataset([self, other])
+
+
+class TensorDataset(Dataset):
+    """Samples are the ``i``-th rows of each tensor (all with the same first dimension).
+
+    >>> import nbgrad as nb
+    >>> ds = nb.utils.data.TensorDataset(nb.arange(6).reshape(3, 2), nb.tensor([0, 1, 0]))
+    >>> len(ds), ds[1]
+    (3, (tensor([2, 3]), tensor(1)))
+    """
+
+    def __init__(self, *tensors: Tensor) -> None:
+        if not tensors:
+            raise ValueError("TensorDataset needs at least one tensor")
+        for t in tensors:
+            if not isinstance(t, Tensor) or t.ndim == 0:
+                what = "a 0-d tensor" if isinstance(t, Tensor) else type(t).__name__
+                raise TypeError(f"TensorDataset takes tensors with a first dimension, got {what}")
+        n = tensors[0].shape[0]
+        if any(t.shape[0] != n for t in tensors):
+            raise ValueError(
+                "Size mismatch between tensors: first dimensions "
+                f"{[t.shape[0] for t in tensors]} differ"
+            )
+        self.tensors = tensors
+
+    def __getitem__(self, index):
+        return tuple(t[index] for t in self.tensors)
+
+    def __len__(self) -> int:
+        return self.tensors[0].shape[0]
+
+
+class StackDataset(Dataset):
+    """Samples from several data sets of one length side by side: as a tuple (positional
+    arguments) or a dict (keyword arguments).
+
+    >>> import nbgrad as nb
+    >>> ds = nb.utils.data.StackDataset(x=[1, 2], y=["a", "b"])
+    >>> ds[1]
+    {'x': 2, 'y': 'b'}
+    """
+
+    def __init__(self, *args: Dataset, **kwargs: Dataset) -> None:
+        if args and kwargs:
+            raise ValueError("Supported either ``tuple``- (via ``args``) or``dict``- (via "
+                             "``kwargs``) like input/output, but both types are given.")
+        parts = args or tuple(kwargs.values())
+        if not parts:
+            raise ValueError("At least one dataset should be passed")
+        self._length = len(parts[0])
+        if any(self._length != len(d) for d in parts):
+            raise ValueError("Size mismatch between datasets")
+        self.datasets = args if args else kwargs
+
+    def __getitem__(self, index):
+        if isinstance(self.datasets, dict):
+            return {k: d[index] for k, d in self.datasets.items()}
+        return tuple(d[index] for d in self.datasets)
+
+    def __len__(self) -> int:
+        return self._length
+
+
+class ConcatDataset(Dataset):
+    """Several map-style data sets one after another (negative indices count from the end).
+
+    >>> import nbgrad as nb
+    >>> ds = nb.utils.data.ConcatDataset([[1, 2], [3, 4, 5]])
+    >>> len(ds), ds[2], ds[-1], ds.cumulative_sizes
+    (5, 3, 5, [2, 5])
+    """
+
+    def __init__(self, datasets: Iterable[Dataset]) -> None:
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise AssertionError("datasets should not be an empty iterable")
+        for d in self.datasets:
+            if isinstance(d, IterableDataset):
+                raise AssertionError("ConcatDataset does not support IterableDataset")
+        self.cumulative_sizes = list(np.cumsum([len(d) for d in self.datasets]).tolist())
+
+    def __len__(self) -> int:
+        return self.cumulative_sizes[-1]
+
+    def __getitem__(self, idx: int):
+        if idx < 0:
+            if -idx > len(self):
+                raise ValueError("absolute value of index should not exceed dataset length")
+            idx = len(self) + idx
+        which = bisect.bisect_right(self.cumulative_sizes, idx)
+        offset = idx if which == 0 else idx - self.cumulative_sizes[which - 1]
+        return self.datasets[which][offset]
+
+
+class ChainDataset(IterableDataset):
+    """Several iterable data sets one after another.
+
+    >>> import nbgrad as nb
+    >>> class Up(nb.utils.data.IterableDataset):
+    ...     def __init__(self, n):
+    ...         self.n = n
+    ...     def __iter__(self):
+    ...         return iter(range(self.n))
+    >>> list(nb.utils.data.ChainDataset([Up(2), Up(3)]))
+    [0, 1, 0, 1, 2]
+    """
+
+    def __init__(self, datasets: Iterable[Dataset]) -> None:
+        self.datasets = datasets
+
+    def __iter__(self) -> Iterator:
+        for d in self.datasets:
+            if not isinstance(d, IterableDataset):
+                raise AssertionError("ChainDataset only supports IterableDataset")
+            yield from d
+
+    def __len__(self) -> int:
+        return sum(len(d) for d in self.datasets)
+
+
+class Subset(Dataset):
+    """The samples of ``dataset`` at ``indices``.
+
+    >>> import nbgrad as nb
+    >>> ds = nb.utils.data.TensorDataset(nb.tensor([10, 20, 30, 40]))
+    >>> part = nb.utils.data.Subset(ds, [3, 0])
+    >>> len(part), part[0]
+    (2, (tensor(40),))
+    """
+
+    def __init__(self, dataset: Dataset, indices: Sequence[int]) -> None:
+        self.dataset = dataset
+        self.indices = list(indices)
+
+    def __getitem__(self, index):
+        if isinstance(index, list):
+            return self.dataset[[self.indices[i] for i in index]]
+        return self.dataset[self.indices[index]]
+
+    def __getitems__(self, indices: list[int]) -> list:
+        return [self.dataset[self.indices[i]] for i in indices]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def random_split(dataset: Dataset, lengths: Sequence[int | float],
+                 generator: np.random.Generator | None = None) -> list[Subset]:
+    """Split ``dataset`` at random into non-overlapping subsets of the given lengths, or of
+    the given fractions of its length (summing to 1; the remainder is spread one sample at a
+    time over the first subsets, as PyTorch does).
+
+    >>> import numpy as np
+    >>> import nbgrad as nb
+    >>> train, test = nb.utils.data.random_split(range(10), [0.7, 0.3],
+    ...                                           generator=np.random.default_rng(0))
+    >>> len(train), len(test), sorted(list(train) + list(test)) == list(range(10))
+    (7, 3, True)
+    """
+    n = len(dataset)
+    lengths = list(lengths)
+    if math.isclose(sum(lengths), 1) and sum(lengths) <= 1:
+        sizes = []
+        for i, frac in enumerate(lengths):
+            if frac < 0 or frac > 1:
+                raise ValueError(f"Fraction at index {i} is not between 0 and 1")
+            sizes.append(int(math.floor(n * frac)))
+        for i in range(n - sum(sizes)):
+            sizes[i % len(sizes)] += 1
+        for i, size in enumerate(sizes):
+            if size == 0:
+                warnings.warn(f"Length of split at index {i} is 0. This might result in an "
+                              "empty dataset.", UserWarning, stacklevel=2)
+        lengths = sizes
+    if sum(lengths) != n:
+        raise ValueError("Sum of input lengths does not equal the length of the input dataset!")
+    order = permutation(n, generator).tolist()
+    out, start = [], 0
+    for size in lengths:
+        out.append(Subset(dataset, order[start:start + size]))
+        start += size
+    return out
