@@ -37,6 +37,7 @@ __all__ = [
 
 _GRAD, _OUT = -1, -2  # where a rule's parameter comes from, besides the inputs' positions
 _NUMBER = (int, float, bool)
+_HALF, _SINGLE = np.dtype(np.float16), np.dtype(np.float32)
 
 
 class Elementwise(OpDef):
@@ -168,6 +169,8 @@ class Elementwise(OpDef):
                 "convert with .float() or .long() first"
             )
         compute = dt.np
+        if compute == _HALF:  # stored as float16, computed in float32
+            return _SINGLE, (np.dtype(np.bool_) if self.kind == "bool" else _HALF)
         return compute, (np.dtype(np.bool_) if self.kind == "bool" else compute)
 
     def _prepare(self, args):
@@ -189,6 +192,9 @@ class Elementwise(OpDef):
             if kernel is not None:
                 return kernel(*args)
         compute, out_dtype, cast = self._prepare(args)
+        if out_dtype == _HALF:
+            return bk.astype(bk.map_elementwise(self.fn, compute, compute, cast,
+                                                ufunc=self.ufunc), _HALF)
         return bk.map_elementwise(self.fn, compute, out_dtype, cast, ufunc=self.ufunc)
 
     def forward_into(self, bk, params, out, *args):
@@ -201,7 +207,9 @@ class Elementwise(OpDef):
                 f"desired output type {out.dtype.name}"
             )
         shape = broadcast_shape(*[() if isinstance(a, _NUMBER) else a.shape for a in cast])
-        if out_dtype == out.dtype and tuple(out.shape) == shape:
+        if out_dtype == _HALF:
+            bk.assign(out, bk.map_elementwise(self.fn, compute, compute, cast, ufunc=self.ufunc))
+        elif out_dtype == out.dtype and tuple(out.shape) == shape:
             bk.map_elementwise(self.fn, compute, out_dtype, cast, out=out, ufunc=self.ufunc)
         else:
             bk.assign(out, bk.map_elementwise(self.fn, compute, out_dtype, cast,
@@ -372,6 +380,31 @@ class _IntegerDivision(Elementwise):
 
 def _is_zero(x):
     return x == 0
+
+
+def _is_negative(x):
+    return x < 0
+
+
+class _IntegerPower(Elementwise):
+    """``**``: an integer base must not take a negative integer exponent (PyTorch raises)."""
+
+    def _check_exponent(self, bk, args) -> None:
+        compute, _ = self.dtypes(args)
+        e = args[1]
+        if compute.kind in "iu":
+            negative = e < 0 if isinstance(e, (int, bool)) else bk.any_true(
+                bk.map_elementwise(_is_negative, e.dtype, np.dtype(np.bool_), (e,)))
+            if negative:
+                raise RuntimeError("Integers to negative integer powers are not allowed.")
+
+    def forward(self, bk, params, *args):
+        self._check_exponent(bk, args)
+        return super().forward(bk, params, *args)
+
+    def forward_into(self, bk, params, out, *args):
+        self._check_exponent(bk, args)
+        return super().forward_into(bk, params, out, *args)
 
 
 def _plain_scalar(value):
@@ -1140,6 +1173,7 @@ def _div(a, b):
 @row(
     BINARY,
     "Pow",
+    op_class=_IntegerPower,
     grad={
         "a": lambda grad, a, b: _pow_grad_base(grad, a, b),
         "b": lambda grad, a, b, out: _pow_grad_exponent(grad, a, b, out),

@@ -8,6 +8,7 @@ from nbgrad.ops import (  # noqa: F401  (importing an op module declares its pub
     device,
     elementwise,
     indexing,
+    interop,
     join,
     linalg,
     reduce,

@@ -21,12 +21,12 @@ __all__ = [
     "bitwise_or", "bitwise_xor", "bitwise_left_shift", "bitwise_right_shift", "bitwise_not", "eq",
     "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor", "logical_not",
     "isnan", "isinf", "isfinite", "isposinf", "isneginf", "signbit", "where", "clamp", "clip",
-    "lerp", "logit", "nan_to_num", "reshape", "flatten", "squeeze", "unsqueeze", "permute",
-    "transpose", "t", "narrow", "clone", "gather", "take_along_dim", "scatter_add", "index_select",
-    "masked_fill", "cat", "concat", "concatenate", "stack", "split", "chunk", "unbind", "flip",
-    "tril", "triu", "matmul", "mm", "bmm", "dot", "outer", "sum", "mean", "prod", "amax", "amin",
-    "max", "min", "argmax", "argmin", "var", "std", "var_mean", "std_mean", "logsumexp", "norm",
-    "softmax", "log_softmax",
+    "lerp", "logit", "nan_to_num", "finfo", "iinfo", "from_dlpack", "reshape", "flatten", "squeeze",
+    "unsqueeze", "permute", "transpose", "t", "narrow", "clone", "gather", "take_along_dim",
+    "scatter_add", "index_select", "masked_fill", "cat", "concat", "concatenate", "stack", "split",
+    "chunk", "unbind", "flip", "tril", "triu", "matmul", "mm", "bmm", "dot", "outer", "sum", "mean",
+    "prod", "amax", "amin", "max", "min", "argmax", "argmin", "var", "std", "var_mean", "std_mean",
+    "logsumexp", "norm", "softmax", "log_softmax",
 ]
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor: ...
@@ -326,6 +326,12 @@ def nan_to_num(
     posinf: float | None = None,
     neginf: float | None = None,
 ) -> Tensor: ...
+
+def finfo(type=None) -> None: ...
+
+def iinfo(type) -> None: ...
+
+def from_dlpack(ext_tensor) -> Tensor: ...
 
 def reshape(x: Tensor, *shape) -> Tensor: ...
 
