@@ -288,7 +288,7 @@ class UntypedStorage:
         """
         if isinstance(self._root, np.ndarray):
             return int(self._root.__array_interface__["data"][0])
-        return int(self._root.device_ctypes_pointer.value or 0)
+        return _device_address(self._root)
 
 
 @register(method=True, doc=_INFO)
@@ -329,10 +329,20 @@ def _format(self: Tensor, spec: str) -> str:
 _KDL_CPU, _KDL_CUDA = 1, 2
 
 
+def _device_address(buf) -> int:
+    """The device address of a numba.cuda buffer (in the CUDA simulator: the address of the
+    host array it wraps)."""
+    pointer = getattr(buf, "device_ctypes_pointer", None)
+    if pointer is None:
+        host = getattr(buf, "_ary", None)
+        return int(host.__array_interface__["data"][0]) if host is not None else 0
+    return int(pointer.value or 0)
+
+
 def _cuda_interface(t: Tensor) -> dict:
     a = t._data
     item = a.dtype.itemsize
-    ptr = int(a.buf.device_ctypes_pointer.value or 0) + a.offset * item
+    ptr = _device_address(a.buf) + a.offset * item
     return {"shape": tuple(a.shape), "strides": tuple(s * item for s in a.strides),
             "typestr": a.dtype.str, "data": (ptr, False), "version": 3}
 
@@ -399,14 +409,21 @@ def _from_cuda_interface(obj) -> Tensor:
     (C-contiguous arrays only)."""
     from numba import cuda  # the GPU runtime, on demand
 
-    from nbgrad.backends.cuda._runtime import CudaArray
+    from nbgrad.backends.cuda._runtime import CudaArray, c_strides
 
-    dev = cuda.as_cuda_array(obj)
-    if not dev.is_c_contiguous():
+    dev = obj if _is_numba_device_array(obj) else cuda.as_cuda_array(obj)
+    item = np.dtype(dev.dtype).itemsize
+    if dev.size > 1 and tuple(dev.strides) != tuple(s * item for s in c_strides(dev.shape)):
         raise ValueError("from_dlpack: only C-contiguous CUDA arrays can be shared")
     _dtype.from_numpy_dtype(np.dtype(dev.dtype))
     flat = dev.reshape(dev.size) if dev.ndim != 1 else dev
     return new_tensor(CudaArray(flat, dev.shape), as_device("cuda"), False)
+
+
+def _is_numba_device_array(obj) -> bool:
+    """A numba.cuda device array (also the CUDA simulator's, which has no
+    ``__cuda_array_interface__``)."""
+    return type(obj).__module__.startswith("numba") and hasattr(obj, "copy_to_host")
 
 
 @register(function=True, doc=_INFO)
@@ -425,7 +442,7 @@ def from_dlpack(ext_tensor) -> Tensor:
     """
     if isinstance(ext_tensor, Tensor):
         return ext_tensor
-    if hasattr(ext_tensor, "__cuda_array_interface__"):
+    if hasattr(ext_tensor, "__cuda_array_interface__") or _is_numba_device_array(ext_tensor):
         return _from_cuda_interface(ext_tensor)
     if not hasattr(ext_tensor, "__dlpack__"):
         raise TypeError(f"from_dlpack: expected an object with __dlpack__, got "
