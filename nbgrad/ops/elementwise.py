@@ -49,7 +49,8 @@ class Elementwise(OpDef):
     computes in the promoted dtype and returns bool, "integer" refuses floating-point dtypes;
     ``allow_bool=False`` refuses bool inputs.
     ``example`` = ``(*inputs, expected_repr)``: the docstring example of the public functions
-    made from this row (a list input becomes ``nb.tensor(list)``, a number stays a number), with
+    made from this row (a list input becomes ``nb.tensor(list)``, a number stays a number, a
+    string is an expression), with
     its expected output written out literally. ``ufunc`` names a numpy ufunc computing exactly
     ``fn`` (same values, NaN/inf and dtypes) that the CPU backend may run instead of compiling
     ``fn`` (numpy's loops are SIMD-vectorised); ``fn`` stays the one definition that the GPU,
@@ -1596,7 +1597,7 @@ def _logical_not(x):
     "Isnan",
     grad=None,
     kind="bool",
-    example=([1.0, math.nan], "tensor([False,  True])"),
+    example=("nb.tensor([1.0, float('nan')])", "tensor([False,  True])"),
 )
 def _isnan(x):
     return x != x
@@ -1607,7 +1608,7 @@ def _isnan(x):
     "Isinf",
     grad=None,
     kind="bool",
-    example=([1.0, -math.inf], "tensor([False,  True])"),
+    example=("nb.tensor([1.0, -float('inf')])", "tensor([False,  True])"),
 )
 def _isinf(x):
     return abs(x) == math.inf
@@ -1618,7 +1619,7 @@ def _isinf(x):
     "Isfinite",
     grad=None,
     kind="bool",
-    example=([1.0, math.inf, math.nan], "tensor([ True, False, False])"),
+    example=("nb.tensor([1.0, float('inf'), float('nan')])", "tensor([ True, False, False])"),
 )
 def _isfinite(x):
     return x == x and abs(x) != math.inf
@@ -1629,7 +1630,7 @@ def _isfinite(x):
     "Isposinf",
     grad=None,
     kind="bool",
-    example=([1.0, math.inf, -math.inf], "tensor([False,  True, False])"),
+    example=("nb.tensor([1.0, float('inf'), -float('inf')])", "tensor([False,  True, False])"),
 )
 def _isposinf(x):
     return x == math.inf
@@ -1640,7 +1641,7 @@ def _isposinf(x):
     "Isneginf",
     grad=None,
     kind="bool",
-    example=([1.0, math.inf, -math.inf], "tensor([False, False,  True])"),
+    example=("nb.tensor([1.0, float('inf'), -float('inf')])", "tensor([False, False,  True])"),
 )
 def _isneginf(x):
     return x == -math.inf
@@ -1754,7 +1755,8 @@ def example_doc(op: Elementwise, call: str | None = None, inplace: bool = False)
     if op.example is None:
         return ""
     *inputs, expected = op.example
-    args = [f"nb.tensor({v!r})" if isinstance(v, list) else repr(v) for v in inputs]
+    args = [f"nb.tensor({v!r})" if isinstance(v, list) else v if isinstance(v, str) else repr(v)
+            for v in inputs]  # a string is an expression, written as it is
     lines = [">>> import nbgrad as nb"]
     if inplace:
         lines += [f">>> x = {args[0]}", f">>> x.{op.key}_({', '.join(args[1:])})"]
@@ -1941,7 +1943,19 @@ for _op in (*UNARY.values(), *BINARY.values(), *BITWISE.values()):
     _publish(_op, inplace=True)
 for _op in (*COMPARISONS.values(), *PREDICATES.values()):
     _publish(_op, inplace=False)
-del _op
+for _key in ("logical_and", "logical_or", "logical_xor", "logical_not"):  # these have x.op_()
+    _op = COMPARISONS.get(_key) or PREDICATES[_key]
+    _fn = _inplace(_op, _call_forms(_op)[0])
+    _fn.__doc__ = (
+        f"In-place ``{_key}``: the bool result written in self's dtype.\n\n"
+        ">>> import nbgrad as nb\n>>> x = nb.tensor([2.0, 0.0])\n"
+        f">>> x.{_key}_({'' if _op.nargs == 1 else 'nb.tensor([1.0, 1.0])'})\n"
+        + {"logical_and": "tensor([1., 0.])", "logical_or": "tensor([1., 1.])"}.get(
+            _key, "tensor([0., 1.])")
+        + "\n"
+    )
+    register(_fn, inplace=_key + "_", doc=_op)
+del _op, _key, _fn
 
 
 @register(function=True, doc=TERNARY["where"])
