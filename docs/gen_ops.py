@@ -44,6 +44,7 @@ SHORT = {"grad": "g", "out": "y"}
 HELPERS = [
     (r"_zeros\(g\)", "0"),
     (r"_ln\((\w+)\)", r"log(\1)"),
+    (r"apply\(_DIV_TRUNC, \((\w+), (\w+)\)\)", r"trunc(\1 / \2)"),
     (r"_tie_split\((.+?), (.+?)\)", r"((\1) + (\2) / 2)"),
     (r"_pow_grad_base\(g, a, b\)", "g * b * a ** (b - 1) (0 where b == 0)"),
     (r"_pow_grad_exponent\(g, a, b, y\)", "g * y * log(a) (0 where a == 0 and b >= 0)"),

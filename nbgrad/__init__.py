@@ -12,7 +12,7 @@ from nbgrad import autograd, cuda, func, nn, ops, optim, utils
 from nbgrad._device import Device as device
 from nbgrad._dtype import DType as dtype
 from nbgrad._dtype import bool_ as bool  # noqa: A001
-from nbgrad._dtype import float32, float64, int32, int64
+from nbgrad._dtype import float16, float32, float64, int8, int16, int32, int64, uint8
 from nbgrad.errors import AutogradError
 from nbgrad.fusion import compile  # noqa: A004
 from nbgrad.grad_mode import (
@@ -32,5 +32,8 @@ from nbgrad.tensor import Tensor
 float = float32  # noqa: A001
 double = float64
 long = int64
+half = float16
+short = int16
+int = int32  # noqa: A001
 
 __version__ = "0.1.0"

@@ -475,14 +475,19 @@ class Tensor:
         self._device = value._device
 
     # ---------------------------------------------------------- conversions
-    def numpy(self) -> np.ndarray:
-        """The values as a numpy array sharing memory (CPU tensors without grad only).
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        """The values as a numpy array sharing memory (CPU tensors without grad only);
+        ``force=True`` also takes a tensor that requires grad, or a CUDA tensor (copied).
 
         >>> import nbgrad as nb
         >>> nb.tensor([1.0, 2.0]).numpy()
         array([1., 2.], dtype=float32)
+        >>> nb.tensor([1.0], requires_grad=True).numpy(force=True)
+        array([1.], dtype=float32)
         """
         _tracing.note_opaque("reads tensor values in Python (numpy)")
+        if force:
+            return self._data if self._device.type == "cpu" else self._host()
         if self._requires_grad:
             check_numpy_allowed()  # allowed inside no_grad, as in PyTorch
         if self._device.type != "cpu":

@@ -107,6 +107,14 @@ def test_logical_binary():
     assert nb.logical_xor(a, b).tolist() == [False, True, True, False]
     assert a.logical_and(b).dtype is nb.bool and nb.logical_not(b).tolist() == [False] * 2 + [
         True] * 2
+    t = a.clone()  # in place: the result written in self's dtype, as PyTorch
+    assert t.logical_or_(b) is t and t.dtype is nb.float32 and t.tolist() == [1.0, 1.0, 1.0, 0.0]
+    t.logical_not_()
+    assert t.tolist() == [0.0, 0.0, 0.0, 1.0] and t._version == 2
+    m = nb.tensor([True, False])
+    m.logical_xor_(nb.tensor([True, True]))
+    assert m.tolist() == [False, True]
+    assert nb.tensor([1, 0]).logical_and_(nb.tensor([1, 1])).tolist() == [1, 0]
 
 
 # --------------------------------------------------------------------------- dtype rules

@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 import traceback
 
+import numpy as np
+
 from nbgrad import _tracing, errors
 from nbgrad._device import CPU, backend_for
 from nbgrad._graph import (
@@ -127,6 +129,7 @@ def apply(op: OpDef, inputs: tuple, params=None):
     device = None
     arrays = []
     any_grad = False
+    half = False
     for x in inputs:
         if isinstance(x, Tensor):
             if x._device is not device:
@@ -137,6 +140,8 @@ def apply(op: OpDef, inputs: tuple, params=None):
             arrays.append(x._data)
             if x._requires_grad:
                 any_grad = True
+            if x._data.dtype is _HALF:
+                half = True
         else:
             arrays.append(x)
     if device is CPU or device is None:
@@ -144,7 +149,10 @@ def apply(op: OpDef, inputs: tuple, params=None):
         device = CPU
     else:
         bk = backend_for(device)
-    out = op.forward(bk, params, *arrays)
+    if half and not op.view:
+        out = _forward_half(op, bk, params, arrays)
+    else:
+        out = op.forward(bk, params, *arrays)
     if op.n_outputs == 1:
         if op.view:
             result = _wrap(op, out, inputs, mode, device, params)
@@ -163,6 +171,25 @@ def apply(op: OpDef, inputs: tuple, params=None):
 
 
 _cpu_backend = None
+_HALF = np.dtype(np.float16)
+
+
+def _forward_half(op, bk, params, arrays):
+    """``op`` on float16 inputs. Ops whose kernels are numpy's (casts, copies, joins) or that
+    handle float16 themselves (the elementwise table) run as they are; an op whose Numba kernel
+    has no float16 version runs in float32 and its float32 results are stored back as float16
+    (unless an input was float32 already). Only float16 calls take this path."""
+    try:
+        return op.forward(bk, params, *arrays)
+    except Exception:  # noqa: BLE001  (a genuine error is raised again by the float32 run)
+        pass
+    single = np.dtype(np.float32)
+    back = not any(getattr(a, "dtype", None) == single for a in arrays)
+    out = op.forward(bk, params, *[bk.astype(a, single) if getattr(a, "dtype", None) is _HALF
+                                   else a for a in arrays])
+    if op.n_outputs == 1:
+        return bk.astype(out, _HALF) if back and out.dtype == single else out
+    return tuple(bk.astype(o, _HALF) if back and o.dtype == single else o for o in out)
 
 
 def _load_cpu_backend():

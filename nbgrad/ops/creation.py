@@ -233,6 +233,8 @@ def linspace(start, end, steps: int, *, dtype=None, device=None,
     """
     values = np.linspace(start, end, steps)
     dt = _dtype.as_dtype(dtype) if dtype is not None else _dtype.float32
+    if dt is _dtype.bool_:
+        raise TypeError("linspace: dtype=bool is not supported (PyTorch refuses it too)")
     return tensor(values, dtype=dt, device=device, requires_grad=requires_grad)
 
 

@@ -37,6 +37,7 @@ __all__ = [
 
 _GRAD, _OUT = -1, -2  # where a rule's parameter comes from, besides the inputs' positions
 _NUMBER = (int, float, bool)
+_HALF, _SINGLE = np.dtype(np.float16), np.dtype(np.float32)
 
 
 class Elementwise(OpDef):
@@ -48,7 +49,8 @@ class Elementwise(OpDef):
     computes in the promoted dtype and returns bool, "integer" refuses floating-point dtypes;
     ``allow_bool=False`` refuses bool inputs.
     ``example`` = ``(*inputs, expected_repr)``: the docstring example of the public functions
-    made from this row (a list input becomes ``nb.tensor(list)``, a number stays a number), with
+    made from this row (a list input becomes ``nb.tensor(list)``, a number stays a number, a
+    string is an expression), with
     its expected output written out literally. ``ufunc`` names a numpy ufunc computing exactly
     ``fn`` (same values, NaN/inf and dtypes) that the CPU backend may run instead of compiling
     ``fn`` (numpy's loops are SIMD-vectorised); ``fn`` stays the one definition that the GPU,
@@ -168,6 +170,8 @@ class Elementwise(OpDef):
                 "convert with .float() or .long() first"
             )
         compute = dt.np
+        if compute == _HALF:  # stored as float16, computed in float32
+            return _SINGLE, (np.dtype(np.bool_) if self.kind == "bool" else _HALF)
         return compute, (np.dtype(np.bool_) if self.kind == "bool" else compute)
 
     def _prepare(self, args):
@@ -189,6 +193,9 @@ class Elementwise(OpDef):
             if kernel is not None:
                 return kernel(*args)
         compute, out_dtype, cast = self._prepare(args)
+        if out_dtype == _HALF:
+            return bk.astype(bk.map_elementwise(self.fn, compute, compute, cast,
+                                                ufunc=self.ufunc), _HALF)
         return bk.map_elementwise(self.fn, compute, out_dtype, cast, ufunc=self.ufunc)
 
     def forward_into(self, bk, params, out, *args):
@@ -201,7 +208,9 @@ class Elementwise(OpDef):
                 f"desired output type {out.dtype.name}"
             )
         shape = broadcast_shape(*[() if isinstance(a, _NUMBER) else a.shape for a in cast])
-        if out_dtype == out.dtype and tuple(out.shape) == shape:
+        if out_dtype == _HALF:
+            bk.assign(out, bk.map_elementwise(self.fn, compute, compute, cast, ufunc=self.ufunc))
+        elif out_dtype == out.dtype and tuple(out.shape) == shape:
             bk.map_elementwise(self.fn, compute, out_dtype, cast, out=out, ufunc=self.ufunc)
         else:
             bk.assign(out, bk.map_elementwise(self.fn, compute, out_dtype, cast,
@@ -372,6 +381,31 @@ class _IntegerDivision(Elementwise):
 
 def _is_zero(x):
     return x == 0
+
+
+def _is_negative(x):
+    return x < 0
+
+
+class _IntegerPower(Elementwise):
+    """``**``: an integer base must not take a negative integer exponent (PyTorch raises)."""
+
+    def _check_exponent(self, bk, args) -> None:
+        compute, _ = self.dtypes(args)
+        e = args[1]
+        if compute.kind in "iu":
+            negative = e < 0 if isinstance(e, (int, bool)) else bk.any_true(
+                bk.map_elementwise(_is_negative, e.dtype, np.dtype(np.bool_), (e,)))
+            if negative:
+                raise RuntimeError("Integers to negative integer powers are not allowed.")
+
+    def forward(self, bk, params, *args):
+        self._check_exponent(bk, args)
+        return super().forward(bk, params, *args)
+
+    def forward_into(self, bk, params, out, *args):
+        self._check_exponent(bk, args)
+        return super().forward_into(bk, params, out, *args)
 
 
 def _plain_scalar(value):
@@ -1149,6 +1183,7 @@ def _div(a, b):
 @row(
     BINARY,
     "Pow",
+    op_class=_IntegerPower,
     grad={
         "a": lambda grad, a, b: _pow_grad_base(grad, a, b),
         "b": lambda grad, a, b, out: _pow_grad_exponent(grad, a, b, out),
@@ -1571,7 +1606,7 @@ def _logical_not(x):
     "Isnan",
     grad=None,
     kind="bool",
-    example=([1.0, math.nan], "tensor([False,  True])"),
+    example=("nb.tensor([1.0, float('nan')])", "tensor([False,  True])"),
 )
 def _isnan(x):
     return x != x
@@ -1582,7 +1617,7 @@ def _isnan(x):
     "Isinf",
     grad=None,
     kind="bool",
-    example=([1.0, -math.inf], "tensor([False,  True])"),
+    example=("nb.tensor([1.0, -float('inf')])", "tensor([False,  True])"),
 )
 def _isinf(x):
     return abs(x) == math.inf
@@ -1593,7 +1628,7 @@ def _isinf(x):
     "Isfinite",
     grad=None,
     kind="bool",
-    example=([1.0, math.inf, math.nan], "tensor([ True, False, False])"),
+    example=("nb.tensor([1.0, float('inf'), float('nan')])", "tensor([ True, False, False])"),
 )
 def _isfinite(x):
     return x == x and abs(x) != math.inf
@@ -1604,7 +1639,7 @@ def _isfinite(x):
     "Isposinf",
     grad=None,
     kind="bool",
-    example=([1.0, math.inf, -math.inf], "tensor([False,  True, False])"),
+    example=("nb.tensor([1.0, float('inf'), -float('inf')])", "tensor([False,  True, False])"),
 )
 def _isposinf(x):
     return x == math.inf
@@ -1615,7 +1650,7 @@ def _isposinf(x):
     "Isneginf",
     grad=None,
     kind="bool",
-    example=([1.0, math.inf, -math.inf], "tensor([False, False,  True])"),
+    example=("nb.tensor([1.0, float('inf'), -float('inf')])", "tensor([False, False,  True])"),
 )
 def _isneginf(x):
     return x == -math.inf
@@ -1729,7 +1764,8 @@ def example_doc(op: Elementwise, call: str | None = None, inplace: bool = False)
     if op.example is None:
         return ""
     *inputs, expected = op.example
-    args = [f"nb.tensor({v!r})" if isinstance(v, list) else repr(v) for v in inputs]
+    args = [f"nb.tensor({v!r})" if isinstance(v, list) else v if isinstance(v, str) else repr(v)
+            for v in inputs]  # a string is an expression, written as it is
     lines = [">>> import nbgrad as nb"]
     if inplace:
         lines += [f">>> x = {args[0]}", f">>> x.{op.key}_({', '.join(args[1:])})"]
@@ -1916,7 +1952,19 @@ for _op in (*UNARY.values(), *BINARY.values(), *BITWISE.values()):
     _publish(_op, inplace=True)
 for _op in (*COMPARISONS.values(), *PREDICATES.values()):
     _publish(_op, inplace=False)
-del _op
+for _key in ("logical_and", "logical_or", "logical_xor", "logical_not"):  # these have x.op_()
+    _op = COMPARISONS.get(_key) or PREDICATES[_key]
+    _fn = _inplace(_op, _call_forms(_op)[0])
+    _fn.__doc__ = (
+        f"In-place ``{_key}``: the bool result written in self's dtype.\n\n"
+        ">>> import nbgrad as nb\n>>> x = nb.tensor([2.0, 0.0])\n"
+        f">>> x.{_key}_({'' if _op.nargs == 1 else 'nb.tensor([1.0, 1.0])'})\n"
+        + {"logical_and": "tensor([1., 0.])", "logical_or": "tensor([1., 1.])"}.get(
+            _key, "tensor([0., 1.])")
+        + "\n"
+    )
+    register(_fn, inplace=_key + "_", doc=_op)
+del _op, _key, _fn
 
 
 @register(function=True, doc=TERNARY["where"])

@@ -11,6 +11,7 @@ from nbgrad.ops import (  # noqa: F401  (importing an op module declares its pub
     elementwise,
     indexing,
     inplace_views,
+    interop,
     join,
     linalg,
     pooling,

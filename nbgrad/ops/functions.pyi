@@ -22,13 +22,14 @@ __all__ = [
     "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor", "logical_not",
     "isnan", "isinf", "isfinite", "isposinf", "isneginf", "signbit", "where", "clamp", "clip",
     "lerp", "logit", "nan_to_num", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
-    "conv_transpose2d", "conv_transpose3d", "reshape", "flatten", "squeeze", "unsqueeze", "permute",
-    "transpose", "t", "narrow", "clone", "gather", "take_along_dim", "scatter_add", "index_select",
-    "masked_fill", "as_strided", "is_inference", "cat", "concat", "concatenate", "stack", "split",
-    "chunk", "unbind", "flip", "tril", "triu", "matmul", "mm", "bmm", "dot", "outer", "max_pool1d",
-    "max_pool2d", "max_pool3d", "avg_pool1d", "adaptive_avg_pool1d", "adaptive_max_pool1d", "sum",
-    "mean", "prod", "amax", "amin", "max", "min", "argmax", "argmin", "var", "std", "var_mean",
-    "std_mean", "logsumexp", "norm", "pixel_shuffle", "pixel_unshuffle", "softmax", "log_softmax",
+    "conv_transpose2d", "conv_transpose3d", "finfo", "iinfo", "from_dlpack", "reshape", "flatten",
+    "squeeze", "unsqueeze", "permute", "transpose", "t", "narrow", "clone", "gather",
+    "take_along_dim", "scatter_add", "index_select", "masked_fill", "as_strided", "is_inference",
+    "cat", "concat", "concatenate", "stack", "split", "chunk", "unbind", "flip", "tril", "triu",
+    "matmul", "mm", "bmm", "dot", "outer", "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d",
+    "adaptive_avg_pool1d", "adaptive_max_pool1d", "sum", "mean", "prod", "amax", "amin", "max",
+    "min", "argmax", "argmin", "var", "std", "var_mean", "std_mean", "logsumexp", "norm",
+    "pixel_shuffle", "pixel_unshuffle", "softmax", "log_softmax",
 ]
 
 def allclose(
@@ -399,6 +400,12 @@ def conv_transpose3d(
     groups: int = 1,
     dilation=1,
 ) -> Tensor: ...
+
+def finfo(type=None) -> None: ...
+
+def iinfo(type) -> None: ...
+
+def from_dlpack(ext_tensor) -> Tensor: ...
 
 def reshape(x: Tensor, *shape) -> Tensor: ...
 

@@ -14,6 +14,7 @@ from nbgrad.ops._register import register
 from nbgrad.ops._shapes import broadcast_shape, parse_shape
 from nbgrad.ops.creation import ones, tensor, zeros_like
 from nbgrad.ops.elementwise import fit_gradient, sum_to
+from nbgrad.ops.interop import view_dtype
 from nbgrad.tensor import Tensor, _wrap_dim
 
 __all__ = [
@@ -240,7 +241,7 @@ def view(x: Tensor, *shape) -> Tensor:
             [3, 4, 5]])
     """
     if len(shape) == 1 and isinstance(shape[0], _dtype.DType):
-        raise TypeError("view(dtype) is not supported; use .to(dtype)")
+        return view_dtype(x, shape[0])  # the bytes read as another dtype (ops/interop.py)
     target = _infer_shape(parse_shape(shape), x.numel(), "view", x.shape)
     return apply(VIEW, (x,), (x.shape, target))
 
