@@ -578,16 +578,17 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
     if max_norm is not None:
         _renorm_rows_(weight, flat, max_norm, norm_type)
     bag = np.zeros(total, dtype=np.int64)
+    keep = np.zeros(total, dtype=bool)
     if nbags:
         ends = np.append(starts[1:], total) if not include_last_offset else \
             offsets.detach().cpu().numpy().astype(np.int64)[1:]
-        for i, (s, e) in enumerate(zip(starts, ends)):
-            bag[s:e] = i
-        keep = np.zeros(total, dtype=bool)
-        for s, e in zip(starts, ends):
-            keep[s:e] = True
-    else:
-        keep = np.zeros(total, dtype=bool)
+        counts = ends - starts
+        if starts[0] < 0 or np.any(counts < 0) or ends[-1] > total:
+            raise ValueError(f"embedding_bag: offsets must be non-decreasing and within the "
+                             f"input's {total} entries, got {starts.tolist()}")
+        first, last = int(starts[0]), int(ends[-1])
+        bag[first:last] = np.repeat(np.arange(nbags), counts)
+        keep[first:last] = True
     if padding_idx is not None:
         keep &= idx_np != padding_idx
     d = weight.shape[1]
