@@ -151,7 +151,8 @@ def test_orthogonal_parametrization(shape, omap):
     nn.utils.parametrizations.orthogonal(lin, orthogonal_map=omap)
     orig = lin.parametrizations.weight.original
     with nb.no_grad():
-        orig.add_(nb.tensor(np.random.default_rng(0).standard_normal(shape)) * 0.3)
+        noise = np.random.default_rng(0).standard_normal(shape) * 0.3
+        orig.add_(nb.tensor(np.tril(noise, -1)))  # householder keeps the diagonal at +-1
     w = lin.weight.detach().numpy()
     gram = w @ w.T if shape[0] <= shape[1] else w.T @ w
     np.testing.assert_allclose(gram, np.eye(min(shape)), atol=1e-12)
