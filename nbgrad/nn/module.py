@@ -902,6 +902,8 @@ class Module:
             for name, b in mod._buffers.items():
                 if b is not None and name not in mod._non_persistent_buffers:
                     out[head + name] = (mod, name, "buffer")
+            if type(mod).get_extra_state is not Module.get_extra_state:
+                out[head + "_extra_state"] = (mod, "_extra_state", "extra")
         return out
 
     def state_dict(self, *, destination: dict | None = None, prefix: str = "",
@@ -928,6 +930,9 @@ class Module:
                                                       remove_duplicate=False):
                 meta[mod_prefix] = {"version": type(mod)._version}
         for key, (mod, name, kind) in self._state_entries(prefix.rstrip(".")).items():
+            if kind == "extra":
+                out[key] = mod.get_extra_state()
+                continue
             table = mod._parameters if kind == "parameter" else mod._buffers
             value = table[name]
             out[key] = value if keep_vars else value.detach()
@@ -977,6 +982,8 @@ class Module:
             if key not in state_dict:
                 continue
             value = state_dict[key]
+            if kind == "extra":
+                continue
             own = (mod._parameters if kind == "parameter" else mod._buffers)[name]
             if not isinstance(value, Tensor):
                 errors.append(
@@ -998,7 +1005,9 @@ class Module:
                 if key not in state_dict:
                     continue
                 value = state_dict[key]
-                if kind == "parameter":
+                if kind == "extra":
+                    mod.set_extra_state(value)
+                elif kind == "parameter":
                     own = mod._parameters[name]
                     if assign:
                         mod._parameters[name] = Parameter(value.detach(), own.requires_grad)
@@ -1011,6 +1020,41 @@ class Module:
                     else:
                         own.copy_(value.detach().to(own.device))
         return IncompatibleKeys(missing, unexpected)
+
+    def get_extra_state(self):
+        """Extra (non-tensor) state for ``state_dict`` under ``"_extra_state"``; override it
+        together with :meth:`set_extra_state` (the base raises, as in PyTorch).
+
+        >>> import nbgrad as nb
+        >>> class Counter(nb.nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.calls = 3
+        ...     def get_extra_state(self):
+        ...         return {"calls": self.calls}
+        ...     def set_extra_state(self, state):
+        ...         self.calls = state["calls"]
+        >>> c = Counter()
+        >>> dict(c.state_dict())
+        {'_extra_state': {'calls': 3}}
+        >>> d = Counter(); d.calls = 0
+        >>> _ = d.load_state_dict(c.state_dict()); d.calls
+        3
+        """
+        raise RuntimeError("Reached a code path in Module.get_extra_state() that should never be "
+                           "called. Please file an issue at https://github.com/pytorch/pytorch/"
+                           "issues/new?template=bug-report.yml to report this bug.")
+
+    def set_extra_state(self, state) -> None:
+        """Restore what :meth:`get_extra_state` returned (override both).
+
+        >>> import nbgrad as nb
+        >>> nb.nn.Module().set_extra_state({})
+        Traceback (most recent call last):
+        RuntimeError: Reached a code path in Module.set_extra_state() that should never be called.
+        """
+        raise RuntimeError("Reached a code path in Module.set_extra_state() that should never be "
+                           "called.")
 
     # ------------------------------------------------------------------ repr
     def extra_repr(self) -> str:
