@@ -130,3 +130,16 @@ def test_torch_nn_modules_paths():
     assert issubclass(nn.BatchNorm1d, _BatchNorm) and issubclass(nn.NLLLoss, _WeightedLoss)
     assert issubclass(nn.MSELoss, _Loss)
     assert _pair(3) == (3, 3) and _triple((1, 2, 3)) == (1, 2, 3)
+
+
+def test_global_module_hooks():
+    from nbgrad.nn.modules.module import register_module_forward_hook
+
+    order = []
+    m = nn.Identity()
+    m.register_forward_hook(lambda mod, a, out: order.append("own"))
+    h = register_module_forward_hook(lambda mod, a, out: order.append("global"))
+    m(nb.ones(1))
+    h.remove()
+    m(nb.ones(1))
+    assert order == ["global", "own", "own"]

@@ -11,7 +11,9 @@ from nbgrad.grad_mode import no_grad
 from nbgrad.nn.parameter import Parameter
 from nbgrad.tensor import Tensor, parse_to_args
 
-__all__ = ["Module", "IncompatibleKeys", "RemovableHandle"]
+__all__ = ["Module", "IncompatibleKeys", "RemovableHandle", "register_module_forward_pre_hook",
+           "register_module_forward_hook", "register_module_full_backward_hook",
+           "register_module_full_backward_pre_hook"]
 
 
 class RemovableHandle:
@@ -80,6 +82,75 @@ class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpect
         if not self.missing_keys and not self.unexpected_keys:
             return "<All keys matched successfully>"
         return super().__repr__()
+
+
+_GLOBAL: dict = {"forward_pre": OrderedDict(), "forward": OrderedDict(), "forward_kw": set(),
+                 "forward_always": set(), "backward": OrderedDict(), "backward_pre": OrderedDict()}
+_GLOBAL_TABLES = (_GLOBAL["forward_pre"], _GLOBAL["forward"], _GLOBAL["backward"],
+                  _GLOBAL["backward_pre"])
+
+
+def _global_handle(table: str, hook, extra=None) -> RemovableHandle:
+    handle = RemovableHandle(_GLOBAL[table], extra_dict=extra)
+    _GLOBAL[table][handle.id] = hook
+    return handle
+
+
+def register_module_forward_pre_hook(hook) -> RemovableHandle:
+    """A forward pre-hook for every module (run before each module's own).
+
+    >>> import nbgrad as nb
+    >>> from nbgrad.nn.modules.module import register_module_forward_pre_hook
+    >>> with register_module_forward_pre_hook(lambda m, args: (args[0] * 2,)):
+    ...     nb.nn.Identity()(nb.tensor([1.0]))
+    tensor([2.])
+    """
+    return _global_handle("forward_pre", hook)
+
+
+def register_module_forward_hook(hook, *, with_kwargs: bool = False,
+                                 always_call: bool = False) -> RemovableHandle:
+    """A forward hook for every module (run before each module's own).
+
+    >>> import nbgrad as nb
+    >>> from nbgrad.nn.modules.module import register_module_forward_hook
+    >>> names = []
+    >>> with register_module_forward_hook(lambda m, a, out: names.append(type(m).__name__)):
+    ...     _ = nb.nn.Sequential(nb.nn.ReLU())(nb.ones(1))
+    >>> names
+    ['ReLU', 'Sequential']
+    """
+    handle = _global_handle("forward", hook, [_GLOBAL["forward_kw"], _GLOBAL["forward_always"]])
+    if with_kwargs:
+        _GLOBAL["forward_kw"].add(handle.id)
+    if always_call:
+        _GLOBAL["forward_always"].add(handle.id)
+    return handle
+
+
+def register_module_full_backward_hook(hook) -> RemovableHandle:
+    """A full backward hook for every module.
+
+    >>> import nbgrad as nb
+    >>> from nbgrad.nn.modules.module import register_module_full_backward_hook
+    >>> seen = []
+    >>> with register_module_full_backward_hook(lambda m, gi, go: seen.append(type(m).__name__)):
+    ...     nb.nn.Linear(2, 1)(nb.ones(1, 2)).sum().backward()
+    >>> seen
+    ['Linear']
+    """
+    return _global_handle("backward", hook)
+
+
+def register_module_full_backward_pre_hook(hook) -> RemovableHandle:
+    """A full backward pre-hook for every module.
+
+    >>> import nbgrad as nb
+    >>> from nbgrad.nn.modules.module import register_module_full_backward_pre_hook
+    >>> with register_module_full_backward_pre_hook(lambda m, go: None):
+    ...     nb.nn.Linear(2, 1)(nb.ones(1, 2)).sum().backward()
+    """
+    return _global_handle("backward_pre", hook)
 
 
 def _hook_table_set(module, name: str) -> set:
@@ -253,19 +324,20 @@ class Module:
     def __call__(self, *args, **kwargs):
         d = self.__dict__
         if not (d.get("_forward_pre_hooks") or d.get("_forward_hooks")
-                or d.get("_backward_hooks") or d.get("_backward_pre_hooks")):
+                or d.get("_backward_hooks") or d.get("_backward_pre_hooks") or any(_GLOBAL_TABLES)):
             return self.forward(*args, **kwargs)
         return self._call_with_hooks(args, kwargs)
 
     def _call_with_hooks(self, args, kwargs):
         d = self.__dict__
-        pre = d.get("_forward_pre_hooks") or {}
+        g = _GLOBAL
+        pre = {**g["forward_pre"], **(d.get("_forward_pre_hooks") or {})}
         pre_kw = d.get("_forward_pre_hooks_with_kwargs") or set()
-        fwd = d.get("_forward_hooks") or {}
-        fwd_kw = d.get("_forward_hooks_with_kwargs") or set()
-        always = d.get("_forward_hooks_always_called") or set()
-        bw = d.get("_backward_hooks") or {}
-        bw_pre = d.get("_backward_pre_hooks") or {}
+        fwd = {**g["forward"], **(d.get("_forward_hooks") or {})}
+        fwd_kw = (d.get("_forward_hooks_with_kwargs") or set()) | g["forward_kw"]
+        always = (d.get("_forward_hooks_always_called") or set()) | g["forward_always"]
+        bw = {**g["backward"], **(d.get("_backward_hooks") or {})}
+        bw_pre = {**g["backward_pre"], **(d.get("_backward_pre_hooks") or {})}
         called = set()
         try:
             for hid, hook in list(pre.items()):

@@ -5,6 +5,15 @@
 'Module'
 """
 
-from nbgrad.nn.module import IncompatibleKeys, Module, RemovableHandle  # noqa: F401
+from nbgrad.nn.module import (  # noqa: F401
+    IncompatibleKeys,
+    Module,
+    RemovableHandle,
+    register_module_forward_hook,
+    register_module_forward_pre_hook,
+    register_module_full_backward_hook,
+    register_module_full_backward_pre_hook,
+)
 
-__all__ = ["Module"]
+__all__ = ["Module", "register_module_forward_pre_hook", "register_module_forward_hook",
+           "register_module_full_backward_hook", "register_module_full_backward_pre_hook"]
