@@ -117,3 +117,29 @@ def test_dropout2d_3d_inputs_warn_like_pytorch():
         nb.nn.functional.dropout2d(nb.ones(2, 3, 4))
     y = nb.nn.functional.dropout3d(nb.ones(3, 2, 2, 2), p=0.5).numpy()  # unbatched (C, D, H, W)
     assert all(len(set(c.ravel())) == 1 for c in y)
+
+
+def test_torch_nn_modules_paths():
+    from nbgrad.nn.modules.batchnorm import _BatchNorm
+    from nbgrad.nn.modules.loss import _Loss, _WeightedLoss
+    from nbgrad.nn.modules.module import Module
+    from nbgrad.nn.modules.rnn import LSTM
+    from nbgrad.nn.modules.utils import _pair, _triple
+
+    assert Module is nn.Module and LSTM is nn.LSTM
+    assert issubclass(nn.BatchNorm1d, _BatchNorm) and issubclass(nn.NLLLoss, _WeightedLoss)
+    assert issubclass(nn.MSELoss, _Loss)
+    assert _pair(3) == (3, 3) and _triple((1, 2, 3)) == (1, 2, 3)
+
+
+def test_global_module_hooks():
+    from nbgrad.nn.modules.module import register_module_forward_hook
+
+    order = []
+    m = nn.Identity()
+    m.register_forward_hook(lambda mod, a, out: order.append("own"))
+    h = register_module_forward_hook(lambda mod, a, out: order.append("global"))
+    m(nb.ones(1))
+    h.remove()
+    m(nb.ones(1))
+    assert order == ["global", "own", "own"]

@@ -157,3 +157,14 @@ def test_norm_second_order():
     assert nb.autograd.gradgradcheck(lambda x: F.group_norm(x, 2), (x,))
     assert nb.autograd.gradgradcheck(lambda x: F.batch_norm(x, None, None, training=True), (x,))
     assert nb.autograd.gradgradcheck(lambda x: F.rms_norm(x, (2,)), (x,))
+
+
+def test_norm_bad_inputs_name_the_problem():
+    with pytest.raises(RuntimeError, match="running_mean should contain 2 elements not 3"):
+        nn.BatchNorm1d(3)(nb.randn(4, 2))
+    with pytest.raises(RuntimeError, match="expected a floating point input, got int64"):
+        nn.BatchNorm1d(2)(nb.tensor([[1, 2], [3, 4]]))
+    with pytest.raises(RuntimeError, match="Expected weight to be a vector of size equal"):
+        nn.GroupNorm(2, 4)(nb.randn(2, 6))
+    with pytest.raises(RuntimeError, match="expected a floating point input"):
+        nn.LSTM(2, 3)(nb.tensor([[[1, 2]]]))

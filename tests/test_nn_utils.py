@@ -142,3 +142,34 @@ def test_parametrize_register_and_remove():
     v = wn.parametrizations.weight.original1.detach().numpy()
     np.testing.assert_allclose(wn.weight.detach().numpy(),
                                v * g / np.linalg.norm(v, axis=1, keepdims=True))
+
+
+@pytest.mark.parametrize("shape,omap", [((3, 3), "matrix_exp"), ((4, 2), "householder"),
+                                        ((2, 4), "matrix_exp")])
+def test_orthogonal_parametrization(shape, omap):
+    lin = nn.Linear(shape[1], shape[0]).double()
+    nn.utils.parametrizations.orthogonal(lin, orthogonal_map=omap)
+    orig = lin.parametrizations.weight.original
+    with nb.no_grad():
+        noise = np.random.default_rng(0).standard_normal(shape) * 0.3
+        orig.add_(nb.tensor(np.tril(noise, -1)))  # householder keeps the diagonal at +-1
+    w = lin.weight.detach().numpy()
+    gram = w @ w.T if shape[0] <= shape[1] else w.T @ w
+    np.testing.assert_allclose(gram, np.eye(min(shape)), atol=1e-12)
+    assert sorted(lin.state_dict()) == ["bias", "parametrizations.weight.0.base",
+                                        "parametrizations.weight.original"]
+    lin(nb.ones(1, shape[1], dtype=nb.float64)).sum().backward()
+    assert orig.grad is not None and np.isfinite(orig.grad.numpy()).all()
+
+
+def test_matrix_exp_series():
+    from nbgrad.nn.utils.parametrizations import _matrix_exp
+
+    a = np.random.default_rng(1).standard_normal((3, 3)) * 2.0
+    ref, term = np.eye(3), np.eye(3)
+    for k in range(1, 80):
+        term = term @ a / k
+        ref = ref + term
+    np.testing.assert_allclose(_matrix_exp(nb.tensor(a)).numpy(), ref, rtol=1e-10)
+    x = nb.tensor(a * 0.2, requires_grad=True)
+    assert nb.autograd.gradcheck(_matrix_exp, (x,))

@@ -63,6 +63,15 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     return loss
 
 
+def _check_channels(input: Tensor, tensors: dict) -> None:
+    if not input.dtype.is_floating_point:
+        raise RuntimeError(f"expected a floating point input, got {input.dtype.name}")
+    c = input.shape[1]
+    for name, t in tensors.items():
+        if t is not None and t.numel() != c:
+            raise RuntimeError(f"{name} should contain {c} elements not {t.numel()}")
+
+
 def _channel_shape(x: Tensor) -> list:
     shape = [1] * x.ndim
     shape[1] = x.shape[1]
@@ -93,6 +102,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
                          f"{input.ndim}D input of shape {input.shape}")
     dims = (0, *range(2, input.ndim))
     shape = _channel_shape(input)
+    _check_channels(input, {"running_mean": running_mean, "running_var": running_var,
+                            "weight": weight, "bias": bias})
     if training:
         n = input.numel() // input.shape[1]
         if n <= 1:
@@ -142,6 +153,8 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None,
         raise ValueError(f"instance_norm(): expected input of at least 3 dims (N, C, L...), got "
                          f"shape {input.shape}")
     shape = _channel_shape(input)
+    _check_channels(input, {"running_mean": running_mean, "running_var": running_var,
+                            "weight": weight, "bias": bias})
     if use_input_stats:
         dims = tuple(range(2, input.ndim))
         n = math.prod(input.shape[2:])
@@ -191,6 +204,12 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
             f"Expected number of channels in input to be divisible by num_groups, but got input "
             f"of shape {list(input.shape)} and num_groups={num_groups}"
         )
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.numel() != c:
+            raise RuntimeError(
+                f"Expected {name} to be a vector of size equal to the number of channels in "
+                f"input, but got {name} of shape {list(t.shape)} and input of shape "
+                f"{list(input.shape)}")
     g = input.reshape(n, num_groups, -1)
     centred = g - g.mean(2, keepdim=True)
     var = (centred * centred).mean(2, keepdim=True)
@@ -578,16 +597,17 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
     if max_norm is not None:
         _renorm_rows_(weight, flat, max_norm, norm_type)
     bag = np.zeros(total, dtype=np.int64)
+    keep = np.zeros(total, dtype=bool)
     if nbags:
         ends = np.append(starts[1:], total) if not include_last_offset else \
             offsets.detach().cpu().numpy().astype(np.int64)[1:]
-        for i, (s, e) in enumerate(zip(starts, ends)):
-            bag[s:e] = i
-        keep = np.zeros(total, dtype=bool)
-        for s, e in zip(starts, ends):
-            keep[s:e] = True
-    else:
-        keep = np.zeros(total, dtype=bool)
+        counts = ends - starts
+        if starts[0] < 0 or np.any(counts < 0) or ends[-1] > total:
+            raise ValueError(f"embedding_bag: offsets must be non-decreasing and within the "
+                             f"input's {total} entries, got {starts.tolist()}")
+        first, last = int(starts[0]), int(ends[-1])
+        bag[first:last] = np.repeat(np.arange(nbags), counts)
+        keep[first:last] = True
     if padding_idx is not None:
         keep &= idx_np != padding_idx
     d = weight.shape[1]

@@ -11,7 +11,9 @@ from nbgrad.grad_mode import no_grad
 from nbgrad.nn.parameter import Parameter
 from nbgrad.tensor import Tensor, parse_to_args
 
-__all__ = ["Module", "IncompatibleKeys", "RemovableHandle"]
+__all__ = ["Module", "IncompatibleKeys", "RemovableHandle", "register_module_forward_pre_hook",
+           "register_module_forward_hook", "register_module_full_backward_hook",
+           "register_module_full_backward_pre_hook"]
 
 
 class RemovableHandle:
@@ -80,6 +82,75 @@ class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpect
         if not self.missing_keys and not self.unexpected_keys:
             return "<All keys matched successfully>"
         return super().__repr__()
+
+
+_GLOBAL: dict = {"forward_pre": OrderedDict(), "forward": OrderedDict(), "forward_kw": set(),
+                 "forward_always": set(), "backward": OrderedDict(), "backward_pre": OrderedDict()}
+_GLOBAL_TABLES = (_GLOBAL["forward_pre"], _GLOBAL["forward"], _GLOBAL["backward"],
+                  _GLOBAL["backward_pre"])
+
+
+def _global_handle(table: str, hook, extra=None) -> RemovableHandle:
+    handle = RemovableHandle(_GLOBAL[table], extra_dict=extra)
+    _GLOBAL[table][handle.id] = hook
+    return handle
+
+
+def register_module_forward_pre_hook(hook) -> RemovableHandle:
+    """A forward pre-hook for every module (run before each module's own).
+
+    >>> import nbgrad as nb
+    >>> from nbgrad.nn.modules.module import register_module_forward_pre_hook
+    >>> with register_module_forward_pre_hook(lambda m, args: (args[0] * 2,)):
+    ...     nb.nn.Identity()(nb.tensor([1.0]))
+    tensor([2.])
+    """
+    return _global_handle("forward_pre", hook)
+
+
+def register_module_forward_hook(hook, *, with_kwargs: bool = False,
+                                 always_call: bool = False) -> RemovableHandle:
+    """A forward hook for every module (run before each module's own).
+
+    >>> import nbgrad as nb
+    >>> from nbgrad.nn.modules.module import register_module_forward_hook
+    >>> names = []
+    >>> with register_module_forward_hook(lambda m, a, out: names.append(type(m).__name__)):
+    ...     _ = nb.nn.Sequential(nb.nn.ReLU())(nb.ones(1))
+    >>> names
+    ['ReLU', 'Sequential']
+    """
+    handle = _global_handle("forward", hook, [_GLOBAL["forward_kw"], _GLOBAL["forward_always"]])
+    if with_kwargs:
+        _GLOBAL["forward_kw"].add(handle.id)
+    if always_call:
+        _GLOBAL["forward_always"].add(handle.id)
+    return handle
+
+
+def register_module_full_backward_hook(hook) -> RemovableHandle:
+    """A full backward hook for every module.
+
+    >>> import nbgrad as nb
+    >>> from nbgrad.nn.modules.module import register_module_full_backward_hook
+    >>> seen = []
+    >>> with register_module_full_backward_hook(lambda m, gi, go: seen.append(type(m).__name__)):
+    ...     nb.nn.Linear(2, 1)(nb.ones(1, 2)).sum().backward()
+    >>> seen
+    ['Linear']
+    """
+    return _global_handle("backward", hook)
+
+
+def register_module_full_backward_pre_hook(hook) -> RemovableHandle:
+    """A full backward pre-hook for every module.
+
+    >>> import nbgrad as nb
+    >>> from nbgrad.nn.modules.module import register_module_full_backward_pre_hook
+    >>> with register_module_full_backward_pre_hook(lambda m, go: None):
+    ...     nb.nn.Linear(2, 1)(nb.ones(1, 2)).sum().backward()
+    """
+    return _global_handle("backward_pre", hook)
 
 
 def _hook_table_set(module, name: str) -> set:
@@ -253,19 +324,20 @@ class Module:
     def __call__(self, *args, **kwargs):
         d = self.__dict__
         if not (d.get("_forward_pre_hooks") or d.get("_forward_hooks")
-                or d.get("_backward_hooks") or d.get("_backward_pre_hooks")):
+                or d.get("_backward_hooks") or d.get("_backward_pre_hooks") or any(_GLOBAL_TABLES)):
             return self.forward(*args, **kwargs)
         return self._call_with_hooks(args, kwargs)
 
     def _call_with_hooks(self, args, kwargs):
         d = self.__dict__
-        pre = d.get("_forward_pre_hooks") or {}
+        g = _GLOBAL
+        pre = {**g["forward_pre"], **(d.get("_forward_pre_hooks") or {})}
         pre_kw = d.get("_forward_pre_hooks_with_kwargs") or set()
-        fwd = d.get("_forward_hooks") or {}
-        fwd_kw = d.get("_forward_hooks_with_kwargs") or set()
-        always = d.get("_forward_hooks_always_called") or set()
-        bw = d.get("_backward_hooks") or {}
-        bw_pre = d.get("_backward_pre_hooks") or {}
+        fwd = {**g["forward"], **(d.get("_forward_hooks") or {})}
+        fwd_kw = (d.get("_forward_hooks_with_kwargs") or set()) | g["forward_kw"]
+        always = (d.get("_forward_hooks_always_called") or set()) | g["forward_always"]
+        bw = {**g["backward"], **(d.get("_backward_hooks") or {})}
+        bw_pre = {**g["backward_pre"], **(d.get("_backward_pre_hooks") or {})}
         called = set()
         try:
             for hid, hook in list(pre.items()):
@@ -902,6 +974,8 @@ class Module:
             for name, b in mod._buffers.items():
                 if b is not None and name not in mod._non_persistent_buffers:
                     out[head + name] = (mod, name, "buffer")
+            if type(mod).get_extra_state is not Module.get_extra_state:
+                out[head + "_extra_state"] = (mod, "_extra_state", "extra")
         return out
 
     def state_dict(self, *, destination: dict | None = None, prefix: str = "",
@@ -928,6 +1002,9 @@ class Module:
                                                       remove_duplicate=False):
                 meta[mod_prefix] = {"version": type(mod)._version}
         for key, (mod, name, kind) in self._state_entries(prefix.rstrip(".")).items():
+            if kind == "extra":
+                out[key] = mod.get_extra_state()
+                continue
             table = mod._parameters if kind == "parameter" else mod._buffers
             value = table[name]
             out[key] = value if keep_vars else value.detach()
@@ -977,6 +1054,8 @@ class Module:
             if key not in state_dict:
                 continue
             value = state_dict[key]
+            if kind == "extra":
+                continue
             own = (mod._parameters if kind == "parameter" else mod._buffers)[name]
             if not isinstance(value, Tensor):
                 errors.append(
@@ -998,7 +1077,9 @@ class Module:
                 if key not in state_dict:
                     continue
                 value = state_dict[key]
-                if kind == "parameter":
+                if kind == "extra":
+                    mod.set_extra_state(value)
+                elif kind == "parameter":
                     own = mod._parameters[name]
                     if assign:
                         mod._parameters[name] = Parameter(value.detach(), own.requires_grad)
@@ -1011,6 +1092,41 @@ class Module:
                     else:
                         own.copy_(value.detach().to(own.device))
         return IncompatibleKeys(missing, unexpected)
+
+    def get_extra_state(self):
+        """Extra (non-tensor) state for ``state_dict`` under ``"_extra_state"``; override it
+        together with :meth:`set_extra_state` (the base raises, as in PyTorch).
+
+        >>> import nbgrad as nb
+        >>> class Counter(nb.nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.calls = 3
+        ...     def get_extra_state(self):
+        ...         return {"calls": self.calls}
+        ...     def set_extra_state(self, state):
+        ...         self.calls = state["calls"]
+        >>> c = Counter()
+        >>> dict(c.state_dict())
+        {'_extra_state': {'calls': 3}}
+        >>> d = Counter(); d.calls = 0
+        >>> _ = d.load_state_dict(c.state_dict()); d.calls
+        3
+        """
+        raise RuntimeError("Reached a code path in Module.get_extra_state() that should never be "
+                           "called. Please file an issue at https://github.com/pytorch/pytorch/"
+                           "issues/new?template=bug-report.yml to report this bug.")
+
+    def set_extra_state(self, state) -> None:
+        """Restore what :meth:`get_extra_state` returned (override both).
+
+        >>> import nbgrad as nb
+        >>> nb.nn.Module().set_extra_state({})
+        Traceback (most recent call last):
+        RuntimeError: Reached a code path in Module.set_extra_state() that should never be called.
+        """
+        raise RuntimeError("Reached a code path in Module.set_extra_state() that should never be "
+                           "called.")
 
     # ------------------------------------------------------------------ repr
     def extra_repr(self) -> str:

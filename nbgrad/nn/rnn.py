@@ -255,6 +255,9 @@ class RNNBase(Module):
             x = input if batched else input.unsqueeze(1)
             if batched and self.batch_first:
                 x = x.transpose(0, 1)
+        if not x.dtype.is_floating_point:
+            raise RuntimeError(f"{type(self).__name__}: expected a floating point input, got "
+                               f"{x.dtype.name}")
         if x.shape[-1] != self.input_size:
             raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected "
                                f"{self.input_size}, got {x.shape[-1]}")
