@@ -217,6 +217,12 @@ def test_scaled_dot_product_attention():
     a, b, c = (t64(RNG.standard_normal((1, 3, 2))) for _ in range(3))
     assert gradcheck(lambda a, b, c: F.scaled_dot_product_attention(a, b, c, is_causal=True),
                      (a, b, c))
+    kq = RNG.standard_normal((1, 4, 3, 2))
+    kk, kv = RNG.standard_normal((1, 2, 3, 2)), RNG.standard_normal((1, 2, 3, 2))
+    gqa = F.scaled_dot_product_attention(nb.tensor(kq), nb.tensor(kk), nb.tensor(kv),
+                                         enable_gqa=True)
+    want = np_sdpa(kq, np.repeat(kk, 2, axis=1), np.repeat(kv, 2, axis=1))
+    np.testing.assert_allclose(gqa.numpy(), want, atol=1e-12)
     nb.manual_seed(0)
     dropped = F.scaled_dot_product_attention(nq, nk, nv, dropout_p=0.5)
     assert dropped.shape == (2, 3, 4, 5)

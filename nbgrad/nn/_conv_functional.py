@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from nbgrad import _dtype
 from nbgrad.ops import nn_ops
 from nbgrad.ops.conv import (
     conv1d,
@@ -92,21 +93,17 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
         raise RuntimeError("_scaled_dot_product_attention: Explicit attn_mask should not be set "
                            "when is_causal=True")
     if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
-        rep = query.shape[-3] // key.shape[-3]
-        key = key.repeat_interleave(rep, -3) if hasattr(key, "repeat_interleave") else \
-            key.unsqueeze(-3).expand(*key.shape[:-2], rep, *key.shape[-2:]).reshape(
-                *key.shape[:-3], key.shape[-3] * rep, *key.shape[-2:])
-        value = value.unsqueeze(-3).expand(*value.shape[:-2], rep, *value.shape[-2:]).reshape(
-            *value.shape[:-3], value.shape[-3] * rep, *value.shape[-2:])
+        rep = query.shape[-3] // key.shape[-3]  # each key/value head serves `rep` query heads
+        key, value = (t.unsqueeze(-3).expand(*t.shape[:-2], rep, *t.shape[-2:]).reshape(
+            *t.shape[:-3], t.shape[-3] * rep, *t.shape[-2:]) for t in (key, value))
     length, source = query.shape[-2], key.shape[-2]
     factor = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
     scores = (query @ key.transpose(-2, -1)) * factor
     if is_causal:
-        keep = ones(length, source, dtype=None, device=query.device).tril().bool()
-        scores = scores.masked_fill(~keep if hasattr(keep, "__invert__") else keep == 0,
-                                    -math.inf)
+        future = ones(length, source, device=query.device).tril() == 0
+        scores = scores.masked_fill(future, -math.inf)
     elif attn_mask is not None:
-        if attn_mask.dtype.name == "bool":
+        if attn_mask.dtype is _dtype.bool_:
             scores = scores.masked_fill(attn_mask == 0, -math.inf)
         else:
             scores = scores + attn_mask.to(scores.dtype)

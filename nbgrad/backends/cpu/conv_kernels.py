@@ -33,54 +33,64 @@ def _span(n_out, n_in, stride, pad, offset):
     return lo, min(max(hi, lo), n_out)
 
 
-def _im2col_planes(x, cols, stride, dilation, pad, fill):
-    """``cols[n, c, a, p, e, od, oh, ow] = x[n, c, id, ih, iw]`` (or ``fill`` outside); ``cols``
-    may be a transposed view (the (C*K, N*L) layout convolutions multiply). Each output row is
-    split into its padded ends and an in-bounds middle copied without a branch."""
-    n_, c_, d_, h_, w_ = x.shape
-    kd, kh, kw, od_, oh_, ow_ = cols.shape[2:]
+def _im2col_planes(x, cols, shape, cstrides, stride, dilation, pad, fill):
+    """``cols[n, c, k, od, oh, ow] = x[n, c, id, ih, iw]`` (or ``fill`` outside), both flat:
+    ``shape`` = (N, C, D, H, W, kd, kh, kw, OD, OH, OW) and ``cstrides`` = the column strides of
+    n, c and the kernel offset k (the output position is contiguous in both layouts). Each
+    output row is split into its padded ends and an in-bounds middle copied without a branch."""
+    n_, c_, d_, h_, w_, kd, kh, kw, od_, oh_, ow_ = shape
+    sn, sc, sk = cstrides
     sw = stride[2]
     for b in prange(n_ * c_):
         n = b // c_
         c = b - n * c_
+        xb = b * d_ * h_ * w_
         for a in range(kd):
             for q in range(kh):
                 for e in range(kw):
                     lo, hi = _span(ow_, w_, sw, pad[2], e * dilation[2])
                     start = lo * sw - pad[2] + e * dilation[2]
+                    base = n * sn + c * sc + ((a * kh + q) * kw + e) * sk
                     for od in range(od_):
                         i_d = od * stride[0] - pad[0] + a * dilation[0]
                         din = 0 <= i_d < d_
                         for oh in range(oh_):
                             i_h = oh * stride[1] - pad[1] + q * dilation[1]
-                            row = cols[n, c, a, q, e, od, oh]
+                            row = base + (od * oh_ + oh) * ow_
                             if din and 0 <= i_h < h_:
-                                src = x[n, c, i_d, i_h]
+                                src = xb + (i_d * h_ + i_h) * w_ + start
                                 for ow in range(lo):
-                                    row[ow] = fill
-                                for j in range(hi - lo):
-                                    row[lo + j] = src[start + j * sw]
+                                    cols[row + ow] = fill
+                                if sw == 1:  # a contiguous copy (vectorised)
+                                    for j in range(hi - lo):
+                                        cols[row + lo + j] = x[src + j]
+                                else:
+                                    for j in range(hi - lo):
+                                        cols[row + lo + j] = x[src + j * sw]
                                 for ow in range(hi, ow_):
-                                    row[ow] = fill
+                                    cols[row + ow] = fill
                             else:
                                 for ow in range(ow_):
-                                    row[ow] = fill
+                                    cols[row + ow] = fill
 
 
-def _col2im_planes(cols, out, stride, dilation, pad):
-    """``out[n, c, id, ih, iw] += cols[n, c, a, p, e, od, oh, ow]`` (``out`` starts at zero;
-    each (n, c) plane is summed by one thread; only the in-bounds span of each row is read)."""
-    n_, c_, d_, h_, w_ = out.shape
-    kd, kh, kw, od_, oh_, ow_ = cols.shape[2:]
+def _col2im_planes(cols, out, shape, cstrides, stride, dilation, pad):
+    """``out[n, c, id, ih, iw] += cols[n, c, k, od, oh, ow]`` (flat, as in
+    :func:`_im2col_planes`; ``out`` starts at zero; each (n, c) plane is summed by one thread;
+    only the in-bounds span of each row is read)."""
+    n_, c_, d_, h_, w_, kd, kh, kw, od_, oh_, ow_ = shape
+    sn, sc, sk = cstrides
     sw = stride[2]
     for b in prange(n_ * c_):
         n = b // c_
         c = b - n * c_
+        xb = b * d_ * h_ * w_
         for a in range(kd):
             for q in range(kh):
                 for e in range(kw):
                     lo, hi = _span(ow_, w_, sw, pad[2], e * dilation[2])
                     start = lo * sw - pad[2] + e * dilation[2]
+                    base = n * sn + c * sc + ((a * kh + q) * kw + e) * sk
                     for od in range(od_):
                         i_d = od * stride[0] - pad[0] + a * dilation[0]
                         if i_d < 0 or i_d >= d_:
@@ -89,10 +99,14 @@ def _col2im_planes(cols, out, stride, dilation, pad):
                             i_h = oh * stride[1] - pad[1] + q * dilation[1]
                             if i_h < 0 or i_h >= h_:
                                 continue
-                            row = cols[n, c, a, q, e, od, oh]
-                            dst = out[n, c, i_d, i_h]
-                            for j in range(hi - lo):
-                                dst[start + j * sw] += row[lo + j]
+                            row = base + (od * oh_ + oh) * ow_ + lo
+                            dst = xb + (i_d * h_ + i_h) * w_ + start
+                            if sw == 1:
+                                for j in range(hi - lo):
+                                    out[dst + j] += cols[row + j]
+                            else:
+                                for j in range(hi - lo):
+                                    out[dst + j * sw] += cols[row + j]
 
 
 def _scatter_planes(src, idx, out):
@@ -158,11 +172,16 @@ def _pick(twin, size: int):
     return parallel if size >= PARALLEL_MIN else serial
 
 
-def _cols_view(cols, n: int, c: int, k3, o3, channels_first: bool):
-    """The 8-d (N, C, kd, kh, kw, od, oh, ow) view of a columns array in either layout."""
-    if channels_first:  # (C*K, N*L)
-        return cols.reshape(c, *k3, n, *o3).transpose(4, 0, 1, 2, 3, 5, 6, 7)
-    return cols.reshape(n, c, *k3, *o3)
+def _layout(n: int, c: int, k: int, length: int, channels_first: bool):
+    """Column strides (of n, c, kernel offset) of the (C*K, N*L) or (N, C*K, L) layout."""
+    if channels_first:
+        return np.int64(length), np.int64(k * n * length), np.int64(n * length)
+    return np.int64(c * k * length), np.int64(k * length), np.int64(length)
+
+
+def _shape(n, c, in_size, kernel, out_size) -> tuple:
+    return (np.int64(n), np.int64(c), *_three(in_size, 1), *_three(kernel, 1),
+            *_three(out_size, 1))
 
 
 def im2col(x: np.ndarray, in_size: tuple, kernel: tuple, stride: tuple, dilation: tuple,
@@ -177,15 +196,14 @@ def im2col(x: np.ndarray, in_size: tuple, kernel: tuple, stride: tuple, dilation
            [1., 3.]])
     """
     n, c = x.shape[:2]
-    k3, o3 = _three(kernel, 1), _three(out_size, 1)
-    x5 = _c(np.ascontiguousarray(x).reshape(n, c, *_three(in_size, 1)))
     k, length = int(np.prod(kernel)), int(np.prod(out_size))
     shape = (c * k, n * length) if channels_first else (n, c * k, length)
     cols = empty(shape, x.dtype)
     if cols.size:
-        _pick(_IM2COL, cols.size)(x5, _cols_view(cols, n, c, k3, o3, channels_first),
-                                  _three(stride, 1), _three(dilation, 1), _three(padding, 0),
-                                  x.dtype.type(fill))
+        _pick(_IM2COL, cols.size)(
+            _c(x).reshape(-1), cols.reshape(-1), _shape(n, c, in_size, kernel, out_size),
+            _layout(n, c, k, length, channels_first), _three(stride, 1), _three(dilation, 1),
+            _three(padding, 0), x.dtype.type(fill))
     return cols
 
 
@@ -202,18 +220,16 @@ def col2im(cols: np.ndarray, in_size: tuple, kernel: tuple, stride: tuple, dilat
     k = int(np.prod(kernel))
     length = int(np.prod(out_size))
     if channels_first:
-        n = batch
-        c = cols.shape[0] // k if k else 0
+        n, c = batch, (cols.shape[0] // k if k else 0)
     else:
-        n = cols.shape[0]
-        c = cols.shape[1] // k if k else 0
-    k3, o3 = _three(kernel, 1), _three(out_size, 1)
-    c8 = _cols_view(_c(cols), n, c, k3, o3, channels_first)
-    out = np.zeros((n, c, *_three(in_size, 1)), cols.dtype)
-    if c8.size and length:
-        _pick(_COL2IM, c8.size)(c8, out, _three(stride, 1), _three(dilation, 1),
-                                _three(padding, 0))
-    return out.reshape(n, c, *in_size)
+        n, c = cols.shape[0], (cols.shape[1] // k if k else 0)
+    out = np.zeros((n, c, *in_size), cols.dtype)
+    if cols.size and out.size:
+        _pick(_COL2IM, cols.size)(
+            _c(cols).reshape(-1), out.reshape(-1), _shape(n, c, in_size, kernel, out_size),
+            _layout(n, c, k, length, channels_first), _three(stride, 1), _three(dilation, 1),
+            _three(padding, 0))
+    return out
 
 
 def _c(a: np.ndarray) -> np.ndarray:
