@@ -24,6 +24,7 @@ from nbgrad.grad_mode import (
     no_grad,
     set_grad_enabled,
 )
+from nbgrad.nn._activations import log_softmax, softmax  # declared by nn, also nb.<name>
 from nbgrad.ops.functions import *  # noqa: F403
 from nbgrad.serialization import load, save
 from nbgrad.tensor import Tensor

@@ -18,6 +18,8 @@ import math
 import warnings
 
 from nbgrad import _dtype
+from nbgrad.nn import _activations
+from nbgrad.nn._activations import *  # noqa: F403  (the activations beyond the ones here)
 from nbgrad.ops import nn_ops
 from nbgrad.ops.creation import arange, rand, zeros
 from nbgrad.tensor import Tensor
@@ -27,6 +29,7 @@ __all__ = [
     "softplus", "dropout", "linear", "cross_entropy", "nll_loss", "mse_loss", "l1_loss",
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "embedding", "layer_norm",
     "one_hot",
+    *_activations.__all__,
 ]
 
 
@@ -501,3 +504,10 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
         raise RuntimeError("Class values must be smaller than num_classes.")
     classes = arange(num_classes, device=tensor.device)
     return (tensor.unsqueeze(-1) == classes).long()
+
+
+# ----------------------------------------------------------------------------- conv and pooling
+from nbgrad.nn import _conv_functional  # noqa: E402
+from nbgrad.nn._conv_functional import *  # noqa: E402,F403
+
+__all__ += _conv_functional.__all__

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from nbgrad.ops import (  # noqa: F401  (importing an op module declares its public names)
     closeness,
+    conv,
     creation,
     device,
     elementwise,
@@ -12,7 +13,9 @@ from nbgrad.ops import (  # noqa: F401  (importing an op module declares its pub
     inplace_views,
     join,
     linalg,
+    pooling,
     reduce,
+    resample,
     shape,
 )
 from nbgrad.ops._register import functions as _functions

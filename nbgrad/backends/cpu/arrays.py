@@ -65,9 +65,23 @@ def assign(dst, src) -> None:
     np.copyto(dst, src, casting="unsafe")
 
 
+def _blas_ready(a):
+    """``a`` itself when numpy can hand its matrices to BLAS (each one row- or column-major),
+    else a C-contiguous copy: numpy's fallback loop for other strides (a broadcast gradient,
+    a transposed batch) is ~100x slower than the copy."""
+    if a.ndim < 2 or a.flags.c_contiguous or a.flags.f_contiguous:
+        return a
+    s0, s1 = a.strides[-2:]
+    item = a.itemsize
+    if (s1 == item and s0 >= a.shape[-1] * item) or (s0 == item and s1 >= a.shape[-2] * item):
+        if all(s != 0 for s in a.strides[:-2]):
+            return a
+    return np.ascontiguousarray(a)
+
+
 def matmul(a, b):
     """Matrix product (BLAS through numpy); 1-D @ 1-D gives a 0-d array."""
-    return np.asarray(np.matmul(a, b))
+    return np.asarray(np.matmul(_blas_ready(a), _blas_ready(b)))
 
 
 def getitem(x, index):
