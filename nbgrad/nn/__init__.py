@@ -1,8 +1,8 @@
 """``nb.nn``: modules, parameters, initialisers and functional forms for building models."""
 
-from nbgrad.nn import activation, functional, init
+from nbgrad.nn import activation, functional, init, utils
 from nbgrad.nn.activation import *  # noqa: F403  (ELU ... Softmax2d)
-from nbgrad.nn.container import ModuleList, Sequential
+from nbgrad.nn.container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from nbgrad.nn.conv import (
     Conv1d,
     Conv2d,
@@ -13,21 +13,62 @@ from nbgrad.nn.conv import (
 )
 from nbgrad.nn.layers import (
     GELU,
+    AlphaDropout,
+    Bilinear,
+    CosineSimilarity,
     Dropout,
-    Embedding,
+    Dropout1d,
+    Dropout2d,
+    Dropout3d,
+    FeatureAlphaDropout,
     Flatten,
     Identity,
-    LayerNorm,
     Linear,
     LogSoftmax,
+    PairwiseDistance,
     ReLU,
     Sigmoid,
     SiLU,
     Softmax,
     Tanh,
+    Unflatten,
 )
-from nbgrad.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from nbgrad.nn.loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CosineEmbeddingLoss,
+    CrossEntropyLoss,
+    CTCLoss,
+    GaussianNLLLoss,
+    HingeEmbeddingLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MarginRankingLoss,
+    MSELoss,
+    MultiLabelMarginLoss,
+    MultiLabelSoftMarginLoss,
+    MultiMarginLoss,
+    NLLLoss,
+    PoissonNLLLoss,
+    SmoothL1Loss,
+    SoftMarginLoss,
+    TripletMarginLoss,
+    TripletMarginWithDistanceLoss,
+)
 from nbgrad.nn.module import Module
+from nbgrad.nn.normalization import (
+    BatchNorm1d,
+    BatchNorm2d,
+    BatchNorm3d,
+    GroupNorm,
+    InstanceNorm1d,
+    InstanceNorm2d,
+    InstanceNorm3d,
+    LayerNorm,
+    LocalResponseNorm,
+    RMSNorm,
+)
 from nbgrad.nn.padding import (
     CircularPad1d,
     CircularPad2d,
@@ -73,6 +114,16 @@ from nbgrad.nn.pooling import (
     UpsamplingBilinear2d,
     UpsamplingNearest2d,
 )
+from nbgrad.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
+from nbgrad.nn.sparse import Embedding, EmbeddingBag
+from nbgrad.nn.transformer import (
+    MultiheadAttention,
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 
 __all__ = [
     "functional", "init", "Module", "Parameter", "Sequential", "ModuleList", "Identity",
@@ -88,4 +139,15 @@ __all__ = [
     "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d",
     "LPPool1d", "LPPool2d", "LPPool3d", "Upsample", "UpsamplingNearest2d",
     "UpsamplingBilinear2d", "PixelShuffle", "PixelUnshuffle", "Fold", "Unfold",
+    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "GroupNorm", "InstanceNorm1d",
+    "InstanceNorm2d", "InstanceNorm3d", "LocalResponseNorm", "RMSNorm", "EmbeddingBag",
+    "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout", "Unflatten",
+    "Bilinear", "CosineSimilarity", "PairwiseDistance", "utils", "RNNBase", "RNN", "LSTM", "GRU",
+    "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell", "MultiheadAttention", "Transformer",
+    "TransformerEncoder", "TransformerEncoderLayer", "TransformerDecoder",
+    "TransformerDecoderLayer", "ModuleDict", "ParameterList", "ParameterDict",
+    "SmoothL1Loss", "HuberLoss", "KLDivLoss", "PoissonNLLLoss", "GaussianNLLLoss",
+    "CosineEmbeddingLoss", "MarginRankingLoss", "HingeEmbeddingLoss", "MultiMarginLoss",
+    "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss", "SoftMarginLoss", "TripletMarginLoss",
+    "TripletMarginWithDistanceLoss", "CTCLoss",
 ]

@@ -464,6 +464,9 @@ def _gelu_derivative(x):
     )
 
 
+_gelu_derivative.cpu_float32 = "gelu_derivative"  # float32 on the CPU: a vectorised loop
+
+
 # gelu'(x) as one kernel, so gelu's backward is one pass; itself differentiable.
 GELU_DERIVATIVE = Elementwise(
     "GeluDerivative",
@@ -727,6 +730,9 @@ def _erf(x):
     return math.erf(x)
 
 
+_erf.cpu_float32 = "erf"  # float32 on the CPU: a vectorised loop (backends/cpu/vector_math.py)
+
+
 @row(
     UNARY,
     "Gelu",
@@ -736,6 +742,9 @@ def _erf(x):
 )
 def _gelu(x):
     return 0.5 * x * (1.0 + math.erf(x * 0.7071067811865476))
+
+
+_gelu.cpu_float32 = "gelu"  # float32 on the CPU: a vectorised loop (backends/cpu/vector_math.py)
 
 
 @row(
