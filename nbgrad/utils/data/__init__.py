@@ -1,0 +1,29 @@
+"""``nb.utils.data``: data sets, samplers and the ``DataLoader``, at PyTorch's paths
+(``nbgrad.utils.data.dataset``, ``.sampler``, ``.dataloader``, ``._utils.collate``)."""
+
+from nbgrad.utils.data._utils.collate import default_collate, default_convert
+from nbgrad.utils.data._utils.worker import WorkerInfo, get_worker_info
+from nbgrad.utils.data.dataloader import DataLoader
+from nbgrad.utils.data.dataset import (
+    ChainDataset,
+    ConcatDataset,
+    Dataset,
+    IterableDataset,
+    StackDataset,
+    Subset,
+    TensorDataset,
+    random_split,
+)
+from nbgrad.utils.data.sampler import (
+    BatchSampler,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+)
+
+__all__ = ["Dataset", "IterableDataset", "TensorDataset", "ConcatDataset", "ChainDataset",
+           "Subset", "StackDataset", "random_split", "Sampler", "SequentialSampler",
+           "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler", "BatchSampler",
+           "DataLoader", "default_collate", "default_convert", "get_worker_info", "WorkerInfo"]
