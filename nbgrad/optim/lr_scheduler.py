@@ -80,15 +80,39 @@ class LRScheduler:
         self.step()
 
     def get_lr(self) -> list[float]:
-        raise NotImplementedError
+        """The learning rates for ``last_epoch``, one per group (PyTorch's update rule; a
+        subclass of your own may override this, as in PyTorch).
+
+        >>> import nbgrad as nb
+        >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0)
+        >>> nb.optim.lr_scheduler.ExponentialLR(opt, gamma=0.5).get_lr()
+        [1.0]
+        """
+        return self._compute_lr()
+
+    def _compute_lr(self) -> list[float]:
+        raise NotImplementedError(f"{type(self).__name__} must implement get_lr")
 
     def get_last_lr(self) -> list[float]:
-        """The learning rates the last :meth:`step` set, one per parameter group."""
+        """The learning rates the last :meth:`step` set, one per parameter group.
+
+        >>> import nbgrad as nb
+        >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=0.5)
+        >>> nb.optim.lr_scheduler.StepLR(opt, 2).get_last_lr()
+        [0.5]
+        """
         return self._last_lr
 
     def step(self, epoch: int | None = None) -> None:
         """Advance one epoch (or jump to ``epoch``, deprecated as in PyTorch) and set each
-        group's ``lr``."""
+        group's ``lr``.
+
+        >>> import nbgrad as nb
+        >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0)
+        >>> sched = nb.optim.lr_scheduler.ExponentialLR(opt, gamma=0.5)
+        >>> opt.step(); sched.step(); opt.param_groups[0]["lr"]
+        0.5
+        """
         self._step_count += 1
         if self._step_count == 2 and epoch is None:
             step = self.optimizer.step
@@ -117,11 +141,25 @@ class LRScheduler:
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
     def state_dict(self) -> dict:
-        """Every attribute but the optimizer."""
+        """Every attribute but the optimizer.
+
+        >>> import nbgrad as nb
+        >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0)
+        >>> nb.optim.lr_scheduler.StepLR(opt, 2).state_dict()["last_epoch"]
+        0
+        """
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Restore :meth:`state_dict`."""
+        """Restore :meth:`state_dict`.
+
+        >>> import nbgrad as nb
+        >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0)
+        >>> sched = nb.optim.lr_scheduler.StepLR(opt, 2)
+        >>> sched.load_state_dict({"last_epoch": 7, "step_size": 3})
+        >>> sched.last_epoch, sched.step_size
+        (7, 3)
+        """
         self.__dict__.update(state_dict)
 
 
@@ -153,12 +191,18 @@ class LambdaLR(LRScheduler):
         self.lr_lambdas = _per_group("lr_lambda", lr_lambda, optimizer)
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
+    def _compute_lr(self) -> list[float]:
         return [base * f(self.last_epoch) for f, base in zip(self.lr_lambdas, self.base_lrs)]
 
     def state_dict(self) -> dict:
         """As the base class's; plain functions are stored as ``None`` (callable objects keep
-        their ``__dict__``), as PyTorch."""
+        their ``__dict__``), as PyTorch.
+
+        >>> import nbgrad as nb
+        >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0)
+        >>> nb.optim.lr_scheduler.LambdaLR(opt, lambda e: 1.0).state_dict()["lr_lambdas"]
+        [None]
+        """
         state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
         state["lr_lambdas"] = [None if isinstance(f, types.FunctionType) else dict(f.__dict__)
                                for f in self.lr_lambdas]
@@ -185,7 +229,7 @@ class MultiplicativeLR(LambdaLR):
     [0.25]
     """
 
-    def get_lr(self) -> list[float]:
+    def _compute_lr(self) -> list[float]:
         if self.last_epoch > 0:
             return [g["lr"] * f(self.last_epoch)
                     for f, g in zip(self.lr_lambdas, self.optimizer.param_groups)]
@@ -208,7 +252,7 @@ class StepLR(LRScheduler):
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
+    def _compute_lr(self) -> list[float]:
         if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
             return [g["lr"] for g in self.optimizer.param_groups]
         return [g["lr"] * self.gamma for g in self.optimizer.param_groups]
@@ -236,7 +280,7 @@ class MultiStepLR(LRScheduler):
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
+    def _compute_lr(self) -> list[float]:
         if self.last_epoch not in self.milestones:
             return [g["lr"] for g in self.optimizer.param_groups]
         k = self.milestones[self.last_epoch]
@@ -265,7 +309,7 @@ class ConstantLR(LRScheduler):
         self.total_iters = total_iters
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
+    def _compute_lr(self) -> list[float]:
         groups = self.optimizer.param_groups
         if self.last_epoch == 0:
             return [g["lr"] * self.factor for g in groups]
@@ -300,7 +344,7 @@ class LinearLR(LRScheduler):
         self.total_iters = total_iters
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
+    def _compute_lr(self) -> list[float]:
         groups = self.optimizer.param_groups
         if self.last_epoch == 0:
             return [g["lr"] * self.start_factor for g in groups]
@@ -330,7 +374,7 @@ class ExponentialLR(LRScheduler):
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
+    def _compute_lr(self) -> list[float]:
         if self.last_epoch == 0:
             return [g["lr"] for g in self.optimizer.param_groups]
         return [g["lr"] * self.gamma for g in self.optimizer.param_groups]
@@ -355,7 +399,7 @@ class PolynomialLR(LRScheduler):
         self.power = power
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
+    def _compute_lr(self) -> list[float]:
         groups = self.optimizer.param_groups
         if self.last_epoch == 0 or self.last_epoch > self.total_iters:
             return [g["lr"] for g in groups]
@@ -385,7 +429,7 @@ class CosineAnnealingLR(LRScheduler):
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
+    def _compute_lr(self) -> list[float]:
         e, t, lo = self.last_epoch, self.T_max, self.eta_min
         groups = self.optimizer.param_groups
         if e == 0:
@@ -430,12 +474,19 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self.T_cur = last_epoch
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
+    def _compute_lr(self) -> list[float]:
         return [self.eta_min + (b - self.eta_min) * (1 + math.cos(math.pi * self.T_cur / self.T_i))
                 / 2 for b in self.base_lrs]
 
     def step(self, epoch: float | None = None) -> None:
-        """Advance one epoch, or jump to (possibly fractional) ``epoch``."""
+        """Advance one epoch, or jump to (possibly fractional) ``epoch``.
+
+        >>> import nbgrad as nb
+        >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0)
+        >>> sched = nb.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=4)
+        >>> sched.step(6.0); sched.T_cur, round(sched.get_last_lr()[0], 4)
+        (2.0, 0.5)
+        """
         if epoch is None and self.last_epoch < 0:
             epoch = 0
         if epoch is None:
@@ -529,7 +580,13 @@ class CyclicLR(LRScheduler):
         self.base_lrs = base_lrs
 
     def scale_fn(self, x: float) -> float:
-        """The cycle's amplitude scale at ``x`` (cycle number or iteration)."""
+        """The cycle's amplitude scale at ``x`` (cycle number or iteration).
+
+        >>> import nbgrad as nb
+        >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0, momentum=0.9)
+        >>> nb.optim.lr_scheduler.CyclicLR(opt, 0.1, 1.0, mode="triangular2").scale_fn(3)
+        0.25
+        """
         if self._scale_fn_custom is not None:
             return self._scale_fn_custom(x)
         if self.mode == "triangular":
@@ -538,7 +595,7 @@ class CyclicLR(LRScheduler):
             return 1 / (2.0 ** (x - 1))
         return self.gamma ** x
 
-    def get_lr(self) -> list[float]:
+    def _compute_lr(self) -> list[float]:
         cycle = math.floor(1 + self.last_epoch / self.total_size)
         x = 1.0 + self.last_epoch / self.total_size - cycle
         if x <= self.step_ratio:
@@ -635,7 +692,7 @@ class OneCycleLR(LRScheduler):
             return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
         return (end - start) * pct + start
 
-    def get_lr(self) -> list[float]:
+    def _compute_lr(self) -> list[float]:
         step = self.last_epoch
         if step > self.total_steps:
             raise ValueError(f"Tried to step {step} times. The specified number of total steps "
@@ -700,7 +757,14 @@ class ReduceLROnPlateau(LRScheduler):
         self.num_bad_epochs = 0
 
     def is_better(self, a: float, best: float) -> bool:
-        """Whether metric ``a`` improves on ``best`` by more than the threshold."""
+        """Whether metric ``a`` improves on ``best`` by more than the threshold.
+
+        >>> import nbgrad as nb
+        >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0)
+        >>> s = nb.optim.lr_scheduler.ReduceLROnPlateau(opt, threshold=0.1)
+        >>> s.is_better(0.95, 1.0), s.is_better(0.85, 1.0)
+        (False, True)
+        """
         if self.mode == "min":
             if self.threshold_mode == "rel":
                 return a < best * (1.0 - self.threshold)
@@ -711,10 +775,24 @@ class ReduceLROnPlateau(LRScheduler):
 
     @property
     def in_cooldown(self) -> bool:
+        """Whether the scheduler is waiting out its ``cooldown`` after a reduction.
+
+        >>> import nbgrad as nb
+        >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0)
+        >>> nb.optim.lr_scheduler.ReduceLROnPlateau(opt).in_cooldown
+        False
+        """
         return self.cooldown_counter > 0
 
     def step(self, metrics, epoch=None) -> None:  # type: ignore[override]
-        """Record the epoch's metric and reduce the lr if it has plateaued."""
+        """Record the epoch's metric and reduce the lr if it has plateaued.
+
+        >>> import nbgrad as nb
+        >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0)
+        >>> s = nb.optim.lr_scheduler.ReduceLROnPlateau(opt, patience=0)
+        >>> s.step(1.0); s.step(2.0); s.get_last_lr()
+        [0.1]
+        """
         current = float(metrics)
         if epoch is None:
             epoch = self.last_epoch + 1

@@ -207,7 +207,14 @@ class DataLoader:
                 "sampler": state() if callable(state) else None}
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore :meth:`state_dict`: the next ``iter`` continues the saved epoch."""
+        """Restore :meth:`state_dict`: the next ``iter`` continues the saved epoch.
+
+        >>> import nbgrad as nb
+        >>> dl = nb.utils.data.DataLoader(list(range(5)), batch_size=2)
+        >>> dl.load_state_dict({"epoch": 1, "batches_yielded": 2, "sampler": None})
+        >>> [b.tolist() for b in dl]
+        [[4]]
+        """
         self._epoch = int(state["epoch"]) - 1
         sampler_state = state.get("sampler")
         if sampler_state is not None and hasattr(self.sampler, "load_state_dict"):

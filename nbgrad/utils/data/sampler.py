@@ -91,6 +91,12 @@ class RandomSampler(Sampler):
 
     @property
     def num_samples(self) -> int:
+        """How many indices one epoch yields (``len(data_source)`` unless given).
+
+        >>> import nbgrad as nb
+        >>> nb.utils.data.RandomSampler(range(4)).num_samples
+        4
+        """
         return len(self.data_source) if self._num_samples is None else self._num_samples
 
     def _draw(self) -> np.ndarray:
@@ -136,7 +142,14 @@ class RandomSampler(Sampler):
                 "generator_state": rng.get_state(self.generator)}
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore :meth:`state_dict`: the next ``iter`` continues the saved epoch."""
+        """Restore :meth:`state_dict`: the next ``iter`` continues the saved epoch.
+
+        >>> import nbgrad as nb
+        >>> s = nb.utils.data.RandomSampler(range(3))
+        >>> s.load_state_dict({"epoch": 1, "order": [2, 0, 1], "position": 1})
+        >>> list(s)
+        [0, 1]
+        """
         self.epoch = int(state["epoch"])
         order = state.get("order")
         self._order = None if order is None else np.asarray(order, dtype=np.int64)

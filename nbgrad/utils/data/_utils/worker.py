@@ -24,7 +24,11 @@ STATUS_CHECK_INTERVAL = 0.5  # seconds between checks that the parent is still a
 @dataclass(frozen=True)
 class WorkerInfo:
     """Inside a worker process: ``id``, ``num_workers``, ``seed`` and this worker's copy of
-    the ``dataset``."""
+    the ``dataset`` (what :func:`get_worker_info` returns there).
+
+    >>> WorkerInfo(id=0, num_workers=2, seed=7, dataset=None).num_workers
+    2
+    """
 
     id: int
     num_workers: int
