@@ -1,8 +1,10 @@
-"""``nb.optim``: optimizers updating parameters in place under ``no_grad``."""
+"""``nb.optim``: optimizers updating parameters in place under ``no_grad``; ``lr_scheduler``."""
 
 from nbgrad.optim import lr_scheduler
 from nbgrad.optim.adam import Adam, AdamW
+from nbgrad.optim.composed import ASGD, Adadelta, Adagrad, Adamax, NAdam, RAdam, RMSprop, Rprop
 from nbgrad.optim.optimizer import Optimizer
 from nbgrad.optim.sgd import SGD
 
-__all__ = ["lr_scheduler", "Optimizer", "SGD", "Adam", "AdamW"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax",
+           "NAdam", "RAdam", "ASGD", "Rprop", "lr_scheduler"]

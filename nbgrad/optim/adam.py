@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from nbgrad import _dtype
 from nbgrad.ops import nn_ops
-from nbgrad.ops.creation import zeros_like
+from nbgrad.ops.creation import tensor, zeros_like
 from nbgrad.optim.optimizer import Optimizer, _fused_update
 from nbgrad.tensor import Tensor
 
@@ -66,13 +67,13 @@ class Adam(Optimizer):
         state = self.state.setdefault(p, {})
         amsgrad = group["amsgrad"]
         if not state:
-            state["step"] = 0
+            state["step"] = tensor(0.0, dtype=_dtype.float32)  # a 0-d tensor, as PyTorch's
             state["exp_avg"] = zeros_like(p)
             state["exp_avg_sq"] = zeros_like(p)
             if amsgrad:
                 state["max_exp_avg_sq"] = zeros_like(p)
-        state["step"] += 1
-        step = state["step"]
+        step = int(float(state["step"])) + 1
+        state["step"] = tensor(float(step), dtype=_dtype.float32)
         m, v = state["exp_avg"], state["exp_avg_sq"]
         vmax = state.get("max_exp_avg_sq") if amsgrad else None
         if amsgrad and vmax is None:

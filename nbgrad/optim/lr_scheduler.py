@@ -1,49 +1,26 @@
-"""``nb.optim.lr_scheduler``: learning-rate schedules, step by step as PyTorch's.
-
-Every scheduler changes ``group["lr"]`` of its optimizer's parameter groups each time
-``step()`` is called (once per epoch or per batch, after ``optimizer.step()``). The chainable
-schedulers update the current lr multiplicatively, as PyTorch's do, so several schedulers can
-act on one optimizer; where PyTorch uses a closed form (``step(epoch)``, and inside
-``SequentialLR``) so does this module.
-
->>> import nbgrad as nb
->>> w = nb.nn.Parameter(nb.zeros(2))
->>> opt = nb.optim.SGD([w], lr=1.0)
->>> sched = nb.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
->>> lrs = []
->>> for epoch in range(5):
-...     opt.step()
-...     sched.step()
-...     lrs.append(sched.get_last_lr()[0])
->>> lrs
-[1.0, 0.5, 0.5, 0.25, 0.25]
-"""
+"""``nb.optim.lr_scheduler``: learning-rate schedules with PyTorch's values step by step (its
+recursive updates where PyTorch uses them, closed forms where it uses those, e.g. when
+``step(epoch)`` is given an epoch)."""
 
 from __future__ import annotations
 
+import bisect
 import math
 import types
 import warnings
-import weakref
-from bisect import bisect_right
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
 from nbgrad.optim.optimizer import Optimizer
 
-__all__ = [
-    "LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR",
-    "LinearLR", "ExponentialLR", "PolynomialLR", "CosineAnnealingLR",
-    "CosineAnnealingWarmRestarts", "CyclicLR", "OneCycleLR", "ReduceLROnPlateau",
-    "SequentialLR", "ChainedScheduler",
-]
+__all__ = ["LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR",
+           "LinearLR", "ExponentialLR", "PolynomialLR", "CosineAnnealingLR",
+           "CosineAnnealingWarmRestarts", "CyclicLR", "OneCycleLR", "ReduceLROnPlateau",
+           "SequentialLR", "ChainedScheduler"]
 
-_EPOCH_DEPRECATED = (
-    "The epoch parameter in `scheduler.step()` was not necessary and is being deprecated where "
-    "possible. Please use `scheduler.step()` to step the scheduler. During the deprecation, if "
-    "epoch is different from None, the closed form is used instead of the new chainable form, "
-    "where available."
-)
+_EPOCH_DEPRECATION = ("The epoch parameter in `scheduler.step()` was not necessary and is being "
+                      "deprecated where possible. Please use `scheduler.step()` to step the "
+                      "scheduler.")
 
 
 def _check_optimizer(optimizer) -> None:
@@ -51,53 +28,38 @@ def _check_optimizer(optimizer) -> None:
         raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
 
 
-def _track_optimizer_steps(optimizer: Optimizer) -> None:
-    """Wrap ``optimizer.step`` once so a scheduler can tell whether it has been called (the
-    order warning of :meth:`LRScheduler.step`)."""
-    if getattr(optimizer.step, "_wrapped_by_lr_sched", False):
+def _mark_optimizer_steps(optimizer) -> None:
+    """Wrap ``optimizer.step`` once so that schedulers can warn when they step first."""
+    step = optimizer.step
+    if getattr(step, "_wrapped_by_lr_sched", False):
         return
-    step = type(optimizer).step
-    ref = weakref.ref(optimizer)
+    func = step.__func__ if hasattr(step, "__func__") else None
 
     def wrapper(self, *args, **kwargs):
-        opt = ref()
-        if opt is not None:
-            opt._opt_called = True
-        return step(self, *args, **kwargs)
+        self._opt_called = True
+        return func(self, *args, **kwargs) if func is not None else step(*args, **kwargs)
 
     wrapper._wrapped_by_lr_sched = True
     optimizer.step = types.MethodType(wrapper, optimizer)
 
 
-def _per_group(name: str, optimizer: Optimizer, value) -> list:
-    if isinstance(value, (list, tuple)):
-        if len(value) != len(optimizer.param_groups):
-            raise ValueError(
-                f"expected {len(optimizer.param_groups)} values for {name}, got {len(value)}")
-        return list(value)
-    return [value] * len(optimizer.param_groups)
-
-
 class LRScheduler:
-    """Base class of the epoch/iteration schedulers: subclasses implement ``get_lr()`` (the
-    chainable form) and may implement ``_get_closed_form_lr()``.
-
-    ``last_epoch=-1`` starts a new schedule (each group's ``initial_lr`` is set to its ``lr``);
-    any other value resumes one, which needs ``initial_lr`` in every group.
+    """Base class: ``base_lrs`` (each group's ``initial_lr``), ``last_epoch``, :meth:`step`,
+    :meth:`get_last_lr`, :meth:`state_dict` / :meth:`load_state_dict`. Subclasses define
+    ``get_lr`` (the recursive update) and may define ``_get_closed_form_lr``.
 
     >>> import nbgrad as nb
-    >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.zeros(1))], lr=0.1)
-    >>> class Halving(nb.optim.lr_scheduler.LRScheduler):
-    ...     def get_lr(self):
-    ...         return [base * 0.5 ** self.last_epoch for base in self.base_lrs]
-    >>> sched = Halving(opt)
-    >>> opt.step(); sched.step(); sched.get_last_lr()
-    [0.05]
+    >>> w = nb.nn.Parameter(nb.ones(1))
+    >>> opt = nb.optim.SGD([w], lr=1.0)
+    >>> sched = nb.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    >>> lrs = []
+    >>> for _ in range(5):
+    ...     opt.step(); sched.step(); lrs.append(sched.get_last_lr()[0])
+    >>> lrs
+    [1.0, 0.5, 0.5, 0.25, 0.25]
     """
 
-    _get_lr_called_within_step = False
-
-    def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
+    def __init__(self, optimizer, last_epoch: int = -1) -> None:
         _check_optimizer(optimizer)
         self.optimizer = optimizer
         if last_epoch == -1:
@@ -110,246 +72,236 @@ class LRScheduler:
                                    "when resuming an optimizer")
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
-        _track_optimizer_steps(optimizer)
+        _mark_optimizer_steps(optimizer)
         self._initial_step()
 
     def _initial_step(self) -> None:
         self._step_count = 0
         self.step()
 
-    def state_dict(self) -> dict:
-        """Everything but the optimizer, as a dict (what ``load_state_dict`` takes back).
+    def get_lr(self) -> list[float]:
+        """The learning rates for ``last_epoch``, one per group (PyTorch's update rule; a
+        subclass of your own may override this, as in PyTorch).
 
         >>> import nbgrad as nb
-        >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.zeros(1))], lr=0.1)
-        >>> nb.optim.lr_scheduler.ExponentialLR(opt, gamma=0.9).state_dict()["last_epoch"]
-        0
+        >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0)
+        >>> nb.optim.lr_scheduler.ExponentialLR(opt, gamma=0.5).get_lr()
+        [1.0]
         """
-        return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
+        return self._compute_lr()
 
-    def load_state_dict(self, state_dict: dict) -> None:
-        """Restore the schedule from :meth:`state_dict`.
-
-        >>> import nbgrad as nb
-        >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.zeros(1))], lr=0.1)
-        >>> a = nb.optim.lr_scheduler.StepLR(opt, 1)
-        >>> b = nb.optim.lr_scheduler.StepLR(opt, 5)
-        >>> b.load_state_dict(a.state_dict()); b.step_size
-        1
-        """
-        self.__dict__.update(state_dict)
+    def _compute_lr(self) -> list[float]:
+        raise NotImplementedError(f"{type(self).__name__} must implement get_lr")
 
     def get_last_lr(self) -> list[float]:
-        """The learning rates of the last ``step()``, one per parameter group.
+        """The learning rates the last :meth:`step` set, one per parameter group.
 
         >>> import nbgrad as nb
-        >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.zeros(1))], lr=0.1)
-        >>> nb.optim.lr_scheduler.ConstantLR(opt, factor=0.5).get_last_lr()
-        [0.05]
+        >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=0.5)
+        >>> nb.optim.lr_scheduler.StepLR(opt, 2).get_last_lr()
+        [0.5]
         """
         return self._last_lr
 
-    def get_lr(self) -> list[float]:
-        """The learning rates for the current ``last_epoch`` (called by ``step()``)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement get_lr")
-
-    def _warn_if_called_outside_step(self) -> None:
-        if not self._get_lr_called_within_step:
-            warnings.warn("To get the last learning rate computed by the scheduler, please use "
-                          "`get_last_lr()`.", UserWarning, stacklevel=3)
-
-    def _check_call_order(self) -> None:
-        if self._step_count != 1:
-            return
-        if not getattr(self.optimizer.step, "_wrapped_by_lr_sched", False):
-            warnings.warn("Seems like `optimizer.step()` has been overridden after learning rate "
-                          "scheduler initialization. Please, make sure to call `optimizer.step()` "
-                          "before `lr_scheduler.step()`. See more details at "
-                          "https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate",
-                          UserWarning, stacklevel=3)
-        elif not getattr(self.optimizer, "_opt_called", False):
-            warnings.warn("Detected call of `lr_scheduler.step()` before `optimizer.step()`. In "
-                          "PyTorch 1.1.0 and later, you should call them in the opposite order: "
-                          "`optimizer.step()` before `lr_scheduler.step()`.  Failure to do this "
-                          "will result in PyTorch skipping the first value of the learning rate "
-                          "schedule. See more details at "
-                          "https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate",
-                          UserWarning, stacklevel=3)
-
     def step(self, epoch: int | None = None) -> None:
-        """Advance the schedule by one epoch (or jump to ``epoch``, deprecated: closed form)
-        and write the new learning rates into the optimizer's groups."""
-        self._check_call_order()
+        """Advance one epoch (or jump to ``epoch``, deprecated as in PyTorch) and set each
+        group's ``lr``.
+
+        >>> import nbgrad as nb
+        >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0)
+        >>> sched = nb.optim.lr_scheduler.ExponentialLR(opt, gamma=0.5)
+        >>> opt.step(); sched.step(); opt.param_groups[0]["lr"]
+        0.5
+        """
         self._step_count += 1
-        self._get_lr_called_within_step = True
-        try:
-            if epoch is None:
-                self.last_epoch += 1
-                values = self.get_lr()
-            else:
-                warnings.warn(_EPOCH_DEPRECATED, UserWarning, stacklevel=2)
-                values = self._jump_to(epoch)
-        finally:
-            self._get_lr_called_within_step = False
+        if self._step_count == 2 and epoch is None:
+            step = self.optimizer.step
+            if not getattr(step, "_wrapped_by_lr_sched", False):
+                warnings.warn("Seems like `optimizer.step()` has been overridden after learning "
+                              "rate scheduler initialization. Please, make sure to call "
+                              "`optimizer.step()` before `lr_scheduler.step()`.", UserWarning,
+                              stacklevel=2)
+            elif not getattr(self.optimizer, "_opt_called", False):
+                warnings.warn("Detected call of `lr_scheduler.step()` before "
+                              "`optimizer.step()`. In PyTorch 1.1.0 and later, you should call "
+                              "them in the opposite order: `optimizer.step()` before "
+                              "`lr_scheduler.step()`.  Failure to do this will result in "
+                              "PyTorch skipping the first value of the learning rate schedule.",
+                              UserWarning, stacklevel=2)
+        if epoch is None:
+            self.last_epoch += 1
+            values = self.get_lr()
+        else:
+            warnings.warn(_EPOCH_DEPRECATION, UserWarning, stacklevel=2)
+            self.last_epoch = epoch
+            closed = getattr(self, "_get_closed_form_lr", None)
+            values = closed() if closed is not None else self.get_lr()
         for group, lr in zip(self.optimizer.param_groups, values):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
-    def _jump_to(self, epoch: int) -> list[float]:
-        self.last_epoch = epoch
-        if hasattr(self, "_get_closed_form_lr"):
-            return self._get_closed_form_lr()
-        return self.get_lr()
+    def state_dict(self) -> dict:
+        """Every attribute but the optimizer.
+
+        >>> import nbgrad as nb
+        >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0)
+        >>> nb.optim.lr_scheduler.StepLR(opt, 2).state_dict()["last_epoch"]
+        0
+        """
+        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore :meth:`state_dict`.
+
+        >>> import nbgrad as nb
+        >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0)
+        >>> sched = nb.optim.lr_scheduler.StepLR(opt, 2)
+        >>> sched.load_state_dict({"last_epoch": 7, "step_size": 3})
+        >>> sched.last_epoch, sched.step_size
+        (7, 3)
+        """
+        self.__dict__.update(state_dict)
 
 
 _LRScheduler = LRScheduler
 
 
-def _lambdas(name: str, optimizer: Optimizer, fn) -> list[Callable]:
-    if not isinstance(fn, (list, tuple)):
-        return [fn] * len(optimizer.param_groups)
-    if len(fn) != len(optimizer.param_groups):
-        raise ValueError(f"Expected {len(optimizer.param_groups)} lr_lambdas, but got {len(fn)}")
-    return list(fn)
+def _per_group(name: str, value, optimizer) -> list:
+    n = len(optimizer.param_groups)
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ValueError(f"Expected {n} {name}s, but got {len(value)}")
+        return list(value)
+    return [value] * n
 
 
-class _LambdaState:
-    """state_dict of the lambda schedulers: a plain function is not saved (None), a callable
-    object's ``__dict__`` is."""
-
-    def state_dict(self) -> dict:
-        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
-        state["lr_lambdas"] = [None if isinstance(fn, types.FunctionType) else fn.__dict__.copy()
-                               for fn in self.lr_lambdas]
-        return state
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        state_dict = dict(state_dict)
-        saved = state_dict.pop("lr_lambdas")
-        self.__dict__.update(state_dict)
-        for fn, fn_state in zip(self.lr_lambdas, saved):
-            if fn_state is not None:
-                fn.__dict__.update(fn_state)
-
-
-class LambdaLR(_LambdaState, LRScheduler):
-    """``lr = initial_lr * lr_lambda(epoch)``; one function for all groups or one per group.
+class LambdaLR(LRScheduler):
+    """``lr = base_lr * lr_lambda(epoch)`` (one function, or one per group).
 
     >>> import nbgrad as nb
-    >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.zeros(1))], lr=1.0)
-    >>> sched = nb.optim.lr_scheduler.LambdaLR(opt, lambda epoch: 1 / (epoch + 1))
+    >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0)
+    >>> sched = nb.optim.lr_scheduler.LambdaLR(opt, lambda e: 0.5 ** e)
     >>> opt.step(); sched.step(); sched.get_last_lr()
     [0.5]
     """
 
-    def __init__(self, optimizer: Optimizer, lr_lambda, last_epoch: int = -1) -> None:
+    def __init__(self, optimizer, lr_lambda, last_epoch: int = -1) -> None:
         _check_optimizer(optimizer)
-        self.lr_lambdas = _lambdas("lr_lambda", optimizer, lr_lambda)
+        self.optimizer = optimizer
+        self.lr_lambdas = _per_group("lr_lambda", lr_lambda, optimizer)
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
-        self._warn_if_called_outside_step()
-        return [base * fn(self.last_epoch) for fn, base in zip(self.lr_lambdas, self.base_lrs)]
+    def _compute_lr(self) -> list[float]:
+        return [base * f(self.last_epoch) for f, base in zip(self.lr_lambdas, self.base_lrs)]
+
+    def state_dict(self) -> dict:
+        """As the base class's; plain functions are stored as ``None`` (callable objects keep
+        their ``__dict__``), as PyTorch.
+
+        >>> import nbgrad as nb
+        >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0)
+        >>> nb.optim.lr_scheduler.LambdaLR(opt, lambda e: 1.0).state_dict()["lr_lambdas"]
+        [None]
+        """
+        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
+        state["lr_lambdas"] = [None if isinstance(f, types.FunctionType) else dict(f.__dict__)
+                               for f in self.lr_lambdas]
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        state = dict(state_dict)
+        lambdas = state.pop("lr_lambdas")
+        self.__dict__.update(state)
+        for f, saved in zip(self.lr_lambdas, lambdas):
+            if saved is not None:
+                f.__dict__.update(saved)
 
 
-class MultiplicativeLR(_LambdaState, LRScheduler):
-    """Multiply each group's lr by ``lr_lambda(epoch)`` at every step after the first.
+class MultiplicativeLR(LambdaLR):
+    """``lr *= lr_lambda(epoch)`` each step after the first.
 
     >>> import nbgrad as nb
-    >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.zeros(1))], lr=1.0)
-    >>> sched = nb.optim.lr_scheduler.MultiplicativeLR(opt, lambda epoch: 0.5)
+    >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0)
+    >>> sched = nb.optim.lr_scheduler.MultiplicativeLR(opt, lambda e: 0.5)
     >>> for _ in range(2):
     ...     opt.step(); sched.step()
     >>> sched.get_last_lr()
     [0.25]
     """
 
-    def __init__(self, optimizer: Optimizer, lr_lambda, last_epoch: int = -1) -> None:
-        _check_optimizer(optimizer)
-        self.lr_lambdas = _lambdas("lr_lambda", optimizer, lr_lambda)
-        super().__init__(optimizer, last_epoch)
-
-    def get_lr(self) -> list[float]:
-        self._warn_if_called_outside_step()
-        groups = self.optimizer.param_groups
+    def _compute_lr(self) -> list[float]:
         if self.last_epoch > 0:
-            return [g["lr"] * fn(self.last_epoch) for fn, g in zip(self.lr_lambdas, groups)]
-        return [g["lr"] for g in groups]
+            return [g["lr"] * f(self.last_epoch)
+                    for f, g in zip(self.lr_lambdas, self.optimizer.param_groups)]
+        return [g["lr"] for g in self.optimizer.param_groups]
 
 
 class StepLR(LRScheduler):
-    """Multiply the lr by ``gamma`` every ``step_size`` epochs.
+    """``lr = base_lr * gamma ** (epoch // step_size)`` (updated recursively).
 
     >>> import nbgrad as nb
-    >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.zeros(1))], lr=1.0)
+    >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0)
     >>> sched = nb.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.1)
     >>> opt.step(); sched.step(); sched.get_last_lr()
     [0.1]
     """
 
-    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1,
+    def __init__(self, optimizer, step_size: int, gamma: float = 0.1,
                  last_epoch: int = -1) -> None:
         self.step_size = step_size
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
-        self._warn_if_called_outside_step()
-        groups = self.optimizer.param_groups
+    def _compute_lr(self) -> list[float]:
         if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
-            return [g["lr"] for g in groups]
-        return [g["lr"] * self.gamma for g in groups]
+            return [g["lr"] for g in self.optimizer.param_groups]
+        return [g["lr"] * self.gamma for g in self.optimizer.param_groups]
 
     def _get_closed_form_lr(self) -> list[float]:
-        return [base * self.gamma ** (self.last_epoch // self.step_size) for base in self.base_lrs]
+        return [b * self.gamma ** (self.last_epoch // self.step_size) for b in self.base_lrs]
 
 
 class MultiStepLR(LRScheduler):
-    """Multiply the lr by ``gamma`` at each epoch in ``milestones`` (a milestone given twice
-    multiplies twice).
+    """``lr *= gamma`` at each milestone epoch.
 
     >>> import nbgrad as nb
-    >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.zeros(1))], lr=1.0)
-    >>> sched = nb.optim.lr_scheduler.MultiStepLR(opt, milestones=[2, 3], gamma=0.5)
+    >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0)
+    >>> sched = nb.optim.lr_scheduler.MultiStepLR(opt, milestones=[1, 3], gamma=0.5)
     >>> lrs = []
     >>> for _ in range(4):
     ...     opt.step(); sched.step(); lrs.append(sched.get_last_lr()[0])
     >>> lrs
-    [1.0, 0.5, 0.25, 0.25]
+    [0.5, 0.5, 0.25, 0.25]
     """
 
-    def __init__(self, optimizer: Optimizer, milestones: Iterable[int], gamma: float = 0.1,
+    def __init__(self, optimizer, milestones: Sequence[int], gamma: float = 0.1,
                  last_epoch: int = -1) -> None:
         self.milestones = Counter(milestones)
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
-        self._warn_if_called_outside_step()
-        groups = self.optimizer.param_groups
+    def _compute_lr(self) -> list[float]:
         if self.last_epoch not in self.milestones:
-            return [g["lr"] for g in groups]
-        return [g["lr"] * self.gamma ** self.milestones[self.last_epoch] for g in groups]
+            return [g["lr"] for g in self.optimizer.param_groups]
+        k = self.milestones[self.last_epoch]
+        return [g["lr"] * self.gamma ** k for g in self.optimizer.param_groups]
 
     def _get_closed_form_lr(self) -> list[float]:
-        milestones = sorted(self.milestones.elements())
-        return [base * self.gamma ** bisect_right(milestones, self.last_epoch)
-                for base in self.base_lrs]
+        ms = sorted(self.milestones.elements())
+        return [b * self.gamma ** bisect.bisect_right(ms, self.last_epoch) for b in self.base_lrs]
 
 
 class ConstantLR(LRScheduler):
-    """Multiply the lr by ``factor`` until epoch ``total_iters``, then restore it.
+    """``lr = base_lr * factor`` for the first ``total_iters`` epochs, then ``base_lr``.
 
     >>> import nbgrad as nb
-    >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.zeros(1))], lr=1.0)
+    >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0)
     >>> sched = nb.optim.lr_scheduler.ConstantLR(opt, factor=0.5, total_iters=1)
-    >>> first = sched.get_last_lr()
-    >>> opt.step(); sched.step()
-    >>> first, sched.get_last_lr()
+    >>> sched.get_last_lr(), (opt.step(), sched.step(), sched.get_last_lr())[-1]
     ([0.5], [1.0])
     """
 
-    def __init__(self, optimizer: Optimizer, factor: float = 1.0 / 3, total_iters: int = 5,
+    def __init__(self, optimizer, factor: float = 1.0 / 3, total_iters: int = 5,
                  last_epoch: int = -1) -> None:
         if factor > 1.0 or factor < 0:
             raise ValueError("Constant multiplicative factor expected to be between 0 and 1.")
@@ -357,8 +309,7 @@ class ConstantLR(LRScheduler):
         self.total_iters = total_iters
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
-        self._warn_if_called_outside_step()
+    def _compute_lr(self) -> list[float]:
         groups = self.optimizer.param_groups
         if self.last_epoch == 0:
             return [g["lr"] * self.factor for g in groups]
@@ -367,26 +318,22 @@ class ConstantLR(LRScheduler):
         return [g["lr"] * (1.0 / self.factor) for g in groups]
 
     def _get_closed_form_lr(self) -> list[float]:
-        scale = self.factor + (self.last_epoch >= self.total_iters) * (1 - self.factor)
-        return [base * scale for base in self.base_lrs]
+        on = self.last_epoch >= self.total_iters
+        return [b * (self.factor + on * (1 - self.factor)) for b in self.base_lrs]
 
 
 class LinearLR(LRScheduler):
-    """Change the lr's factor linearly from ``start_factor`` to ``end_factor`` over
-    ``total_iters`` epochs.
+    """The factor goes linearly from ``start_factor`` to ``end_factor`` over ``total_iters``.
 
     >>> import nbgrad as nb
-    >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.zeros(1))], lr=1.0)
+    >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0)
     >>> sched = nb.optim.lr_scheduler.LinearLR(opt, start_factor=0.5, total_iters=2)
-    >>> lrs = [sched.get_last_lr()[0]]
-    >>> for _ in range(3):
-    ...     opt.step(); sched.step(); lrs.append(sched.get_last_lr()[0])
-    >>> lrs
-    [0.5, 0.75, 1.0, 1.0]
+    >>> opt.step(); sched.step(); sched.get_last_lr()
+    [0.75]
     """
 
-    def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3,
-                 end_factor: float = 1.0, total_iters: int = 5, last_epoch: int = -1) -> None:
+    def __init__(self, optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
+                 total_iters: int = 5, last_epoch: int = -1) -> None:
         if start_factor > 1.0 or start_factor <= 0:
             raise ValueError("Starting multiplicative factor expected to be greater than 0 and "
                              "less or equal to 1.")
@@ -397,124 +344,115 @@ class LinearLR(LRScheduler):
         self.total_iters = total_iters
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
-        self._warn_if_called_outside_step()
+    def _compute_lr(self) -> list[float]:
         groups = self.optimizer.param_groups
         if self.last_epoch == 0:
             return [g["lr"] * self.start_factor for g in groups]
         if self.last_epoch > self.total_iters:
             return [g["lr"] for g in groups]
-        span = self.end_factor - self.start_factor
-        scale = 1.0 + span / (self.total_iters * self.start_factor + (self.last_epoch - 1) * span)
-        return [g["lr"] * scale for g in groups]
+        d = self.end_factor - self.start_factor
+        mult = 1.0 + d / (self.total_iters * self.start_factor + (self.last_epoch - 1) * d)
+        return [g["lr"] * mult for g in groups]
 
     def _get_closed_form_lr(self) -> list[float]:
-        done = min(self.total_iters, self.last_epoch) / self.total_iters
-        scale = self.start_factor + (self.end_factor - self.start_factor) * done
-        return [base * scale for base in self.base_lrs]
+        frac = min(self.total_iters, self.last_epoch) / self.total_iters
+        return [b * (self.start_factor + (self.end_factor - self.start_factor) * frac)
+                for b in self.base_lrs]
 
 
 class ExponentialLR(LRScheduler):
-    """Multiply the lr by ``gamma`` every epoch.
+    """``lr *= gamma`` every epoch.
 
     >>> import nbgrad as nb
-    >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.zeros(1))], lr=1.0)
+    >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0)
     >>> sched = nb.optim.lr_scheduler.ExponentialLR(opt, gamma=0.5)
     >>> opt.step(); sched.step(); sched.get_last_lr()
     [0.5]
     """
 
-    def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
+    def __init__(self, optimizer, gamma: float, last_epoch: int = -1) -> None:
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
-        self._warn_if_called_outside_step()
-        groups = self.optimizer.param_groups
+    def _compute_lr(self) -> list[float]:
         if self.last_epoch == 0:
-            return [g["lr"] for g in groups]
-        return [g["lr"] * self.gamma for g in groups]
+            return [g["lr"] for g in self.optimizer.param_groups]
+        return [g["lr"] * self.gamma for g in self.optimizer.param_groups]
 
     def _get_closed_form_lr(self) -> list[float]:
-        return [base * self.gamma ** self.last_epoch for base in self.base_lrs]
+        return [b * self.gamma ** self.last_epoch for b in self.base_lrs]
 
 
 class PolynomialLR(LRScheduler):
-    """Decay the lr polynomially, ``(1 - epoch / total_iters) ** power``, to zero at
-    ``total_iters``.
+    """``lr = base_lr * (1 - min(epoch, total_iters) / total_iters) ** power``.
 
     >>> import nbgrad as nb
-    >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.zeros(1))], lr=1.0)
+    >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0)
     >>> sched = nb.optim.lr_scheduler.PolynomialLR(opt, total_iters=4, power=1.0)
     >>> opt.step(); sched.step(); sched.get_last_lr()
     [0.75]
     """
 
-    def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0,
+    def __init__(self, optimizer, total_iters: int = 5, power: float = 1.0,
                  last_epoch: int = -1) -> None:
         self.total_iters = total_iters
         self.power = power
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
-        self._warn_if_called_outside_step()
+    def _compute_lr(self) -> list[float]:
         groups = self.optimizer.param_groups
         if self.last_epoch == 0 or self.last_epoch > self.total_iters:
             return [g["lr"] for g in groups]
-        decay = ((1.0 - self.last_epoch / self.total_iters)
-                 / (1.0 - (self.last_epoch - 1) / self.total_iters)) ** self.power
-        return [g["lr"] * decay for g in groups]
+        factor = ((1.0 - self.last_epoch / self.total_iters)
+                  / (1.0 - (self.last_epoch - 1) / self.total_iters)) ** self.power
+        return [g["lr"] * factor for g in groups]
 
     def _get_closed_form_lr(self) -> list[float]:
-        left = 1.0 - min(self.total_iters, self.last_epoch) / self.total_iters
-        return [base * left ** self.power for base in self.base_lrs]
+        frac = min(self.total_iters, self.last_epoch) / self.total_iters
+        return [b * (1.0 - frac) ** self.power for b in self.base_lrs]
 
 
 class CosineAnnealingLR(LRScheduler):
-    """Cosine annealing from the initial lr to ``eta_min`` over ``T_max`` epochs (SGDR without
-    restarts), in PyTorch's recursive form.
+    """Cosine annealing from ``base_lr`` to ``eta_min`` over ``T_max`` epochs (PyTorch's
+    recursive form, which keeps following an lr changed by hand).
 
     >>> import nbgrad as nb
-    >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.zeros(1))], lr=1.0)
+    >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0)
     >>> sched = nb.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=2)
-    >>> for _ in range(2):
-    ...     opt.step(); sched.step()
-    >>> round(sched.get_last_lr()[0], 12)
-    0.0
+    >>> opt.step(); sched.step(); [round(v, 6) for v in sched.get_last_lr()]
+    [0.5]
     """
 
-    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0,  # noqa: N803
+    def __init__(self, optimizer, T_max: int, eta_min: float = 0.0,  # noqa: N803
                  last_epoch: int = -1) -> None:
         self.T_max = T_max
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
-        self._warn_if_called_outside_step()
-        groups, t = self.optimizer.param_groups, self.last_epoch
-        tmax, low = self.T_max, self.eta_min
-        if t == 0:
+    def _compute_lr(self) -> list[float]:
+        e, t, lo = self.last_epoch, self.T_max, self.eta_min
+        groups = self.optimizer.param_groups
+        if e == 0:
             return [g["lr"] for g in groups]
-        if self._step_count == 1 and t > 0:
-            return [low + (base - low) * (1 + math.cos(t * math.pi / tmax)) / 2
-                    for base in self.base_lrs]
-        if (t - 1 - tmax) % (2 * tmax) == 0:
-            return [g["lr"] + (base - low) * (1 - math.cos(math.pi / tmax)) / 2
-                    for base, g in zip(self.base_lrs, groups)]
-        ratio = (1 + math.cos(math.pi * t / tmax)) / (1 + math.cos(math.pi * (t - 1) / tmax))
-        return [ratio * (g["lr"] - low) + low for g in groups]
+        if self._step_count == 1 and e > 0:
+            return [lo + (b - lo) * (1 + math.cos(e * math.pi / t)) / 2 for b in self.base_lrs]
+        if (e - 1 - t) % (2 * t) == 0:
+            return [g["lr"] + (b - lo) * (1 - math.cos(math.pi / t)) / 2
+                    for b, g in zip(self.base_lrs, groups)]
+        ratio = (1 + math.cos(math.pi * e / t)) / (1 + math.cos(math.pi * (e - 1) / t))
+        return [ratio * (g["lr"] - lo) + lo for g in groups]
 
     def _get_closed_form_lr(self) -> list[float]:
-        cos = (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
-        return [self.eta_min + (base - self.eta_min) * cos for base in self.base_lrs]
+        e, t, lo = self.last_epoch, self.T_max, self.eta_min
+        return [lo + (b - lo) * (1 + math.cos(math.pi * e / t)) / 2 for b in self.base_lrs]
 
 
 class CosineAnnealingWarmRestarts(LRScheduler):
-    """Cosine annealing restarted every ``T_i`` epochs, ``T_0`` first, each period ``T_mult``
-    times the last; ``step(epoch)`` takes fractional epochs (a step per batch).
+    """Cosine annealing restarted every ``T_i`` epochs (``T_0``, then ``T_i *= T_mult``);
+    ``step`` takes fractional epochs.
 
     >>> import nbgrad as nb
-    >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.zeros(1))], lr=1.0)
+    >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0)
     >>> sched = nb.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=2)
     >>> lrs = []
     >>> for _ in range(3):
@@ -523,15 +461,12 @@ class CosineAnnealingWarmRestarts(LRScheduler):
     [0.5, 1.0, 0.5]
     """
 
-    def __init__(self, optimizer: Optimizer, T_0: int, T_mult: int = 1,  # noqa: N803
-                 eta_min: float = 0.0, last_epoch: int = -1) -> None:
+    def __init__(self, optimizer, T_0: int, T_mult: int = 1, eta_min: float = 0.0,  # noqa: N803
+                 last_epoch: int = -1) -> None:
         if T_0 <= 0 or not isinstance(T_0, int):
             raise ValueError(f"Expected positive integer T_0, but got {T_0}")
         if T_mult < 1 or not isinstance(T_mult, int):
             raise ValueError(f"Expected integer T_mult >= 1, but got {T_mult}")
-        if not isinstance(eta_min, (float, int)):
-            raise ValueError(f"Expected float or int eta_min, but got {eta_min} of type "
-                             f"{type(eta_min)}")
         self.T_0 = T_0
         self.T_i = T_0
         self.T_mult = T_mult
@@ -539,14 +474,19 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self.T_cur = last_epoch
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
-        self._warn_if_called_outside_step()
-        cos = (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
-        return [self.eta_min + (base - self.eta_min) * cos for base in self.base_lrs]
+    def _compute_lr(self) -> list[float]:
+        return [self.eta_min + (b - self.eta_min) * (1 + math.cos(math.pi * self.T_cur / self.T_i))
+                / 2 for b in self.base_lrs]
 
     def step(self, epoch: float | None = None) -> None:
-        """One step further in the current period, or (``epoch`` given) to that point of the
-        schedule, fractional epochs allowed."""
+        """Advance one epoch, or jump to (possibly fractional) ``epoch``.
+
+        >>> import nbgrad as nb
+        >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0)
+        >>> sched = nb.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=4)
+        >>> sched.step(6.0); sched.T_cur, round(sched.get_last_lr()[0], 4)
+        (2.0, 0.5)
+        """
         if epoch is None and self.last_epoch < 0:
             epoch = 0
         if epoch is None:
@@ -569,23 +509,19 @@ class CosineAnnealingWarmRestarts(LRScheduler):
                 self.T_i = self.T_0
                 self.T_cur = epoch
         self.last_epoch = math.floor(epoch)
-        self._check_call_order()
-        self._step_count += 1
-        self._get_lr_called_within_step = True
-        try:
-            values = self.get_lr()
-        finally:
-            self._get_lr_called_within_step = False
-        for group, lr in zip(self.optimizer.param_groups, values):
+        self._step_count = getattr(self, "_step_count", 0) + 1
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
 
-def _momentum_key(optimizer: Optimizer) -> str:
-    if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-        raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` "
-                         "option enabled")
-    return "betas" if "betas" in optimizer.defaults else "momentum"
+def _momentum_key(optimizer) -> str:
+    if "momentum" in optimizer.defaults:
+        return "momentum"
+    if "betas" in optimizer.defaults:
+        return "betas"
+    raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` option "
+                     "enabled")
 
 
 def _set_momentum(group: dict, key: str, value: float) -> None:
@@ -596,31 +532,31 @@ def _set_momentum(group: dict, key: str, value: float) -> None:
 
 
 class CyclicLR(LRScheduler):
-    """Cycle the lr between ``base_lr`` and ``max_lr`` (triangular, triangular2, exp_range or
-    a ``scale_fn``), stepped once per batch; momentum cycles inversely when
-    ``cycle_momentum``.
+    """The cyclical learning rate policy: lr goes between ``base_lr`` and ``max_lr`` in cycles
+    of ``step_size_up + step_size_down`` batches (``mode`` ``triangular``, ``triangular2``,
+    ``exp_range`` or a custom ``scale_fn``); momentum cycles inversely.
 
     >>> import nbgrad as nb
-    >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.zeros(1))], lr=0.1, momentum=0.9)
-    >>> sched = nb.optim.lr_scheduler.CyclicLR(opt, base_lr=0.1, max_lr=1.0, step_size_up=2)
+    >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0, momentum=0.9)
+    >>> sched = nb.optim.lr_scheduler.CyclicLR(opt, 0.1, 1.0, step_size_up=2)
     >>> lrs = []
     >>> for _ in range(4):
-    ...     opt.step(); sched.step(); lrs.append(round(sched.get_last_lr()[0], 6))
+    ...     opt.step(); sched.step(); lrs.append(round(sched.get_last_lr()[0], 4))
     >>> lrs
     [0.55, 1.0, 0.55, 0.1]
     """
 
-    def __init__(self, optimizer: Optimizer, base_lr, max_lr, step_size_up: int = 2000,
+    def __init__(self, optimizer, base_lr, max_lr, step_size_up: int = 2000,
                  step_size_down: int | None = None, mode: str = "triangular",
                  gamma: float = 1.0, scale_fn: Callable | None = None,
                  scale_mode: str = "cycle", cycle_momentum: bool = True,
                  base_momentum=0.8, max_momentum=0.9, last_epoch: int = -1) -> None:
         _check_optimizer(optimizer)
-        base_lrs = _per_group("base_lr", optimizer, base_lr)
+        base_lrs = _per_group("base_lr", base_lr, optimizer)
         if last_epoch == -1:
             for lr, group in zip(base_lrs, optimizer.param_groups):
                 group["lr"] = lr
-        self.max_lrs = _per_group("max_lr", optimizer, max_lr)
+        self.max_lrs = _per_group("max_lr", max_lr, optimizer)
         up = float(step_size_up)
         down = float(step_size_down) if step_size_down is not None else up
         self.total_size = up + down
@@ -630,26 +566,27 @@ class CyclicLR(LRScheduler):
         self.mode = mode
         self.gamma = gamma
         self._scale_fn_custom = scale_fn
-        self.scale_mode = scale_mode
-        if scale_fn is None:
-            self.scale_mode = {"triangular": "cycle", "triangular2": "cycle",
-                               "exp_range": "iterations"}[mode]
+        self.scale_mode = scale_mode if scale_fn is not None else \
+            ("iterations" if mode == "exp_range" else "cycle")
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            self._momentum = _momentum_key(optimizer)
-            self.base_momentums = _per_group("base_momentum", optimizer, base_momentum)
-            self.max_momentums = _per_group("max_momentum", optimizer, max_momentum)
+            self._mkey = _momentum_key(optimizer)
+            self.base_momentums = _per_group("base_momentum", base_momentum, optimizer)
+            self.max_momentums = _per_group("max_momentum", max_momentum, optimizer)
             if last_epoch == -1:
-                for high, low, group in zip(self.max_momentums, self.base_momentums,
-                                            optimizer.param_groups):
-                    _set_momentum(group, self._momentum, high)
-                    group["max_momentum"] = high
-                    group["base_momentum"] = low
+                for m, group in zip(self.max_momentums, optimizer.param_groups):
+                    _set_momentum(group, self._mkey, m)
         super().__init__(optimizer, last_epoch)
         self.base_lrs = base_lrs
 
     def scale_fn(self, x: float) -> float:
-        """The amplitude scale of cycle (or iteration) ``x``."""
+        """The cycle's amplitude scale at ``x`` (cycle number or iteration).
+
+        >>> import nbgrad as nb
+        >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0, momentum=0.9)
+        >>> nb.optim.lr_scheduler.CyclicLR(opt, 0.1, 1.0, mode="triangular2").scale_fn(3)
+        0.25
+        """
         if self._scale_fn_custom is not None:
             return self._scale_fn_custom(x)
         if self.mode == "triangular":
@@ -658,21 +595,19 @@ class CyclicLR(LRScheduler):
             return 1 / (2.0 ** (x - 1))
         return self.gamma ** x
 
-    def get_lr(self) -> list[float]:
-        self._warn_if_called_outside_step()
+    def _compute_lr(self) -> list[float]:
         cycle = math.floor(1 + self.last_epoch / self.total_size)
         x = 1.0 + self.last_epoch / self.total_size - cycle
         if x <= self.step_ratio:
             scale_factor = x / self.step_ratio
         else:
             scale_factor = (x - 1) / (self.step_ratio - 1)
-        scale = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
-        lrs = [base + (high - base) * scale_factor * scale
-               for base, high in zip(self.base_lrs, self.max_lrs)]
+        s = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
+        lrs = [b + (m - b) * scale_factor * s for b, m in zip(self.base_lrs, self.max_lrs)]
         if self.cycle_momentum:
-            for low, high, group in zip(self.base_momentums, self.max_momentums,
-                                        self.optimizer.param_groups):
-                _set_momentum(group, self._momentum, high - (high - low) * scale_factor * scale)
+            for group, bm, mm in zip(self.optimizer.param_groups, self.base_momentums,
+                                     self.max_momentums):
+                _set_momentum(group, self._mkey, mm - (mm - bm) * scale_factor * s)
         return lrs
 
     def state_dict(self) -> dict:
@@ -682,18 +617,19 @@ class CyclicLR(LRScheduler):
 
 
 class OneCycleLR(LRScheduler):
-    """The 1cycle policy: warm up from ``max_lr / div_factor`` to ``max_lr`` for
-    ``pct_start`` of ``total_steps``, then anneal to ``initial_lr / final_div_factor``
-    (cosine or linear; ``three_phase`` as in PyTorch), momentum inversely. Stepped per batch.
+    """The 1cycle policy: lr warms from ``max_lr / div_factor`` to ``max_lr`` over
+    ``pct_start`` of ``total_steps`` (or ``epochs * steps_per_epoch``), then anneals to
+    ``initial_lr / final_div_factor`` (``three_phase`` comes back down first); momentum cycles
+    inversely between ``max_momentum`` and ``base_momentum``.
 
     >>> import nbgrad as nb
-    >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.zeros(1))], lr=0.1, momentum=0.9)
+    >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0, momentum=0.9)
     >>> sched = nb.optim.lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=10)
-    >>> [round(lr, 12) for lr in sched.get_last_lr()]
+    >>> [round(v, 6) for v in sched.get_last_lr()]  # max_lr / div_factor
     [0.04]
     """
 
-    def __init__(self, optimizer: Optimizer, max_lr, total_steps: int | None = None,
+    def __init__(self, optimizer, max_lr, total_steps: int | None = None,
                  epochs: int | None = None, steps_per_epoch: int | None = None,
                  pct_start: float = 0.3, anneal_strategy: str = "cos",
                  cycle_momentum: bool = True, base_momentum=0.85, max_momentum=0.95,
@@ -701,7 +637,7 @@ class OneCycleLR(LRScheduler):
                  three_phase: bool = False, last_epoch: int = -1) -> None:
         _check_optimizer(optimizer)
         if total_steps is not None:
-            if not isinstance(total_steps, int) or total_steps <= 0:
+            if total_steps <= 0 or not isinstance(total_steps, int):
                 raise ValueError(f"Expected positive integer total_steps, but got {total_steps}")
             self.total_steps = total_steps
         elif epochs is not None and steps_per_epoch is not None:
@@ -712,49 +648,43 @@ class OneCycleLR(LRScheduler):
                                  f"{steps_per_epoch}")
             self.total_steps = epochs * steps_per_epoch
         else:
-            raise ValueError("You must define either total_steps OR (epochs AND steps_per_epoch)")
-        if not isinstance(pct_start, float) or pct_start < 0 or pct_start > 1:
+            raise ValueError("You must define either total_steps OR (epochs AND "
+                             "steps_per_epoch)")
+        if pct_start < 0 or pct_start > 1 or not isinstance(pct_start, float):
             raise ValueError(f"Expected float between 0 and 1 pct_start, but got {pct_start}")
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError("anneal_strategy must be one of 'cos' or 'linear', instead got "
                              f"{anneal_strategy}")
         self.anneal_strategy = anneal_strategy
-        n = float(self.total_steps)
+        t = float(self.total_steps)
         if three_phase:
             self._schedule_phases = [
-                {"end_step": float(pct_start * n) - 1, "start_lr": "initial_lr",
-                 "end_lr": "max_lr", "start_momentum": "max_momentum",
-                 "end_momentum": "base_momentum"},
-                {"end_step": float(2 * pct_start * n) - 2, "start_lr": "max_lr",
-                 "end_lr": "initial_lr", "start_momentum": "base_momentum",
-                 "end_momentum": "max_momentum"},
-                {"end_step": n - 1, "start_lr": "initial_lr", "end_lr": "min_lr",
-                 "start_momentum": "max_momentum", "end_momentum": "max_momentum"},
+                (pct_start * t - 1, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                (2 * pct_start * t - 2, "max_lr", "initial_lr", "base_momentum",
+                 "max_momentum"),
+                (t - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum"),
             ]
         else:
             self._schedule_phases = [
-                {"end_step": float(pct_start * n) - 1, "start_lr": "initial_lr",
-                 "end_lr": "max_lr", "start_momentum": "max_momentum",
-                 "end_momentum": "base_momentum"},
-                {"end_step": n - 1, "start_lr": "max_lr", "end_lr": "min_lr",
-                 "start_momentum": "base_momentum", "end_momentum": "max_momentum"},
+                (pct_start * t - 1, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                (t - 1, "max_lr", "min_lr", "base_momentum", "max_momentum"),
             ]
-        max_lrs = _per_group("max_lr", optimizer, max_lr)
+        max_lrs = _per_group("max_lr", max_lr, optimizer)
         if last_epoch == -1:
-            for high, group in zip(max_lrs, optimizer.param_groups):
-                group["initial_lr"] = high / div_factor
-                group["max_lr"] = high
+            for lr, group in zip(max_lrs, optimizer.param_groups):
+                group["initial_lr"] = lr / div_factor
+                group["max_lr"] = lr
                 group["min_lr"] = group["initial_lr"] / final_div_factor
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            self._momentum = _momentum_key(optimizer)
-            highs = _per_group("max_momentum", optimizer, max_momentum)
-            lows = _per_group("base_momentum", optimizer, base_momentum)
+            self._mkey = _momentum_key(optimizer)
+            bms = _per_group("base_momentum", base_momentum, optimizer)
+            mms = _per_group("max_momentum", max_momentum, optimizer)
             if last_epoch == -1:
-                for high, low, group in zip(highs, lows, optimizer.param_groups):
-                    _set_momentum(group, self._momentum, high)
-                    group["max_momentum"] = high
-                    group["base_momentum"] = low
+                for mm, bm, group in zip(mms, bms, optimizer.param_groups):
+                    _set_momentum(group, self._mkey, mm)
+                    group["max_momentum"] = mm
+                    group["base_momentum"] = bm
         super().__init__(optimizer, last_epoch)
 
     def _anneal(self, start: float, end: float, pct: float) -> float:
@@ -762,37 +692,34 @@ class OneCycleLR(LRScheduler):
             return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
         return (end - start) * pct + start
 
-    def get_lr(self) -> list[float]:
-        self._warn_if_called_outside_step()
+    def _compute_lr(self) -> list[float]:
         step = self.last_epoch
         if step > self.total_steps:
             raise ValueError(f"Tried to step {step} times. The specified number of total steps "
                              f"is {self.total_steps}")
         lrs = []
         for group in self.optimizer.param_groups:
-            start = 0.0
-            for i, phase in enumerate(self._schedule_phases):
-                end = phase["end_step"]
-                if step <= end or i == len(self._schedule_phases) - 1:
-                    pct = (step - start) / (end - start)
-                    lr = self._anneal(group[phase["start_lr"]], group[phase["end_lr"]], pct)
+            start_step = 0.0
+            for i, (end_step, lo, hi, mlo, mhi) in enumerate(self._schedule_phases):
+                if step <= end_step or i == len(self._schedule_phases) - 1:
+                    pct = (step - start_step) / (end_step - start_step)
+                    lr = self._anneal(group[lo], group[hi], pct)
                     if self.cycle_momentum:
-                        momentum = self._anneal(group[phase["start_momentum"]],
-                                                group[phase["end_momentum"]], pct)
+                        _set_momentum(group, self._mkey,
+                                      self._anneal(group[mlo], group[mhi], pct))
                     break
-                start = phase["end_step"]
+                start_step = end_step
             lrs.append(lr)
-            if self.cycle_momentum:
-                _set_momentum(group, self._momentum, momentum)
         return lrs
 
 
-class ReduceLROnPlateau:
-    """Multiply the lr by ``factor`` when a metric has stopped improving for ``patience``
-    epochs; ``step(metric)`` after each validation.
+class ReduceLROnPlateau(LRScheduler):
+    """Multiply the lr by ``factor`` once the metric given to :meth:`step` has not improved
+    (by ``threshold``, ``rel`` or ``abs``) for more than ``patience`` epochs; then wait
+    ``cooldown`` epochs; never below ``min_lr``.
 
     >>> import nbgrad as nb
-    >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.zeros(1))], lr=1.0)
+    >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0)
     >>> sched = nb.optim.lr_scheduler.ReduceLROnPlateau(opt, patience=1, factor=0.5)
     >>> for loss in [1.0, 1.0, 1.0]:
     ...     sched.step(loss)
@@ -800,52 +727,47 @@ class ReduceLROnPlateau:
     [0.5]
     """
 
-    def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1,
-                 patience: int = 10, threshold: float = 1e-4, threshold_mode: str = "rel",
-                 cooldown: int = 0, min_lr: float | Sequence[float] = 0,
-                 eps: float = 1e-8) -> None:
+    def __init__(self, optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
+                 threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
+                 min_lr=0.0, eps: float = 1e-8) -> None:
         if factor >= 1.0:
             raise ValueError("Factor should be < 1.0.")
         _check_optimizer(optimizer)
-        self.factor = factor
         self.optimizer = optimizer
-        if isinstance(min_lr, (list, tuple)):
-            if len(min_lr) != len(optimizer.param_groups):
-                raise ValueError(f"expected {len(optimizer.param_groups)} min_lrs, "
-                                 f"got {len(min_lr)}")
-            self.default_min_lr = None
-            self.min_lrs = list(min_lr)
-        else:
-            self.default_min_lr = min_lr
-            self.min_lrs = [min_lr] * len(optimizer.param_groups)
+        self.factor = factor
+        self.min_lrs = [float(v) for v in _per_group("min_lr", min_lr, optimizer)]
+        self.default_min_lr = None if isinstance(min_lr, (list, tuple)) else float(min_lr)
         self.patience = patience
         self.cooldown = cooldown
         self.eps = eps
-        self.last_epoch = 0
-        self._last_lr = [group["lr"] for group in optimizer.param_groups]
-        self._init_is_better(mode, threshold, threshold_mode)
-        self._reset()
-
-    def _init_is_better(self, mode: str, threshold: float, threshold_mode: str) -> None:
         if mode not in ("min", "max"):
-            raise ValueError("mode " + mode + " is unknown!")
+            raise ValueError(f"mode {mode} is unknown!")
         if threshold_mode not in ("rel", "abs"):
-            raise ValueError("threshold mode " + threshold_mode + " is unknown!")
+            raise ValueError(f"threshold mode {threshold_mode} is unknown!")
         self.mode = mode
         self.threshold = threshold
         self.threshold_mode = threshold_mode
-        self.mode_worse = math.inf if mode == "min" else -math.inf
+        self.last_epoch = 0
+        self._last_lr = [g["lr"] for g in optimizer.param_groups]
+        self._reset()
 
     def _reset(self) -> None:
-        self.best = self.mode_worse
+        self.best = math.inf if self.mode == "min" else -math.inf
         self.cooldown_counter = 0
         self.num_bad_epochs = 0
 
     def is_better(self, a: float, best: float) -> bool:
-        """Whether metric ``a`` beats ``best`` by the threshold."""
-        if self.mode == "min" and self.threshold_mode == "rel":
-            return a < best * (1.0 - self.threshold)
+        """Whether metric ``a`` improves on ``best`` by more than the threshold.
+
+        >>> import nbgrad as nb
+        >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0)
+        >>> s = nb.optim.lr_scheduler.ReduceLROnPlateau(opt, threshold=0.1)
+        >>> s.is_better(0.95, 1.0), s.is_better(0.85, 1.0)
+        (False, True)
+        """
         if self.mode == "min":
+            if self.threshold_mode == "rel":
+                return a < best * (1.0 - self.threshold)
             return a < best - self.threshold
         if self.threshold_mode == "rel":
             return a > best * (self.threshold + 1.0)
@@ -853,17 +775,29 @@ class ReduceLROnPlateau:
 
     @property
     def in_cooldown(self) -> bool:
-        """True while the cooldown after a reduction lasts."""
+        """Whether the scheduler is waiting out its ``cooldown`` after a reduction.
+
+        >>> import nbgrad as nb
+        >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0)
+        >>> nb.optim.lr_scheduler.ReduceLROnPlateau(opt).in_cooldown
+        False
+        """
         return self.cooldown_counter > 0
 
-    def step(self, metrics, epoch: int | None = None) -> None:
-        """Record this epoch's metric (a number or a 0-d tensor) and reduce the lr if it has
-        not improved for more than ``patience`` epochs."""
+    def step(self, metrics, epoch=None) -> None:  # type: ignore[override]
+        """Record the epoch's metric and reduce the lr if it has plateaued.
+
+        >>> import nbgrad as nb
+        >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0)
+        >>> s = nb.optim.lr_scheduler.ReduceLROnPlateau(opt, patience=0)
+        >>> s.step(1.0); s.step(2.0); s.get_last_lr()
+        [0.1]
+        """
         current = float(metrics)
         if epoch is None:
             epoch = self.last_epoch + 1
         else:
-            warnings.warn(_EPOCH_DEPRECATED, UserWarning, stacklevel=2)
+            warnings.warn(_EPOCH_DEPRECATION, UserWarning, stacklevel=2)
         self.last_epoch = epoch
         if self.is_better(current, self.best):
             self.best = current
@@ -874,96 +808,77 @@ class ReduceLROnPlateau:
             self.cooldown_counter -= 1
             self.num_bad_epochs = 0
         if self.num_bad_epochs > self.patience:
-            self._reduce_lr()
+            for group, lo in zip(self.optimizer.param_groups, self.min_lrs):
+                old = float(group["lr"])
+                new = max(old * self.factor, lo)
+                if old - new > self.eps:
+                    group["lr"] = new
             self.cooldown_counter = self.cooldown
             self.num_bad_epochs = 0
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
-
-    def _reduce_lr(self) -> None:
-        for i, group in enumerate(self.optimizer.param_groups):
-            old = float(group["lr"])
-            new = max(old * self.factor, self.min_lrs[i])
-            if old - new > self.eps:
-                group["lr"] = new
-
-    def get_last_lr(self) -> list[float]:
-        """The learning rates after the last ``step()``."""
-        return self._last_lr
-
-    def state_dict(self) -> dict:
-        """Everything but the optimizer."""
-        return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        """Restore from :meth:`state_dict`."""
-        self.__dict__.update(state_dict)
-        self._init_is_better(self.mode, self.threshold, self.threshold_mode)
-
-
-def _same_optimizer(cls_name: str, schedulers, optimizer) -> None:
-    for idx, scheduler in enumerate(schedulers):
-        if not hasattr(scheduler, "optimizer"):
-            raise TypeError(f"{cls_name} at index {idx} should have `optimizer` as its "
-                            "attribute.")
-        if scheduler.optimizer is not optimizer:
-            raise ValueError(
-                f"{cls_name} expects all schedulers to belong to the same optimizer, but got "
-                f"scheduler {type(scheduler).__name__} at index {idx} has "
-                f"{scheduler.optimizer}, which is different from {type(optimizer).__name__}.")
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 
 
 class SequentialLR(LRScheduler):
-    """Run ``schedulers`` one after another, switching at each epoch of ``milestones``.
+    """Run ``schedulers`` one after another, switching at the ``milestones`` epochs.
 
     >>> import nbgrad as nb
-    >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.zeros(1))], lr=1.0)
-    >>> warmup = nb.optim.lr_scheduler.ConstantLR(opt, factor=0.1, total_iters=2)
-    >>> decay = nb.optim.lr_scheduler.ExponentialLR(opt, gamma=0.5)
-    >>> sched = nb.optim.lr_scheduler.SequentialLR(opt, [warmup, decay], milestones=[2])
-    >>> lrs = [sched.get_last_lr()[0]]
+    >>> from nbgrad.optim import lr_scheduler as S
+    >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0)
+    >>> sched = S.SequentialLR(opt, [S.ConstantLR(opt, factor=0.1, total_iters=2),
+    ...                              S.ExponentialLR(opt, gamma=0.5)], milestones=[2])
+    >>> lrs = []
     >>> for _ in range(4):
-    ...     opt.step(); sched.step(); lrs.append(sched.get_last_lr()[0])
-    >>> [round(lr, 6) for lr in lrs]
-    [0.1, 0.1, 1.0, 0.5, 0.25]
+    ...     opt.step(); sched.step(); lrs.append(round(sched.get_last_lr()[0], 4))
+    >>> lrs
+    [0.1, 1.0, 0.5, 0.25]
     """
 
-    def __init__(self, optimizer: Optimizer, schedulers: Sequence[LRScheduler],
-                 milestones: Sequence[int], last_epoch: int = -1) -> None:
-        _check_optimizer(optimizer)
-        name = type(self).__name__
+    def __init__(self, optimizer, schedulers: Sequence[LRScheduler], milestones: Sequence[int],
+                 last_epoch: int = -1) -> None:
         if len(schedulers) < 1:
-            raise ValueError(f"{name} expects at least one scheduler, but got no scheduler.")
-        _same_optimizer(name, schedulers, optimizer)
+            raise ValueError(f"{type(self).__name__} expects at least one scheduler, but got "
+                             "no scheduler.")
+        for i, s in enumerate(schedulers):
+            if not hasattr(s, "optimizer"):
+                raise TypeError(f"{type(self).__name__} at index {i} should have `optimizer` "
+                                "as its attribute.")
+            if isinstance(s, ReduceLROnPlateau):
+                raise ValueError(f"{type(self).__name__} does not support `ReduceLROnPlateau` "
+                                 f"scheduler as it requires additional kwargs to be specified "
+                                 f"when calling `step`, but got one at index {i} in the given "
+                                 "schedulers sequence.")
+            if s.optimizer is not optimizer:
+                raise ValueError(f"{type(self).__name__} expects all schedulers to belong to the "
+                                 f"same optimizer, but got scheduler {type(s).__name__} at "
+                                 f"index {i} has {s.optimizer}, which is different from "
+                                 f"{optimizer}.")
         if len(milestones) != len(schedulers) - 1:
-            raise ValueError(
-                "Sequential Schedulers expects number of schedulers provided to be one more "
-                f"than the number of milestone points, but got number of schedulers "
-                f"{len(schedulers)} and the number of milestones to be equal to "
-                f"{len(milestones)}")
+            raise ValueError("Sequential Schedulers expects number of schedulers provided to be "
+                             f"one more than the number of milestone points, but got number of "
+                             f"schedulers {len(schedulers)} and the number of milestones to be "
+                             f"equal to {len(milestones)}")
         self._schedulers = list(schedulers)
         self._milestones = list(milestones)
         self.last_epoch = last_epoch + 1
         self.optimizer = optimizer
         for group in optimizer.param_groups:
             group["lr"] = group["initial_lr"]
-        for scheduler in self._schedulers:
-            scheduler.last_epoch -= 1
+        for s in self._schedulers:
+            s.last_epoch -= 1
         self._schedulers[0]._initial_step()
         self._last_lr = self._schedulers[0].get_last_lr()
 
     def step(self) -> None:  # type: ignore[override]
-        """One epoch on, in whichever scheduler the milestones say; a scheduler started at a
-        milestone begins from its closed form at epoch 0."""
         self.last_epoch += 1
-        idx = bisect_right(self._milestones, self.last_epoch)
-        scheduler = self._schedulers[idx]
+        idx = bisect.bisect_right(self._milestones, self.last_epoch)
+        s = self._schedulers[idx]
         if idx > 0 and self._milestones[idx - 1] == self.last_epoch:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
-                scheduler.step(0)
+                s.step(0)
         else:
-            scheduler.step()
-        self._last_lr = scheduler.get_last_lr()
+            s.step()
+        self._last_lr = s.get_last_lr()
 
     def state_dict(self) -> dict:
         state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
@@ -971,50 +886,44 @@ class SequentialLR(LRScheduler):
         return state
 
     def load_state_dict(self, state_dict: dict) -> None:
-        state_dict = dict(state_dict)
-        saved = state_dict.pop("_schedulers")
-        self.__dict__.update(state_dict)
-        for scheduler, state in zip(self._schedulers, saved):
-            scheduler.load_state_dict(state)
+        state = dict(state_dict)
+        inner = state.pop("_schedulers")
+        self.__dict__.update(state)
+        for s, sd in zip(self._schedulers, inner):
+            s.load_state_dict(sd)
 
 
 class ChainedScheduler(LRScheduler):
-    """Step every scheduler of ``schedulers`` at each ``step()`` (their effects multiply).
+    """Step every scheduler of ``schedulers`` at once (their effects compose).
 
     >>> import nbgrad as nb
-    >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.zeros(1))], lr=1.0)
-    >>> a = nb.optim.lr_scheduler.ExponentialLR(opt, gamma=0.5)
-    >>> b = nb.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.1)
-    >>> sched = nb.optim.lr_scheduler.ChainedScheduler([a, b])
-    >>> opt.step(); sched.step(); round(sched.get_last_lr()[0], 6)
-    0.05
+    >>> from nbgrad.optim import lr_scheduler as S
+    >>> opt = nb.optim.SGD([nb.nn.Parameter(nb.ones(1))], lr=1.0)
+    >>> sched = S.ChainedScheduler([S.ConstantLR(opt, factor=0.5, total_iters=2),
+    ...                             S.ExponentialLR(opt, gamma=0.5)])
+    >>> opt.step(); sched.step(); sched.get_last_lr()
+    [0.25]
     """
 
-    def __init__(self, schedulers: Sequence[LRScheduler],
-                 optimizer: Optimizer | None = None) -> None:
+    def __init__(self, schedulers: Sequence[LRScheduler], optimizer=None) -> None:
         if len(schedulers) < 1:
             raise ValueError(f"{type(self).__name__} expects at least one scheduler to be "
                              "chained, but got no scheduler.")
         optimizer = optimizer or schedulers[0].optimizer
-        _same_optimizer(type(self).__name__, schedulers, optimizer)
+        for i, s in enumerate(schedulers):
+            if s.optimizer is not optimizer:
+                raise ValueError(f"{type(self).__name__} expects all schedulers to belong to the "
+                                 f"same optimizer, but got scheduler {type(s).__name__} at "
+                                 f"index {i} has {s.optimizer}, which is different from "
+                                 f"{optimizer}.")
         self._schedulers = list(schedulers)
         self.optimizer = optimizer
         self._last_lr = [g["lr"] for g in self._schedulers[-1].optimizer.param_groups]
 
     def step(self) -> None:  # type: ignore[override]
-        """Step each chained scheduler once."""
-        for scheduler in self._schedulers:
-            scheduler.step()
+        for s in self._schedulers:
+            s.step()
         self._last_lr = [g["lr"] for g in self._schedulers[-1].optimizer.param_groups]
 
-    def state_dict(self) -> dict:
-        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
-        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return state
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        state_dict = dict(state_dict)
-        saved = state_dict.pop("_schedulers")
-        self.__dict__.update(state_dict)
-        for scheduler, state in zip(self._schedulers, saved):
-            scheduler.load_state_dict(state)
+    state_dict = SequentialLR.state_dict
+    load_state_dict = SequentialLR.load_state_dict

@@ -1,5 +1,5 @@
-"""``nb.utils.data``: data sets, samplers and ``DataLoader``, at PyTorch's module paths
-(``dataset``, ``sampler``, ``dataloader``, ``distributed``, ``_utils.collate``)."""
+"""``nb.utils.data``: data sets, samplers and the ``DataLoader``, at PyTorch's paths
+(``nbgrad.utils.data.dataset``, ``.sampler``, ``.dataloader``, ``._utils.collate``, ``.distributed``)."""
 
 from nbgrad.utils.data import dataloader, dataset, distributed, sampler
 from nbgrad.utils.data._utils.collate import default_collate, default_convert
@@ -25,10 +25,8 @@ from nbgrad.utils.data.sampler import (
     WeightedRandomSampler,
 )
 
-__all__ = [
-    "dataloader", "dataset", "distributed", "sampler", "DataLoader", "default_collate",
-    "default_convert", "get_worker_info", "WorkerInfo", "Dataset", "IterableDataset",
-    "TensorDataset", "ConcatDataset", "ChainDataset", "Subset", "StackDataset", "random_split",
-    "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
-    "WeightedRandomSampler", "BatchSampler", "DistributedSampler",
-]
+__all__ = ["Dataset", "IterableDataset", "TensorDataset", "ConcatDataset", "ChainDataset",
+           "Subset", "StackDataset", "random_split", "Sampler", "SequentialSampler",
+           "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler", "BatchSampler",
+           "DataLoader", "default_collate", "default_convert", "get_worker_info", "WorkerInfo",
+           "DistributedSampler", "dataloader", "dataset", "distributed", "sampler"]

@@ -1,5 +1,5 @@
-"""``DataLoader``: batches from a data set, in this process or in worker processes
-(``nbgrad.utils.data.dataloader``, as PyTorch's)."""
+"""``DataLoader``: batches from a data set, in the main process or in worker processes
+(PyTorch's ``torch.utils.data.dataloader``)."""
 
 from __future__ import annotations
 
@@ -12,72 +12,44 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from nbgrad.ops.creation import tensor
-from nbgrad.tensor import Tensor
-from nbgrad.utils.data._utils import worker as _worker
+from nbgrad.utils.data._utils import rng
 from nbgrad.utils.data._utils.collate import default_collate, default_convert
-from nbgrad.utils.data._utils.rng import check_generator
-from nbgrad.utils.data._utils.rng import seed as _draw_seed
-from nbgrad.utils.data._utils.worker import get_worker_info
-from nbgrad.utils.data.dataset import Dataset, IterableDataset, TensorDataset
+from nbgrad.utils.data._utils.worker import (
+    STATUS_CHECK_INTERVAL,
+    ExceptionWrapper,
+    _StopWorker,
+    _worker_loop,
+    get_worker_info,
+)
+from nbgrad.utils.data.dataset import IterableDataset, TensorDataset
 from nbgrad.utils.data.sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
 
 __all__ = ["DataLoader", "default_collate", "default_convert", "get_worker_info"]
 
-_POLL_S = 0.1  # how often a waiting main process checks that its workers are alive
-
 
 class _InfiniteConstantSampler(Sampler):
-    """The sampler of an IterableDataset: None forever (the data set decides)."""
+    """The sampler of an IterableDataset: ``None`` forever (the data set decides the end)."""
 
     def __iter__(self):
         while True:
             yield None
 
 
-class _MapFetcher:
-    """Builds one batch (or one sample, without automatic batching) of a map-style data set."""
-
-    def __init__(self, dataset, collate_fn: Callable, auto_collation: bool) -> None:
-        self.dataset, self.collate_fn, self.auto_collation = dataset, collate_fn, auto_collation
-
-    def __call__(self, indices):
-        if not self.auto_collation:
-            return self.collate_fn(self.dataset[indices])
-        getitems = getattr(self.dataset, "__getitems__", None)
-        samples = getitems(list(indices)) if getitems else [self.dataset[i] for i in indices]
-        return self.collate_fn(samples)
-
-
-class _IterableBatches:
-    """The batches of an iterable data set: ``batch_size`` samples collated at a time."""
-
-    def __init__(self, batch_size: int | None, drop_last: bool, collate_fn: Callable) -> None:
-        self.batch_size, self.drop_last, self.collate_fn = batch_size, drop_last, collate_fn
-
-    def __call__(self, dataset) -> Iterator:
-        it = iter(dataset)
-        if self.batch_size is None:
-            for sample in it:
-                yield self.collate_fn(sample)
-            return
-        while True:
-            batch = list(itertools.islice(it, self.batch_size))
-            if not batch or (self.drop_last and len(batch) < self.batch_size):
-                return
-            yield self.collate_fn(batch)
-
-
 class DataLoader:
-    """Iterate over ``dataset`` in mini-batches, as PyTorch's DataLoader.
+    """Iterate over ``dataset`` in mini-batches, with PyTorch's keywords.
 
-    ``shuffle`` draws a new order each epoch (from ``generator``, a
-    ``numpy.random.Generator``, or ``seed``, else from nbgrad's global generator:
-    ``nb.manual_seed`` makes it repeatable). ``sampler`` / ``batch_sampler`` give the order
-    instead; ``batch_size=None`` turns automatic batching off. ``num_workers > 0`` loads in
-    that many worker processes (``prefetch_factor`` batches ahead each, ``persistent_workers``
-    kept between epochs, ``timeout`` seconds at most per batch, ``worker_init_fn(worker_id)``
-    run in each); an exception in a worker is raised here with the worker's traceback, a worker
-    that dies is reported. ``pin_memory`` is accepted and does nothing on the CPU.
+    ``shuffle`` draws a new order each epoch from ``generator`` (a ``numpy.random.Generator``,
+    or a generator with ``manual_seed``; ``seed=`` builds a numpy one) or else from nbgrad's
+    global generator (``nb.manual_seed``). ``sampler`` / ``batch_sampler`` pick the indices
+    instead; ``batch_size=None`` turns automatic batching off (samples are
+    ``default_convert``-ed). ``num_workers > 0`` fetches and collates batches in that many
+    worker processes (``prefetch_factor`` batches ahead each, ``persistent_workers`` kept
+    between epochs, ``timeout`` seconds at most per batch); a worker's exception is re-raised
+    here naming the worker and the index, a worker that dies is reported. ``pin_memory`` is
+    accepted (nothing to pin on the CPU).
+
+    :meth:`state_dict` / :meth:`load_state_dict` save and restore where iteration stands
+    (epoch, batches handed out this epoch, the sampler's state), for exact resume.
 
     >>> import nbgrad as nb
     >>> ds = nb.utils.data.TensorDataset(nb.arange(5))
@@ -85,16 +57,19 @@ class DataLoader:
     [[0, 1], [2, 3], [4]]
     """
 
-    def __init__(self, dataset: Dataset, batch_size: int | None = 1, shuffle: bool | None = None,
-                 sampler: Sampler | None = None, batch_sampler: Sampler | None = None,
-                 num_workers: int = 0, collate_fn: Callable | None = None,
-                 pin_memory: bool = False, drop_last: bool = False, timeout: float = 0,
-                 worker_init_fn: Callable | None = None, multiprocessing_context=None,
-                 generator: np.random.Generator | None = None, *,
-                 prefetch_factor: int | None = None, persistent_workers: bool = False,
-                 pin_memory_device: str = "", in_order: bool = True,
-                 seed: int | None = None) -> None:
-        if num_workers < 0:
+    def __init__(self, dataset, batch_size: int | None = 1, shuffle: bool | None = None,
+                 sampler=None, batch_sampler=None, num_workers: int = 0,
+                 collate_fn: Callable | None = None, pin_memory: bool = False,
+                 drop_last: bool = False, timeout: float = 0, worker_init_fn=None,
+                 multiprocessing_context=None, generator=None, *, prefetch_factor=None,
+                 persistent_workers: bool = False, pin_memory_device: str = "",
+                 in_order: bool = True, seed: int | None = None) -> None:
+        if batch_size is not None and (isinstance(batch_size, bool)
+                                       or not isinstance(batch_size, int) or batch_size <= 0):
+            raise ValueError(
+                f"batch_size should be a positive integer value, but got batch_size={batch_size}"
+            )
+        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
             raise ValueError("num_workers option should be non-negative; use num_workers=0 to "
                              "disable multiprocessing.")
         if timeout < 0:
@@ -111,9 +86,10 @@ class DataLoader:
             raise ValueError("persistent_workers option needs num_workers > 0")
         if generator is not None and seed is not None:
             raise ValueError("give either generator or seed, not both")
-        check_generator(generator)
+        rng.check_generator(generator)
         if seed is not None:
             generator = np.random.default_rng(seed)
+
         self.dataset = dataset
         self.num_workers = num_workers
         self.prefetch_factor = prefetch_factor
@@ -125,15 +101,20 @@ class DataLoader:
         self.persistent_workers = persistent_workers
         self.in_order = in_order
         self.generator = generator
-        iterable = isinstance(dataset, IterableDataset)
-        self._iterable = iterable
-        if iterable:
-            for name, value in (("shuffle", shuffle), ("sampler", sampler),
-                                ("batch_sampler", batch_sampler)):
-                if value not in (None, False):
-                    raise ValueError(f"DataLoader with IterableDataset: expected unspecified "
-                                     f"{name} option, but got {name}={value}")
+
+        if isinstance(dataset, IterableDataset):
+            self._dataset_kind = "iterable"
+            if shuffle not in (False, None):
+                raise ValueError("DataLoader with IterableDataset: expected unspecified shuffle "
+                                 f"option, but got shuffle={shuffle}")
+            if sampler is not None:
+                raise ValueError("DataLoader with IterableDataset: expected unspecified sampler "
+                                 f"option, but got sampler={sampler}")
+            if batch_sampler is not None:
+                raise ValueError("DataLoader with IterableDataset: expected unspecified "
+                                 f"batch_sampler option, but got batch_sampler={batch_sampler}")
         else:
+            self._dataset_kind = "map"
             shuffle = bool(shuffle)
         if sampler is not None and shuffle:
             raise ValueError("sampler option is mutually exclusive with shuffle")
@@ -147,16 +128,16 @@ class DataLoader:
             raise ValueError("batch_size=None option disables auto-batching and is mutually "
                              "exclusive with drop_last")
         if sampler is None:
-            if iterable:
+            if self._dataset_kind == "iterable":
                 sampler = _InfiniteConstantSampler()
             elif shuffle:
                 sampler = RandomSampler(dataset, generator=generator)
             else:
                 sampler = SequentialSampler(dataset)
         if batch_size is not None and batch_sampler is None:
-            batch_sampler = BatchSampler(sampler, batch_size, drop_last)
+            batch_sampler = BatchSampler(sampler, batch_size, bool(drop_last))
         self.batch_size = batch_size
-        self.drop_last = drop_last
+        self.drop_last = bool(drop_last)
         self.sampler = sampler
         self.batch_sampler = batch_sampler
         self.shuffle = bool(shuffle)
@@ -164,6 +145,9 @@ class DataLoader:
             collate_fn = default_collate if self._auto_collation else default_convert
         self.collate_fn = collate_fn
         self._iterator = None
+        self._epoch = 0
+        self._yielded = 0
+        self._skip = 0
 
     @property
     def _auto_collation(self) -> bool:
@@ -174,188 +158,291 @@ class DataLoader:
         return self.batch_sampler if self._auto_collation else self.sampler
 
     def __len__(self) -> int:
-        if self._iterable:
-            n = len(self.dataset)
+        if self._dataset_kind == "iterable":
+            n = len(self.dataset)  # TypeError when the stream has no length, as PyTorch
             if self.batch_size is not None:
-                n = n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+                return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
             return n
         return len(self._index_sampler)
 
     def __iter__(self) -> Iterator:
+        self._epoch += 1
+        skip, self._skip = self._skip, 0
+        self._yielded = 0
         if self.num_workers == 0:
-            return self._single_process()
-        if self.persistent_workers:
-            if self._iterator is None:
-                self._iterator = _WorkerIterator(self)
+            it = _SingleProcessIter(self)
+        elif self.persistent_workers:
+            if self._iterator is None or self._iterator._shutdown:
+                self._iterator = _MultiProcessIter(self)
             else:
-                self._iterator._reset()
-            return self._iterator
-        return _WorkerIterator(self)
+                self._iterator._reset(self)
+            it = self._iterator
+        else:
+            it = _MultiProcessIter(self)
+        for _ in range(skip):  # resume: the batches of this epoch handed out before the save
+            next(it, None)
+        self._yielded = skip
+        return _Counting(self, it)
 
-    def _fetcher(self) -> _MapFetcher:
-        return _MapFetcher(self.dataset, self.collate_fn, self._auto_collation)
+    # ------------------------------------------------------------------ exact resume
+    def state_dict(self) -> dict:
+        """``{"epoch", "batches_yielded", "sampler"}``: where iteration stands. ``sampler`` is
+        the sampler's own ``state_dict()`` when it has one (``RandomSampler``), else ``None``.
+        When the sampler keeps its state, :meth:`load_state_dict` continues its saved order;
+        otherwise the first ``batches_yielded`` batches of the next epoch are skipped.
 
-    def _single_process(self) -> Iterator:
-        if self._iterable:
-            yield from _IterableBatches(self.batch_size, self.drop_last, self.collate_fn)(
-                self.dataset)
-            return
-        fast = (isinstance(self.dataset, TensorDataset) and self._auto_collation
-                and self.collate_fn is default_collate)
-        fetch = self._fetcher()
-        for indices in self._index_sampler:
-            yield self._index_batch(indices) if fast else fetch(indices)
+        >>> import numpy as np
+        >>> import nbgrad as nb
+        >>> ds = nb.utils.data.TensorDataset(nb.arange(6))
+        >>> dl = nb.utils.data.DataLoader(ds, batch_size=2, shuffle=True, seed=0)
+        >>> it = iter(dl); first = next(it)[0].tolist()
+        >>> resumed = nb.utils.data.DataLoader(ds, batch_size=2, shuffle=True, seed=9)
+        >>> resumed.load_state_dict(dl.state_dict())
+        >>> [b[0].tolist() for b in resumed] == [b[0].tolist() for b in it]
+        True
+        """
+        sampler = self.sampler
+        state = getattr(sampler, "state_dict", None)
+        return {"epoch": self._epoch, "batches_yielded": self._yielded,
+                "sampler": state() if callable(state) else None}
 
-    def _index_batch(self, indices) -> list[Tensor]:
-        """A TensorDataset batch by indexing each tensor once (same values as collating)."""
-        idx = np.asarray(indices, dtype=np.int64)
-        return [t[tensor(idx, device=t.device)] for t in self.dataset.tensors]
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`: the next ``iter`` continues the saved epoch.
+
+        >>> import nbgrad as nb
+        >>> dl = nb.utils.data.DataLoader(list(range(5)), batch_size=2)
+        >>> dl.load_state_dict({"epoch": 1, "batches_yielded": 2, "sampler": None})
+        >>> [b.tolist() for b in dl]
+        [[4]]
+        """
+        self._epoch = int(state["epoch"]) - 1
+        sampler_state = state.get("sampler")
+        if sampler_state is not None and hasattr(self.sampler, "load_state_dict"):
+            self.sampler.load_state_dict(sampler_state)
+            self._skip = 0
+        else:
+            self._skip = int(state.get("batches_yielded", 0))
+
+    def __del__(self):
+        it = getattr(self, "_iterator", None)
+        if it is not None:
+            it._shutdown_workers()
 
 
-class _WorkerIterator:
-    """One pass (or, with persistent workers, every pass) over a DataLoader's batches loaded
-    by worker processes: see :mod:`nbgrad.utils.data._utils.worker` for the protocol."""
+class _Counting:
+    """What ``iter(loader)`` returns: the loader's iterator, counting the batches handed out
+    (an exception from a batch leaves it usable, as PyTorch's)."""
 
+    def __init__(self, loader: DataLoader, it) -> None:
+        self._loader = loader
+        self._it = it
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        batch = next(self._it)
+        self._loader._yielded += 1
+        return batch
+
+    def __len__(self) -> int:
+        return len(self._loader)
+
+
+class _SingleProcessIter:
     def __init__(self, loader: DataLoader) -> None:
         self._loader = loader
+        self._kind = loader._dataset_kind
+        self._dataset = loader.dataset
+        self._auto = loader._auto_collation
+        self._collate = loader.collate_fn
+        self._drop_last = loader.drop_last
+        self._sampler_iter = iter(loader._index_sampler)
+        self._fast = (self._kind == "map" and self._auto and self._collate is default_collate
+                      and isinstance(self._dataset, TensorDataset))
+        if self._kind == "iterable":
+            self._data_iter = iter(self._dataset)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        index = next(self._sampler_iter)
+        if self._kind == "iterable":
+            if self._auto:
+                data = list(itertools.islice(self._data_iter, len(index)))
+                if not data or (self._drop_last and len(data) < len(index)):
+                    raise StopIteration
+                return self._collate(data)
+            return self._collate(next(self._data_iter))
+        if self._fast:
+            idx = np.asarray(index, dtype=np.int64)
+            return [t[tensor(idx, device=t.device)] for t in self._dataset.tensors]
+        if self._auto:
+            getitems = getattr(self._dataset, "__getitems__", None)
+            if callable(getitems):
+                return self._collate(getitems(index))
+            return self._collate([self._dataset[i] for i in index])
+        return self._collate(self._dataset[index])
+
+
+class _MultiProcessIter:
+    """Worker processes, each with its own index queue and one shared result queue; batches
+    come back in sampler order (``in_order``), ``prefetch_factor`` per worker in flight."""
+
+    def __init__(self, loader: DataLoader) -> None:
+        self._shutdown = True
+        self._workers: list = []
         ctx = loader.multiprocessing_context
         if ctx is None:
-            ctx = multiprocessing.get_context()
+            methods = multiprocessing.get_all_start_methods()
+            ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
         elif isinstance(ctx, str):
             ctx = multiprocessing.get_context(ctx)
-        n = loader.num_workers
-        self._result_queue = ctx.Queue()
-        self._index_queues = [ctx.Queue() for _ in range(n)]
-        base_seed = _draw_seed(loader.generator)
-        iterable = (_IterableBatches(loader.batch_size, loader.drop_last, loader.collate_fn)
-                    if loader._iterable else None)
-        self._workers = []
-        for i in range(n):
-            w = ctx.Process(target=_worker.worker_loop, daemon=True, args=(
-                loader.dataset, loader._fetcher(), self._index_queues[i], self._result_queue,
-                i, n, base_seed + i, loader.worker_init_fn, iterable))
+        self._loader = loader
+        self._num_workers = loader.num_workers
+        self._prefetch = max(1, loader.prefetch_factor or 0) * self._num_workers
+        self._timeout = loader.timeout
+        self._in_order = loader.in_order
+        self._kind = loader._dataset_kind
+        base_seed = rng.seed_from(loader.generator)
+        self._done = ctx.Event()
+        self._results = ctx.Queue()
+        self._index_queues = []
+        for wid in range(self._num_workers):
+            iq = ctx.Queue()
+            iq.cancel_join_thread()
+            w = ctx.Process(target=_worker_loop, daemon=True, args=(
+                self._kind, loader.dataset, iq, self._results, self._done,
+                loader._auto_collation, loader.collate_fn, loader.drop_last, base_seed,
+                loader.worker_init_fn, wid, self._num_workers))
             w.start()
+            self._index_queues.append(iq)
             self._workers.append(w)
-        self._shut = False
-        self._start_epoch()
+        self._shutdown = False
+        self._epoch = 0
+        self._reset(loader, first=True)
 
-    def _start_epoch(self) -> None:
-        loader = self._loader
-        self._tasks = iter(loader._index_sampler)
-        self._active = [True] * len(self._workers)
-        self._next_worker = itertools.cycle(range(len(self._workers)))
-        self._send_idx = 0
-        self._rcvd_idx = 0
-        self._outstanding: dict[int, int] = {}
-        self._buffer: dict[int, object] = {}
-        for _ in range(loader.prefetch_factor * len(self._workers)):
-            self._put_task()
+    def _reset(self, loader: DataLoader, first: bool = False) -> None:
+        self._epoch += 1
+        self._sampler_iter = iter(loader._index_sampler)
+        self._send = 0
+        self._rcvd = 0
+        self._tasks: dict = {}
+        self._active = [True] * self._num_workers
+        self._next_worker = itertools.cycle(range(self._num_workers))
+        for _ in range(self._prefetch):
+            self._put_index()
 
-    def _reset(self) -> None:
-        """Start a new epoch on the same (persistent) workers."""
-        while self._outstanding:  # results of an epoch left early
-            self._receive()
-        if self._loader._iterable:
-            for q in self._index_queues:
-                q.put((_worker.RESET, None))
-        self._start_epoch()
-
-    def _put_task(self) -> None:
+    def _put_index(self) -> None:
         if not any(self._active):
             return
         try:
-            indices = next(self._tasks)
+            index = next(self._sampler_iter)
         except StopIteration:
             return
-        for _ in range(len(self._workers)):
-            w = next(self._next_worker)
-            if self._active[w]:
+        for _ in range(self._num_workers):
+            wid = next(self._next_worker)
+            if self._active[wid]:
                 break
-        self._index_queues[w].put((self._send_idx, indices))
-        self._outstanding[self._send_idx] = w
-        self._send_idx += 1
+        self._index_queues[wid].put((self._send, self._epoch, index))
+        self._tasks[self._send] = (wid,)
+        self._send += 1
 
     def __iter__(self):
         return self
 
     def __next__(self):
         while True:
-            if self._rcvd_idx in self._buffer:
-                data = self._buffer.pop(self._rcvd_idx)
-                self._rcvd_idx += 1
-                if isinstance(data, _worker.IterableDone):
-                    self._active[data.worker_id] = False
+            while self._rcvd < self._send:
+                info = self._tasks.get(self._rcvd)
+                if info is None:  # handed out already (in_order=False) or a stop marker
+                    self._rcvd += 1
                     continue
-                self._put_task()
-                return self._unwrap(data)
-            if not self._outstanding:
+                if len(info) == 2 or self._active[info[0]]:
+                    break
+                del self._tasks[self._rcvd]  # a task sent to a worker that has stopped
+                self._rcvd += 1
+            else:
                 if not self._loader.persistent_workers:
-                    self._shutdown()
+                    self._shutdown_workers()
                 raise StopIteration
-            task_id, data = self._receive()
-            if task_id is None:  # a worker failed before its first task
-                self._shutdown()
-                data.reraise()
-            if self._loader.in_order or isinstance(data, _worker.IterableDone):
-                self._buffer[task_id] = data
+            info = self._tasks[self._rcvd]
+            if len(info) == 2:
+                del self._tasks[self._rcvd]
+                return self._process(info[1])
+            idx, data = self._get()
+            if isinstance(data, _StopWorker):
+                if data.epoch == self._epoch:
+                    self._active[data.worker_id] = False
+                    self._tasks.pop(idx, None)
                 continue
-            self._put_task()
-            return self._unwrap(data)
+            if idx not in self._tasks:
+                continue  # a left-over of an earlier epoch
+            if idx == self._rcvd or not self._in_order:
+                del self._tasks[idx]
+                return self._process(data, idx)
+            self._tasks[idx] = (self._tasks[idx][0], data)
 
-    def _unwrap(self, data):
-        if isinstance(data, _worker.ExceptionWrapper):
-            self._shutdown()
+    def _process(self, data, idx=None):
+        if idx is None or idx == self._rcvd:
+            self._rcvd += 1
+        self._put_index()
+        if isinstance(data, ExceptionWrapper):
             data.reraise()
         return data
 
-    def _receive(self):
-        timeout = self._loader.timeout
-        deadline = time.monotonic() + timeout if timeout > 0 else None
+    def _get(self):
+        """The next ``(task index, data)`` from any worker; raises when a worker has died or
+        ``timeout`` passed."""
+        deadline = time.monotonic() + self._timeout if self._timeout > 0 else None
         while True:
-            wait = _POLL_S if deadline is None else max(0.0, min(_POLL_S,
-                                                                 deadline - time.monotonic()))
+            wait = STATUS_CHECK_INTERVAL / 5
+            if deadline is not None:
+                wait = min(wait, max(deadline - time.monotonic(), 0.0))
             try:
-                task_id, data = self._result_queue.get(timeout=wait)
+                return self._results.get(timeout=wait)
             except queue.Empty:
-                dead = [w.pid for w in self._workers if not w.is_alive()]
-                if dead:
-                    self._shutdown()
-                    pids = ", ".join(str(p) for p in dead)
-                    raise RuntimeError(f"DataLoader worker (pid(s) {pids}) exited "
-                                       "unexpectedly") from None
-                if deadline is not None and time.monotonic() >= deadline:
-                    self._shutdown()
-                    raise RuntimeError(f"DataLoader timed out after {timeout} seconds") from None
-                continue
-            self._outstanding.pop(task_id, None)
-            return task_id, data
+                pass
+            dead = [w for w, active in zip(self._workers, self._active)
+                    if not w.is_alive()]
+            if dead:
+                pids = ", ".join(str(w.pid) for w in dead)
+                self._shutdown_workers()
+                raise RuntimeError(f"DataLoader worker (pid(s) {pids}) exited unexpectedly")
+            if deadline is not None and time.monotonic() >= deadline:
+                self._shutdown_workers()
+                raise RuntimeError(f"DataLoader timed out after {self._timeout} seconds")
 
-    def _shutdown(self) -> None:
-        if self._shut:
+    def worker_pids(self) -> list[int]:
+        """The process ids of this iterator's workers."""
+        return [w.pid for w in self._workers]
+
+    def _shutdown_workers(self) -> None:
+        if self._shutdown:
             return
-        self._shut = True
-        for q, w in zip(self._index_queues, self._workers):
-            if w.is_alive():
-                try:
-                    q.put(None)
-                except (OSError, ValueError):
-                    pass
+        self._shutdown = True
+        self._done.set()
+        for iq in self._index_queues:
+            try:
+                iq.put(None)
+            except (OSError, ValueError):
+                pass
+        end = time.monotonic() + 2.0
         for w in self._workers:
-            w.join(timeout=1.0)
-            if w.is_alive():
-                w.terminate()
-                w.join(timeout=1.0)
+            w.join(timeout=max(0.0, end - time.monotonic()))
+        for w in self._workers:
             if w.is_alive():
                 w.kill()
-                w.join()
-        for q in (*self._index_queues, self._result_queue):
+                w.join(timeout=1.0)
+        for q in (*self._index_queues, self._results):
             q.cancel_join_thread()
             q.close()
-        self._outstanding.clear()
-        self._outstanding = {}
+        if self._loader._iterator is self:
+            self._loader._iterator = None
 
     def __del__(self):
         try:
-            self._shutdown()
+            self._shutdown_workers()
         except Exception:
             pass

@@ -1,25 +1,25 @@
-"""Data sets: map-style (``Dataset``) and iterable (``IterableDataset``), and the ways to
-combine and split them, at PyTorch's path ``nbgrad.utils.data.dataset``."""
+"""Data sets: ``Dataset``, ``IterableDataset``, ``TensorDataset``, ``ConcatDataset``,
+``ChainDataset``, ``Subset``, ``StackDataset`` and ``random_split`` (PyTorch's
+``torch.utils.data.dataset``)."""
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
-
-import numpy as np
+from collections.abc import Iterable, Sequence
 
 from nbgrad.tensor import Tensor
-from nbgrad.utils.data._utils.rng import permutation
+from nbgrad.utils.data._utils import rng
 
 __all__ = ["Dataset", "IterableDataset", "TensorDataset", "ConcatDataset", "ChainDataset",
            "Subset", "StackDataset", "random_split"]
 
 
 class Dataset:
-    """A map-style data set: subclasses implement ``__getitem__(i)`` and ``__len__``;
-    ``a + b`` concatenates two.
+    """A map-style data set: subclasses implement ``__getitem__(i)`` (and usually ``__len__``);
+    ``a + b`` concatenates two data sets into a :class:`ConcatDataset`.
 
     >>> import nbgrad as nb
     >>> class Squares(nb.utils.data.Dataset):
@@ -29,6 +29,8 @@ class Dataset:
     ...         return 4
     >>> [batch.tolist() for batch in nb.utils.data.DataLoader(Squares(), batch_size=2)]
     [[0.0, 1.0], [4.0, 9.0]]
+    >>> len(Squares() + Squares())
+    8
     """
 
     def __getitem__(self, index):
@@ -40,7 +42,7 @@ class Dataset:
 
 class IterableDataset(Dataset):
     """A data set that is a stream: subclasses implement ``__iter__``. With worker processes,
-    each worker iterates its own copy (use ``get_worker_info()`` to shard); ``a + b`` chains.
+    each worker iterates its own copy; shard by :func:`get_worker_info` to avoid duplicates.
 
     >>> import nbgrad as nb
     >>> class Count(nb.utils.data.IterableDataset):
@@ -50,10 +52,14 @@ class IterableDataset(Dataset):
     [[0, 1], [2, 3], [4]]
     """
 
-    def __iter__(self) -> Iterator:
+    def __iter__(self):
         raise NotImplementedError(f"{type(self).__name__} must implement __iter__")
 
-    def __add__(self, other: Dataset) -> ChainDataset:
+    def __getitem__(self, index):
+        raise NotImplementedError(f"{type(self).__name__} is an IterableDataset: it is "
+                                  "iterated, not indexed")
+
+    def __add__(self, other) -> ChainDataset:
         return ChainDataset([self, other])
 
 
@@ -88,39 +94,8 @@ class TensorDataset(Dataset):
         return self.tensors[0].shape[0]
 
 
-class StackDataset(Dataset):
-    """Samples from several data sets of one length side by side: as a tuple (positional
-    arguments) or a dict (keyword arguments).
-
-    >>> import nbgrad as nb
-    >>> ds = nb.utils.data.StackDataset(x=[1, 2], y=["a", "b"])
-    >>> ds[1]
-    {'x': 2, 'y': 'b'}
-    """
-
-    def __init__(self, *args: Dataset, **kwargs: Dataset) -> None:
-        if args and kwargs:
-            raise ValueError("Supported either ``tuple``- (via ``args``) or``dict``- (via "
-                             "``kwargs``) like input/output, but both types are given.")
-        parts = args or tuple(kwargs.values())
-        if not parts:
-            raise ValueError("At least one dataset should be passed")
-        self._length = len(parts[0])
-        if any(self._length != len(d) for d in parts):
-            raise ValueError("Size mismatch between datasets")
-        self.datasets = args if args else kwargs
-
-    def __getitem__(self, index):
-        if isinstance(self.datasets, dict):
-            return {k: d[index] for k, d in self.datasets.items()}
-        return tuple(d[index] for d in self.datasets)
-
-    def __len__(self) -> int:
-        return self._length
-
-
 class ConcatDataset(Dataset):
-    """Several map-style data sets one after another (negative indices count from the end).
+    """The samples of several map-style data sets, one after another.
 
     >>> import nbgrad as nb
     >>> ds = nb.utils.data.ConcatDataset([[1, 2], [3, 4, 5]])
@@ -128,14 +103,14 @@ class ConcatDataset(Dataset):
     (5, 3, 5, [2, 5])
     """
 
-    def __init__(self, datasets: Iterable[Dataset]) -> None:
+    def __init__(self, datasets: Iterable) -> None:
         self.datasets = list(datasets)
         if not self.datasets:
             raise AssertionError("datasets should not be an empty iterable")
         for d in self.datasets:
             if isinstance(d, IterableDataset):
                 raise AssertionError("ConcatDataset does not support IterableDataset")
-        self.cumulative_sizes = list(np.cumsum([len(d) for d in self.datasets]).tolist())
+        self.cumulative_sizes = list(itertools.accumulate(len(d) for d in self.datasets))
 
     def __len__(self) -> int:
         return self.cumulative_sizes[-1]
@@ -146,27 +121,28 @@ class ConcatDataset(Dataset):
                 raise ValueError("absolute value of index should not exceed dataset length")
             idx = len(self) + idx
         which = bisect.bisect_right(self.cumulative_sizes, idx)
-        offset = idx if which == 0 else idx - self.cumulative_sizes[which - 1]
-        return self.datasets[which][offset]
+        if which >= len(self.datasets):
+            raise IndexError(f"index {idx} is out of range for a ConcatDataset of {len(self)}")
+        start = self.cumulative_sizes[which - 1] if which else 0
+        return self.datasets[which][idx - start]
 
 
 class ChainDataset(IterableDataset):
-    """Several iterable data sets one after another.
+    """Several iterable data sets, chained.
 
     >>> import nbgrad as nb
-    >>> class Up(nb.utils.data.IterableDataset):
-    ...     def __init__(self, n):
-    ...         self.n = n
-    ...     def __iter__(self):
-    ...         return iter(range(self.n))
-    >>> list(nb.utils.data.ChainDataset([Up(2), Up(3)]))
-    [0, 1, 0, 1, 2]
+    >>> class R(nb.utils.data.IterableDataset):
+    ...     def __init__(self, n): self.n = n
+    ...     def __iter__(self): return iter(range(self.n))
+    ...     def __len__(self): return self.n
+    >>> list(nb.utils.data.ChainDataset([R(2), R(3)])), len(R(2) + R(3))
+    ([0, 1, 0, 1, 2], 5)
     """
 
-    def __init__(self, datasets: Iterable[Dataset]) -> None:
+    def __init__(self, datasets: Iterable) -> None:
         self.datasets = datasets
 
-    def __iter__(self) -> Iterator:
+    def __iter__(self):
         for d in self.datasets:
             if not isinstance(d, IterableDataset):
                 raise AssertionError("ChainDataset only supports IterableDataset")
@@ -188,53 +164,90 @@ class Subset(Dataset):
 
     def __init__(self, dataset: Dataset, indices: Sequence[int]) -> None:
         self.dataset = dataset
-        self.indices = list(indices)
+        self.indices = indices.tolist() if isinstance(indices, Tensor) else list(indices)
 
     def __getitem__(self, index):
         if isinstance(index, list):
             return self.dataset[[self.indices[i] for i in index]]
         return self.dataset[self.indices[index]]
 
-    def __getitems__(self, indices: list[int]) -> list:
-        return [self.dataset[self.indices[i]] for i in indices]
+    def __getitems__(self, indices: list) -> list:
+        inner = getattr(self.dataset, "__getitems__", None)
+        wanted = [self.indices[i] for i in indices]
+        if callable(inner):
+            return inner(wanted)
+        return [self.dataset[i] for i in wanted]
 
     def __len__(self) -> int:
         return len(self.indices)
 
 
-def random_split(dataset: Dataset, lengths: Sequence[int | float],
-                 generator: np.random.Generator | None = None) -> list[Subset]:
-    """Split ``dataset`` at random into non-overlapping subsets of the given lengths, or of
-    the given fractions of its length (summing to 1; the remainder is spread one sample at a
-    time over the first subsets, as PyTorch does).
+class StackDataset(Dataset):
+    """Samples of several equally long data sets side by side: given positionally, a sample is
+    a tuple; given by keyword, a dict.
+
+    >>> import nbgrad as nb
+    >>> nb.utils.data.StackDataset([1, 2], ["a", "b"])[1]
+    (2, 'b')
+    >>> nb.utils.data.StackDataset(x=[1, 2], y=["a", "b"])[0]
+    {'x': 1, 'y': 'a'}
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        if args and kwargs:
+            raise ValueError("Supported either ``tuple``- (via ``args``) or``dict``- (via "
+                             "``kwargs``) like input/output, but both types are given.")
+        sets = list(args) or list(kwargs.values())
+        if not sets:
+            raise ValueError("At least one dataset should be passed")
+        self._length = len(sets[0])
+        if any(self._length != len(d) for d in sets):
+            raise ValueError("Size mismatch between datasets")
+        self.datasets = args if args else kwargs
+
+    def __getitem__(self, index):
+        if isinstance(self.datasets, dict):
+            return {k: d[index] for k, d in self.datasets.items()}
+        return tuple(d[index] for d in self.datasets)
+
+    def __len__(self) -> int:
+        return self._length
+
+
+def random_split(dataset: Dataset, lengths: Sequence, generator=None) -> list[Subset]:
+    """Split ``dataset`` into non-overlapping random :class:`Subset` s of the given ``lengths``,
+    or of fractions summing to 1 (``floor(n * f)`` each, the remainder handed out one by one
+    round robin, as PyTorch). ``generator``: a ``numpy.random.Generator`` (or ``None``: nbgrad's
+    global generator).
 
     >>> import numpy as np
     >>> import nbgrad as nb
-    >>> train, test = nb.utils.data.random_split(range(10), [0.7, 0.3],
-    ...                                           generator=np.random.default_rng(0))
-    >>> len(train), len(test), sorted(list(train) + list(test)) == list(range(10))
+    >>> a, b = nb.utils.data.random_split(range(10), [0.7, 0.3], np.random.default_rng(0))
+    >>> len(a), len(b), sorted(list(a) + list(b)) == list(range(10))
     (7, 3, True)
     """
-    n = len(dataset)
+    rng.check_generator(generator)
     lengths = list(lengths)
+    n = len(dataset)
     if math.isclose(sum(lengths), 1) and sum(lengths) <= 1:
-        sizes = []
+        counts = []
         for i, frac in enumerate(lengths):
             if frac < 0 or frac > 1:
                 raise ValueError(f"Fraction at index {i} is not between 0 and 1")
-            sizes.append(int(math.floor(n * frac)))
-        for i in range(n - sum(sizes)):
-            sizes[i % len(sizes)] += 1
-        for i, size in enumerate(sizes):
-            if size == 0:
+            counts.append(int(math.floor(n * frac)))
+        remainder = n - sum(counts)
+        for i in range(remainder):
+            counts[i % len(counts)] += 1
+        for i, c in enumerate(counts):
+            if c == 0:
                 warnings.warn(f"Length of split at index {i} is 0. This might result in an "
-                              "empty dataset.", UserWarning, stacklevel=2)
-        lengths = sizes
+                              "empty dataset.", stacklevel=2)
+        lengths = counts
     if sum(lengths) != n:
         raise ValueError("Sum of input lengths does not equal the length of the input dataset!")
-    order = permutation(n, generator).tolist()
+    order = rng.permutation(n, generator).tolist()
     out, start = [], 0
-    for size in lengths:
-        out.append(Subset(dataset, order[start:start + size]))
-        start += size
+    for length in lengths:
+        out.append(Subset(dataset, order[start:start + length]))
+        start += length
     return out

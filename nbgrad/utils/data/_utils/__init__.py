@@ -1,4 +1,4 @@
-"""Internals of ``nbgrad.utils.data`` at PyTorch's paths (``_utils.collate``, ``_utils.worker``)."""
+"""Internals of ``nb.utils.data``: collation, worker processes, the random-draw adapter."""
 
 from nbgrad.utils.data._utils import collate, worker
 

@@ -1,32 +1,34 @@
-"""What runs inside a DataLoader worker process, and what a worker sends back.
-
-A worker takes ``(task_id, indices)`` from its own index queue, fetches and collates those
-samples and puts ``(task_id, batch)`` on the shared result queue; ``None`` ends it. An
-exception is sent back as an :class:`ExceptionWrapper` that the main process re-raises with
-the worker's traceback. For an ``IterableDataset`` the worker iterates its own copy of the data
-set and sends batches until it is exhausted (then an :class:`IterableDone`)."""
+"""What runs inside a DataLoader worker process: its :class:`WorkerInfo`, seeding, the fetch
+loop, and the wrapper that carries an exception (with its traceback text) back to the main
+process."""
 
 from __future__ import annotations
 
+import os
+import queue
 import random
 import sys
 import traceback
 from dataclasses import dataclass
 
+import numpy as np
+
 from nbgrad.ops.creation import manual_seed
 
-__all__ = ["WorkerInfo", "get_worker_info", "ExceptionWrapper", "IterableDone", "worker_loop"]
+__all__ = ["WorkerInfo", "get_worker_info", "ExceptionWrapper"]
 
 _worker_info: WorkerInfo | None = None
-
-RESET = -1
-"""The task id that tells a persistent worker to start its iterable data set afresh."""
+STATUS_CHECK_INTERVAL = 0.5  # seconds between checks that the parent is still alive
 
 
 @dataclass(frozen=True)
 class WorkerInfo:
-    """Inside a worker process: its ``id`` (0 ... ``num_workers`` - 1), ``num_workers``,
-    ``seed`` (the base seed of this iteration plus ``id``) and its copy of ``dataset``."""
+    """Inside a worker process: ``id``, ``num_workers``, ``seed`` and this worker's copy of
+    the ``dataset`` (what :func:`get_worker_info` returns there).
+
+    >>> WorkerInfo(id=0, num_workers=2, seed=7, dataset=None).num_workers
+    2
+    """
 
     id: int
     num_workers: int
@@ -35,8 +37,7 @@ class WorkerInfo:
 
 
 def get_worker_info() -> WorkerInfo | None:
-    """The :class:`WorkerInfo` of the worker process this is called in; None in the main
-    process. Use it in an ``IterableDataset.__iter__`` or a ``worker_init_fn`` to shard.
+    """The :class:`WorkerInfo` of the current DataLoader worker, ``None`` in the main process.
 
     >>> import nbgrad as nb
     >>> nb.utils.data.get_worker_info() is None
@@ -46,80 +47,118 @@ def get_worker_info() -> WorkerInfo | None:
 
 
 class ExceptionWrapper:
-    """An exception raised in a worker, carried to the main process with its traceback."""
+    """An exception caught in a worker, carried to the main process as its type and traceback
+    text (tracebacks do not pickle), re-raised there by :meth:`reraise`."""
 
-    def __init__(self, exc_info, where: str) -> None:
+    def __init__(self, exc_info=None, where: str = "in background") -> None:
+        if exc_info is None:
+            exc_info = sys.exc_info()
         self.exc_type = exc_info[0]
         self.exc_msg = "".join(traceback.format_exception(*exc_info))
         self.where = where
 
     def reraise(self):
-        """Raise the worker's exception type in the main process, naming the worker and
-        carrying its traceback."""
         msg = f"Caught {self.exc_type.__name__} {self.where}.\nOriginal {self.exc_msg}"
         if self.exc_type is KeyError:
-            msg = KeyErrorMessage(msg)
+            raise KeyError(msg)  # (repr of the message, as PyTorch's KeyErrorMessage avoids)
         try:
             exc = self.exc_type(msg)
-        except Exception:  # an exception type that needs other arguments
+        except Exception:
             raise RuntimeError(msg) from None
         raise exc
 
 
-class KeyErrorMessage(str):
-    """A KeyError's message printed as is (KeyError would show its repr)."""
+class _StopWorker:
+    """Sent by a worker whose iterable data set is exhausted for the current epoch."""
 
-    def __repr__(self) -> str:
-        return str(self)
-
-
-@dataclass(frozen=True)
-class IterableDone:
-    """Sent by a worker whose ``IterableDataset`` copy is exhausted."""
-
-    worker_id: int
+    def __init__(self, worker_id: int, epoch: int) -> None:
+        self.worker_id = worker_id
+        self.epoch = epoch
 
 
-def _seed_worker(seed: int) -> None:
+def _seed_worker(seed: int, worker_id: int) -> None:
     random.seed(seed)
-    manual_seed(seed % (2**63))
+    np.random.seed(np.random.SeedSequence([worker_id, seed]).generate_state(4))
+    manual_seed(seed % 2 ** 63)
 
 
-def worker_loop(dataset, fetch, index_queue, result_queue, worker_id: int, num_workers: int,
-                seed: int, init_fn, iterable_batches) -> None:
-    """The body of worker ``worker_id``: see the module docstring. ``fetch(indices)`` builds
-    one batch of a map-style data set; ``iterable_batches(dataset)`` yields the batches of an
-    iterable one (None for a map-style data set)."""
+def _fetch(kind: str, dataset, state: dict, index, auto_collation: bool, collate_fn,
+           drop_last: bool):
+    if kind == "map":
+        if auto_collation:
+            getitems = getattr(dataset, "__getitems__", None)
+            if callable(getitems):
+                data = getitems(index)
+            else:
+                data = []
+                for i in index:
+                    state["index"] = i
+                    data.append(dataset[i])
+            return collate_fn(data)
+        state["index"] = index
+        return collate_fn(dataset[index])
+    it = state["iter"]
+    if auto_collation:
+        data = []
+        for _ in range(len(index)):
+            try:
+                data.append(next(it))
+            except StopIteration:
+                break
+        if not data or (drop_last and len(data) < len(index)):
+            raise StopIteration
+        return collate_fn(data)
+    return collate_fn(next(it))
+
+
+def _worker_loop(kind, dataset, index_queue, data_queue, done_event, auto_collation,
+                 collate_fn, drop_last, base_seed, init_fn, worker_id, num_workers) -> None:
     global _worker_info
     try:
-        _seed_worker(seed)
+        seed = base_seed + worker_id
+        _seed_worker(seed, worker_id)
         _worker_info = WorkerInfo(worker_id, num_workers, seed, dataset)
-        if init_fn is not None:
-            init_fn(worker_id)
-    except Exception:
-        result_queue.put((None, ExceptionWrapper(sys.exc_info(),
-                                                 f"in DataLoader worker process {worker_id}")))
-        return
-    batches = iterable_batches(dataset) if iterable_batches is not None else None
-    while True:
-        task = index_queue.get()
-        if task is None:
-            break
-        task_id, indices = task
-        if task_id == RESET:  # persistent workers, a new epoch of an iterable data set
-            batches = iterable_batches(dataset)
-            continue
+        init_error = None
         try:
-            if batches is None:
-                data = fetch(indices)
-            else:
-                try:
-                    data = next(batches)
-                except StopIteration:
-                    data = IterableDone(worker_id)
+            if init_fn is not None:
+                init_fn(worker_id)
         except Exception:
-            where = f"in DataLoader worker process {worker_id}"
-            if indices is not None:
-                where += f" (sample indices {list(indices)})"
-            data = ExceptionWrapper(sys.exc_info(), where)
-        result_queue.put((task_id, data))
+            init_error = ExceptionWrapper(where=f"in DataLoader worker process {worker_id}")
+        parent = os.getppid()
+        state: dict = {"epoch": None}
+        while True:
+            try:
+                task = index_queue.get(timeout=STATUS_CHECK_INTERVAL)
+            except queue.Empty:
+                if os.getppid() != parent or done_event.is_set():
+                    break
+                continue
+            if task is None:
+                break
+            if done_event.is_set():
+                continue
+            idx, epoch, index = task
+            if init_error is not None:
+                data_queue.put((idx, init_error))
+                init_error = None  # reported once; the iterator shuts down on it
+                continue
+            if kind == "iterable" and state["epoch"] != epoch:
+                state["epoch"] = epoch
+                state["iter"] = iter(dataset)
+            state["index"] = index
+            try:
+                data = _fetch(kind, dataset, state, index, auto_collation, collate_fn, drop_last)
+            except StopIteration:
+                data = _StopWorker(worker_id, epoch)
+            except Exception:
+                where = f"in DataLoader worker process {worker_id}"
+                if kind == "map":
+                    where += f" (while fetching index {state['index']})"
+                data = ExceptionWrapper(where=where)
+            data_queue.put((idx, data))
+            del data
+    except KeyboardInterrupt:
+        pass
+    if done_event.is_set():
+        data_queue.cancel_join_thread()
+        data_queue.close()
