@@ -1,5 +1,6 @@
-"""``nb.utils.data``: data sets, samplers and the ``DataLoader``, at PyTorch's paths
-(``nbgrad.utils.data.dataset``, ``.sampler``, ``.dataloader``, ``._utils.collate``, ``.distributed``)."""
+"""``nb.utils.data``: data sets, samplers and the ``DataLoader``, at PyTorch's
+paths (``nbgrad.utils.data.dataset``, ``.sampler``, ``.dataloader``, ``._utils.collate``,
+``.distributed``)."""
 
 from nbgrad.utils.data import dataloader, dataset, distributed, sampler
 from nbgrad.utils.data._utils.collate import default_collate, default_convert
