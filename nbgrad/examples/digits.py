@@ -26,9 +26,12 @@ import time
 import numpy as np
 
 import nbgrad as nb
+import nbgrad.distributed as dist
 import nbgrad.nn.functional as F
 from nbgrad import nn
+from nbgrad.distributed.sampler import DistributedSampler
 from nbgrad.examples._guard import check_finite
+from nbgrad.nn.parallel import DistributedDataParallel
 from nbgrad.utils.data import DataLoader, Subset, TensorDataset
 
 
@@ -150,10 +153,6 @@ def _run(epochs, batch_size, lr, seed, device, out, hidden, progress, plot, log,
          distributed=False) -> dict:
     start = time.perf_counter()
     if distributed:
-        import nbgrad.distributed as dist
-        from nbgrad.distributed.sampler import DistributedSampler
-        from nbgrad.nn.parallel import DistributedDataParallel
-
         if not dist.is_initialized():
             dist.init_process_group("mpi")
         rank, world = dist.get_rank(), dist.get_world_size()
