@@ -16,7 +16,12 @@ __all__ = ["version_guard", "ConcurrentModificationError"]
 
 
 class ConcurrentModificationError(RuntimeError):
-    """A module's parameters or buffers were updated in place during a guarded forward."""
+    """A module's parameters or buffers were updated in place during a guarded forward.
+
+    >>> from nbgrad.utils.concurrency import ConcurrentModificationError
+    >>> issubclass(ConcurrentModificationError, RuntimeError)
+    True
+    """
 
 
 def _versions(module) -> list:

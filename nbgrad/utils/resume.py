@@ -173,12 +173,27 @@ class ResumableLoader:
         self._epoch_rng = None
 
     def state_dict(self) -> dict:
-        """``{"epoch", "batches_done", "epoch_rng"}`` (``epoch_rng`` None between epochs)."""
+        """``{"epoch", "batches_done", "epoch_rng"}`` (``epoch_rng`` None between epochs).
+
+        >>> import nbgrad as nb
+        >>> from nbgrad.utils.data import DataLoader, TensorDataset
+        >>> from nbgrad.utils.resume import ResumableLoader
+        >>> ResumableLoader(DataLoader(TensorDataset(nb.arange(4)))).state_dict()
+        {'epoch': 0, 'batches_done': 0, 'epoch_rng': None}
+        """
         return {"epoch": self.epoch, "batches_done": self.batches_done,
                 "epoch_rng": self._epoch_rng}
 
     def load_state_dict(self, state: dict) -> None:
-        """Continue from ``state`` at the next iteration."""
+        """Continue from ``state`` at the next iteration.
+
+        >>> import nbgrad as nb
+        >>> from nbgrad.utils.data import DataLoader, TensorDataset
+        >>> from nbgrad.utils.resume import ResumableLoader
+        >>> loader = ResumableLoader(DataLoader(TensorDataset(nb.arange(4))))
+        >>> loader.load_state_dict({'epoch': 3, 'batches_done': 0, 'epoch_rng': None}); loader.epoch
+        3
+        """
         self.epoch = int(state["epoch"])
         self.batches_done = int(state["batches_done"])
         self._resume = state if state.get("epoch_rng") is not None else None
@@ -192,6 +207,12 @@ def checkpoint_state(model=None, optimizer=None, scheduler=None, loader=None,
     None or a list of them; ``generators`` are extra generators to capture (``nb.Generator``,
     ``numpy.random.Generator``); ``extra`` keyword values (step counters, ...) are stored as
     they are. The global generators (nbgrad's, numpy's, Python's) are always captured.
+
+    >>> import nbgrad as nb
+    >>> from nbgrad.utils.resume import checkpoint_state
+    >>> state = checkpoint_state(model=nb.nn.Linear(2, 1), step=3)
+    >>> sorted(state), state["extra"]
+    (['extra', 'generators', 'loaders', 'models', 'optimizers', 'rng', 'schedulers'], {'step': 3})
     """
     def many(x):
         return [] if x is None else list(x) if isinstance(x, (list, tuple)) else [x]
@@ -210,7 +231,14 @@ def checkpoint_state(model=None, optimizer=None, scheduler=None, loader=None,
 def restore_state(state: dict, model=None, optimizer=None, scheduler=None, loader=None,
                   generators=()) -> dict:
     """Load what :func:`checkpoint_state` saved into the same kinds of objects (in the same
-    order); returns the ``extra`` values."""
+    order); returns the ``extra`` values.
+
+    >>> import nbgrad as nb
+    >>> from nbgrad.utils.resume import checkpoint_state, restore_state
+    >>> net = nb.nn.Linear(2, 1)
+    >>> restore_state(checkpoint_state(model=net, epoch=2), model=net)
+    {'epoch': 2}
+    """
     def many(x):
         return [] if x is None else list(x) if isinstance(x, (list, tuple)) else [x]
 
