@@ -8,7 +8,7 @@
 tensor([2., 4., 6.])
 """
 
-from nbgrad import autograd, cuda, nn, ops, optim, utils
+from nbgrad import autograd, cuda, func, nn, ops, optim, utils
 from nbgrad._device import Device as device
 from nbgrad._dtype import DType as dtype
 from nbgrad._dtype import bool_ as bool  # noqa: A001
@@ -24,6 +24,7 @@ from nbgrad.grad_mode import (
     no_grad,
     set_grad_enabled,
 )
+from nbgrad.nn._activations import log_softmax, softmax  # declared by nn, also nb.<name>
 from nbgrad.ops.functions import *  # noqa: F403
 from nbgrad.serialization import load, save
 from nbgrad.tensor import Tensor

@@ -23,8 +23,7 @@ LAYERS = [
     (4, ("nbgrad.ops",)),
     (5, ("nbgrad.autograd",)),
     (6, ("nbgrad.nn", "nbgrad.optim", "nbgrad.utils", "nbgrad.fusion", "nbgrad.serialization",
-         "nbgrad.distributed",
-         "nbgrad.cuda")),
+         "nbgrad.distributed", "nbgrad.cuda", "nbgrad.func")),
     (7, ("nbgrad.examples",)),
 ]
 

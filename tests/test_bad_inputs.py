@@ -269,7 +269,7 @@ CASES = [
     Bad("backward", "grad with respect to a number", (_W, "nb.autograd.grad(w.sum(), [1.0])"),
         TypeError, "input 0 is a float, not a Tensor"),
     Bad("backward", "backward(inputs=[])", (_W, "(w * 2).sum().backward(inputs=[])"),
-        RuntimeError, "'inputs' argument must not be empty"),
+        RuntimeError, "`inputs` argument to `backward()` cannot be empty"),
     Bad("backward", "requires_grad changed on a non-leaf", (_W, "(w * 2).requires_grad_(False)"),
         RuntimeError, "only change requires_grad flags of leaf variables"),
     Bad("backward", "retain_grad on a tensor without grad", ("nb.ones(3).retain_grad()",),

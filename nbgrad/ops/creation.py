@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 
@@ -31,6 +32,8 @@ def _host_array(data, dtype) -> np.ndarray:
         return np.array(data, dtype=target.np)
     if isinstance(data, (str, bytes)) or data is None:
         raise TypeError(f"could not convert {type(data).__name__} to a tensor: expected numbers")
+    if isinstance(data, (list, tuple)):
+        data = _detached_elements(data)
     try:
         arr = np.array(data)
     except ValueError as exc:
@@ -56,6 +59,25 @@ def _host_array(data, dtype) -> np.ndarray:
     else:
         target = _dtype.bool_
     return arr.astype(target.np)
+
+
+def _detached_elements(data):
+    """Nested sequences with their tensors detached; as PyTorch, warns for one that requires
+    grad (the new tensor is a constant: it has no history)."""
+    out = []
+    for v in data:
+        if isinstance(v, Tensor):
+            if v.requires_grad:
+                warnings.warn(
+                    "Converting a tensor with requires_grad=True to a scalar may lead to "
+                    "unexpected behavior.\nConsider using tensor.detach() first.",
+                    UserWarning, stacklevel=4,
+                )
+            v = v.detach()
+        elif isinstance(v, (list, tuple)):
+            v = _detached_elements(v)
+        out.append(v)
+    return out
 
 
 @register(function=True)

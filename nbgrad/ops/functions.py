@@ -4,13 +4,18 @@ declared in the op registry (``ops/_register.py``), once each op module has decl
 from __future__ import annotations
 
 from nbgrad.ops import (  # noqa: F401  (importing an op module declares its public names)
+    closeness,
+    conv,
     creation,
     device,
     elementwise,
     indexing,
+    inplace_views,
     join,
     linalg,
+    pooling,
     reduce,
+    resample,
     shape,
 )
 from nbgrad.ops._register import functions as _functions

@@ -8,19 +8,36 @@ import numpy as np
 from nbgrad.tensor import Tensor
 
 __all__ = [
-    "tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "arange", "linspace",
-    "eye", "rand", "randn", "randint", "manual_seed", "zeros_like", "ones_like", "empty_like",
-    "rand_like", "randn_like", "full_like", "neg", "abs", "sign", "exp", "log", "sin", "cos",
-    "tanh", "sigmoid", "relu", "sqrt", "reciprocal", "rsqrt", "log1p", "expm1", "tan", "erf",
-    "gelu", "silu", "softplus", "floor", "ceil", "round", "add", "sub", "mul", "div", "pow",
-    "maximum", "minimum", "floor_divide", "remainder", "atan2", "arctan2", "clamp_min", "clamp_max",
-    "eq", "ne", "lt", "le", "gt", "ge", "where", "clamp", "clip", "reshape", "flatten", "squeeze",
-    "unsqueeze", "permute", "transpose", "t", "narrow", "clone", "gather", "take_along_dim",
-    "scatter_add", "index_select", "masked_fill", "cat", "concat", "concatenate", "stack", "split",
-    "chunk", "unbind", "flip", "tril", "triu", "matmul", "mm", "bmm", "dot", "outer", "sum", "mean",
-    "prod", "amax", "amin", "max", "min", "argmax", "argmin", "var", "std", "var_mean", "std_mean",
-    "logsumexp", "norm",
+    "allclose", "tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "arange",
+    "linspace", "eye", "rand", "randn", "randint", "manual_seed", "zeros_like", "ones_like",
+    "empty_like", "rand_like", "randn_like", "full_like", "neg", "abs", "sign", "exp", "log", "sin",
+    "cos", "tanh", "sigmoid", "relu", "sqrt", "reciprocal", "rsqrt", "log1p", "expm1", "tan", "erf",
+    "gelu", "silu", "softplus", "floor", "ceil", "round", "asin", "arcsin", "acos", "arccos",
+    "atan", "arctan", "sinh", "cosh", "asinh", "arcsinh", "acosh", "arccosh", "atanh", "arctanh",
+    "log2", "log10", "exp2", "erfc", "erfinv", "sinc", "deg2rad", "rad2deg", "square", "trunc",
+    "fix", "frac", "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide",
+    "pow", "maximum", "minimum", "floor_divide", "remainder", "atan2", "arctan2", "clamp_min",
+    "clamp_max", "fmod", "copysign", "hypot", "logaddexp", "logaddexp2", "xlogy", "bitwise_and",
+    "bitwise_or", "bitwise_xor", "bitwise_left_shift", "bitwise_right_shift", "bitwise_not", "eq",
+    "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor", "logical_not",
+    "isnan", "isinf", "isfinite", "isposinf", "isneginf", "signbit", "where", "clamp", "clip",
+    "lerp", "logit", "nan_to_num", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
+    "conv_transpose2d", "conv_transpose3d", "reshape", "flatten", "squeeze", "unsqueeze", "permute",
+    "transpose", "t", "narrow", "clone", "gather", "take_along_dim", "scatter_add", "index_select",
+    "masked_fill", "as_strided", "is_inference", "cat", "concat", "concatenate", "stack", "split",
+    "chunk", "unbind", "flip", "tril", "triu", "matmul", "mm", "bmm", "dot", "outer", "max_pool1d",
+    "max_pool2d", "max_pool3d", "avg_pool1d", "adaptive_avg_pool1d", "adaptive_max_pool1d", "sum",
+    "mean", "prod", "amax", "amin", "max", "min", "argmax", "argmin", "var", "std", "var_mean",
+    "std_mean", "logsumexp", "norm", "pixel_shuffle", "pixel_unshuffle", "softmax", "log_softmax",
 ]
+
+def allclose(
+    input: Tensor,
+    other: Tensor,
+    rtol: float = 1e-05,
+    atol: float = 1e-08,
+    equal_nan: bool = False,
+) -> bool: ...
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor: ...
 
@@ -138,13 +155,88 @@ def ceil(x: Tensor) -> Tensor: ...
 
 def round(x: Tensor) -> Tensor: ...
 
+def asin(x: Tensor) -> Tensor: ...
+
+def arcsin(x: Tensor) -> Tensor: ...
+
+def acos(x: Tensor) -> Tensor: ...
+
+def arccos(x: Tensor) -> Tensor: ...
+
+def atan(x: Tensor) -> Tensor: ...
+
+def arctan(x: Tensor) -> Tensor: ...
+
+def sinh(x: Tensor) -> Tensor: ...
+
+def cosh(x: Tensor) -> Tensor: ...
+
+def asinh(x: Tensor) -> Tensor: ...
+
+def arcsinh(x: Tensor) -> Tensor: ...
+
+def acosh(x: Tensor) -> Tensor: ...
+
+def arccosh(x: Tensor) -> Tensor: ...
+
+def atanh(x: Tensor) -> Tensor: ...
+
+def arctanh(x: Tensor) -> Tensor: ...
+
+def log2(x: Tensor) -> Tensor: ...
+
+def log10(x: Tensor) -> Tensor: ...
+
+def exp2(x: Tensor) -> Tensor: ...
+
+def erfc(x: Tensor) -> Tensor: ...
+
+def erfinv(x: Tensor) -> Tensor: ...
+
+def sinc(x: Tensor) -> Tensor: ...
+
+def deg2rad(x: Tensor) -> Tensor: ...
+
+def rad2deg(x: Tensor) -> Tensor: ...
+
+def square(x: Tensor) -> Tensor: ...
+
+def trunc(x: Tensor) -> Tensor: ...
+
+def fix(x: Tensor) -> Tensor: ...
+
+def frac(x: Tensor) -> Tensor: ...
+
 def add(self: Tensor | float, other: Tensor | float, *, alpha: float = 1) -> Tensor: ...
 
 def sub(self: Tensor | float, other: Tensor | float, *, alpha: float = 1) -> Tensor: ...
 
+def subtract(self: Tensor | float, other: Tensor | float, *, alpha: float = 1) -> Tensor: ...
+
 def mul(self: Tensor | float, other: Tensor | float) -> Tensor: ...
 
-def div(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+def multiply(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+
+def div(
+    self: Tensor | float,
+    other: Tensor | float,
+    *,
+    rounding_mode: str | None = None,
+) -> Tensor: ...
+
+def divide(
+    self: Tensor | float,
+    other: Tensor | float,
+    *,
+    rounding_mode: str | None = None,
+) -> Tensor: ...
+
+def true_divide(
+    self: Tensor | float,
+    other: Tensor | float,
+    *,
+    rounding_mode: str | None = None,
+) -> Tensor: ...
 
 def pow(self: Tensor | float, other: Tensor | float) -> Tensor: ...
 
@@ -164,6 +256,30 @@ def clamp_min(self: Tensor | float, other: Tensor | float) -> Tensor: ...
 
 def clamp_max(self: Tensor | float, other: Tensor | float) -> Tensor: ...
 
+def fmod(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+
+def copysign(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+
+def hypot(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+
+def logaddexp(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+
+def logaddexp2(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+
+def xlogy(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+
+def bitwise_and(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+
+def bitwise_or(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+
+def bitwise_xor(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+
+def bitwise_left_shift(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+
+def bitwise_right_shift(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+
+def bitwise_not(x: Tensor) -> Tensor: ...
+
 def eq(self: Tensor | float, other: Tensor | float) -> Tensor: ...
 
 def ne(self: Tensor | float, other: Tensor | float) -> Tensor: ...
@@ -175,6 +291,26 @@ def le(self: Tensor | float, other: Tensor | float) -> Tensor: ...
 def gt(self: Tensor | float, other: Tensor | float) -> Tensor: ...
 
 def ge(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+
+def logical_and(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+
+def logical_or(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+
+def logical_xor(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+
+def logical_not(x: Tensor) -> Tensor: ...
+
+def isnan(x: Tensor) -> Tensor: ...
+
+def isinf(x: Tensor) -> Tensor: ...
+
+def isfinite(x: Tensor) -> Tensor: ...
+
+def isposinf(x: Tensor) -> Tensor: ...
+
+def isneginf(x: Tensor) -> Tensor: ...
+
+def signbit(x: Tensor) -> Tensor: ...
 
 def where(condition: Tensor, input: Tensor | float, other: Tensor | float) -> Tensor: ...
 
@@ -188,6 +324,80 @@ def clip(
     x: Tensor,
     min: Tensor | float | None = None,
     max: Tensor | float | None = None,
+) -> Tensor: ...
+
+def lerp(input: Tensor, end: Tensor, weight: Tensor | float) -> Tensor: ...
+
+def logit(input: Tensor, eps: float | None = None) -> Tensor: ...
+
+def nan_to_num(
+    input: Tensor,
+    nan: float = 0.0,
+    posinf: float | None = None,
+    neginf: float | None = None,
+) -> Tensor: ...
+
+def conv1d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups: int = 1,
+) -> Tensor: ...
+
+def conv2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups: int = 1,
+) -> Tensor: ...
+
+def conv3d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups: int = 1,
+) -> Tensor: ...
+
+def conv_transpose1d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups: int = 1,
+    dilation=1,
+) -> Tensor: ...
+
+def conv_transpose2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups: int = 1,
+    dilation=1,
+) -> Tensor: ...
+
+def conv_transpose3d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups: int = 1,
+    dilation=1,
 ) -> Tensor: ...
 
 def reshape(x: Tensor, *shape) -> Tensor: ...
@@ -218,6 +428,10 @@ def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor: ...
 
 def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor: ...
 
+def as_strided(input: Tensor, size, stride, storage_offset: int | None = None) -> Tensor: ...
+
+def is_inference(self) -> bool: ...
+
 def cat(tensors, dim: int = 0) -> Tensor: ...
 
 def concat(tensors, dim: int = 0) -> Tensor: ...
@@ -247,6 +461,49 @@ def bmm(a: Tensor, b: Tensor) -> Tensor: ...
 def dot(a: Tensor, b: Tensor) -> Tensor: ...
 
 def outer(a: Tensor, b: Tensor) -> Tensor: ...
+
+def max_pool1d(
+    input: Tensor,
+    kernel_size,
+    stride=None,
+    padding=0,
+    dilation=1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+): ...
+
+def max_pool2d(
+    input: Tensor,
+    kernel_size,
+    stride=None,
+    padding=0,
+    dilation=1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+): ...
+
+def max_pool3d(
+    input: Tensor,
+    kernel_size,
+    stride=None,
+    padding=0,
+    dilation=1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+): ...
+
+def avg_pool1d(
+    input: Tensor,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> Tensor: ...
+
+def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor: ...
+
+def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False): ...
 
 def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor: ...
 
@@ -305,3 +562,11 @@ def std_mean(
 def logsumexp(x: Tensor, dim=None, keepdim: bool = False) -> Tensor: ...
 
 def norm(x: Tensor, p='fro', dim=None, keepdim: bool = False, *, dtype=None) -> Tensor: ...
+
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor: ...
+
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor: ...
+
+def softmax(input: Tensor, dim: int, dtype=None) -> Tensor: ...
+
+def log_softmax(input: Tensor, dim: int, dtype=None) -> Tensor: ...

@@ -117,6 +117,7 @@ class IndexPut(OpDef):
 
     name = "IndexPut"
     wants_meta = True
+    params_saved = True  # PyTorch saves the indices: a second backward raises
 
     def forward(self, bk, params, x, v):
         out = bk.copy(x)
@@ -220,6 +221,7 @@ UNSAFE_VIEW = Reshape("UnsafeView")
 PERMUTE, TRANSPOSE, T = Permute("Permute"), Permute("Transpose"), Permute("T")
 EXPAND = Expand("Expand")
 SELECT, SLICE, ADV_INDEX = Index("Select", True), Index("Slice", True), Index("Index", False)
+ADV_INDEX.params_saved = True  # PyTorch saves the indices: a second backward raises
 INDEX_ADD, INDEX_PUT, COPY, FILL = IndexAddIntoZeros(), IndexPut(), Copy(), Fill()
 ZERO = FILL.overload("ZeroBackward0")
 FILL_TENSOR = COPY.overload("FillBackward3")  # fill_ with a 0-d Tensor: PyTorch's fill_.Tensor
