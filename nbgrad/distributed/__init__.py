@@ -491,19 +491,21 @@ def _test(requests, status=None) -> bool:
 
 
 def _wait_all(requests, limit: float, name: str, pg, status=None) -> None:
-    deadline = time.monotonic() + limit
-    pause = 0.0
+    start = time.monotonic()
+    deadline = start + limit
     while not _test(requests, status):
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if now > deadline:
             where = f"rank {get_rank()} of {get_world_size()}" if is_initialized() else "this rank"
             raise DistBackendError(
                 f"nbgrad.distributed: {name} timed out after {limit:g} s on {where}: another "
                 "rank has failed, died or did not call the same operation (the process group's "
                 "timeout bounds every wait)"
             )
-        if pause:
-            time.sleep(pause)
-        pause = min(0.002, pause * 2 or 2e-5)
+        # MPI progresses a non-blocking collective only inside MPI calls: poll often at first
+        # (yielding the core), then back off so that a long wait does not burn a core
+        waited = now - start
+        time.sleep(0 if waited < 0.05 else 0.0002 if waited < 1.0 else 0.002)
 
 
 def _run(requests, finish, name: str, pg, async_op: bool):
