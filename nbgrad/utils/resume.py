@@ -48,14 +48,28 @@ def get_global_rng_state() -> dict:
     """nbgrad's global generator state (per backend), numpy's and Python's.
 
     >>> from nbgrad.utils.resume import get_global_rng_state
-    >>> sorted(get_global_rng_state())
-    ['nbgrad', 'numpy', 'python']
+    >>> {"nbgrad", "numpy", "python"} <= set(get_global_rng_state())
+    True
     """
-    return {
+    state = {
         "nbgrad": {name: mod._rng.bit_generator.state for name, mod in _backend_rngs().items()},
         "numpy": list(np.random.get_state()),
         "python": _random.getstate(),
     }
+    api = _public_rng_api()
+    if api is not None:  # nb.get_rng_state(), once nbgrad has it
+        state["nbgrad_api"] = api[0]()
+    return state
+
+
+def _public_rng_api():
+    """``(nb.get_rng_state, nb.set_rng_state)`` if the loaded nbgrad has them, else None (looked
+    up at run time: this module sits below the package's public face)."""
+    import sys
+
+    nb = sys.modules.get("nbgrad")
+    get, put = getattr(nb, "get_rng_state", None), getattr(nb, "set_rng_state", None)
+    return (get, put) if callable(get) and callable(put) else None
 
 
 def _as_tuple(x):
@@ -75,6 +89,9 @@ def set_global_rng_state(state: dict) -> None:
     for name, bit_state in state.get("nbgrad", {}).items():
         if name in rngs:
             rngs[name]._rng.bit_generator.state = bit_state
+    api = _public_rng_api()
+    if api is not None and "nbgrad_api" in state:
+        api[1](state["nbgrad_api"])
     if "numpy" in state:
         kind, keys, pos, has_gauss, cached = state["numpy"]
         np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), int(pos), int(has_gauss),
