@@ -266,6 +266,8 @@ def load(f, map_location=None, weights_only: bool = True, *, max_bytes: int | No
             raise FileNotFoundError(f"nb.load: no such file: {os.fspath(f)!r}")
         with open(f, "rb") as fh:  # closed whatever happens while reading
             return _load(fh, repr(os.fspath(f)), map_location, max_bytes)
+    if not (hasattr(f, "read") and hasattr(f, "seek")):
+        raise TypeError(f"expected str, bytes or os.PathLike object, not {type(f).__name__}")
     return _load(f, "the given file", map_location, max_bytes)
 
 
@@ -339,8 +341,11 @@ class _Archive:
             shape, fortran, dtype = fmt.read_array_header_2_0(fh, max_header_size=_NPY_HEADER_MAX)
         else:
             raise _corrupt(where, f"array {key!r}: unsupported .npy version {version}")
-        if dtype.hasobject or dtype.kind not in "biufc" or dtype.fields is not None:
-            raise _corrupt(where, f"array {key!r} cannot be read: unsupported dtype {dtype}")
+        if dtype.hasobject:
+            raise _corrupt(where, f"array {key!r} cannot be read: Object arrays cannot be "
+                           "loaded when allow_pickle=False")
+        if dtype.kind not in "biufc" or dtype.fields is not None:
+            raise _corrupt(where, f"unsupported array: array {key!r} has dtype {dtype}")
         if not isinstance(shape, tuple) or any(
                 not isinstance(d, int) or d < 0 for d in shape) or len(shape) > 64:
             raise _corrupt(where, f"array {key!r}: bad shape {shape!r}")
@@ -375,6 +380,17 @@ def _load(f, where: str, map_location, max_bytes):
     except Exception as exc:  # noqa: BLE001 - any failure reading the end record
         raise _corrupt(where, f"unreadable: {type(exc).__name__}: {exc}") from None
     if end is None:
+        try:
+            head = f.read(6)
+            f.seek(start)
+        except Exception:  # noqa: BLE001
+            head = b""
+        if size == 0 or head == b"":
+            raise _corrupt(where, "unreadable: No data left in file")
+        if head == b"\x93NUMPY":
+            raise _corrupt(where, "a single .npy array, not an .npz archive")
+        if head.startswith(b"PK"):
+            raise _corrupt(where, "unreadable: File is not a zip file")
         raise _corrupt(where, "not an .npz archive")
     if end[zipfile._ECD_ENTRIES_TOTAL] > MAX_MEMBERS:
         raise _corrupt(where, f"{end[zipfile._ECD_ENTRIES_TOTAL]} members, more than "

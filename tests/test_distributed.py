@@ -412,3 +412,31 @@ def test_a_rank_killed_mid_training_leaves_the_checkpoint_intact(tmp_path):
     state = nb.load(ckpt)
     assert state["step"] in (4, 5)
     assert set(state["model"]) == {"weight", "bias"}
+
+
+@needs_mpi
+def test_ddp_buffers_bucket_views_and_the_digits_demo(tmp_path):
+    for mod in ("sklearn", "tqdm", "matplotlib"):
+        pytest.importorskip(mod)
+    rc, out, _ = run_job(tmp_path, """
+    dist.init_process_group("mpi", timeout=120)
+    r = dist.get_rank()
+    net = nb.nn.Linear(3, 2).double()
+    net.register_buffer("count", nb.tensor([float(r + 10)]))
+    ddp = DDP(net, gradient_as_bucket_view=True)
+    assert net.count.tolist() == [10.0]                 # rank 0's buffer everywhere
+    x = nb.tensor(np.full((1, 3), float(r + 1)))
+    ddp(x).sum().backward()
+    np.testing.assert_allclose(net.weight.grad.numpy(), np.full((2, 3), 1.5))
+    bucket = ddp._buckets[ddp._bucket_of[0]].buffer
+    assert np.shares_memory(net.weight.grad.numpy(), bucket)   # a view of the bucket
+    from nbgrad.examples import digits
+    code = digits.main(["--distributed", "--epochs", "1", "--lr", "3e-3", "--out",
+                        os.path.join(os.getcwd(), "digits-run")])
+    assert code == 0
+    print("DEMO OK", r)
+    """)
+    assert rc == 0, out
+    assert out.count("DEMO OK") == 2
+    assert out.count("data-parallel on 2 ranks") == 1  # rank 0 alone logs
+    assert nb.load(tmp_path / "digits-run" / "digits_mlp.nbz")["0.weight"].shape == (128, 64)

@@ -52,11 +52,21 @@ default_pg_timeout = timedelta(minutes=30)
 
 
 class DistError(RuntimeError):
-    """Base class of nbgrad.distributed's errors (a ``RuntimeError``)."""
+    """Base class of nbgrad.distributed's errors (a ``RuntimeError``).
+
+    >>> import nbgrad.distributed as dist
+    >>> issubclass(dist.DistBackendError, dist.DistError), issubclass(dist.DistError, RuntimeError)
+    (True, True)
+    """
 
 
 class DistBackendError(DistError):
-    """A collective or point-to-point operation failed or timed out."""
+    """A collective or point-to-point operation failed or timed out.
+
+    >>> import nbgrad.distributed as dist
+    >>> str(dist.DistBackendError("all_reduce timed out"))
+    'all_reduce timed out'
+    """
 
 
 class RedOpType(enum.Enum):
@@ -112,7 +122,14 @@ def _mpi_op(op):
 # ------------------------------------------------------------------------- process groups
 class ProcessGroup:
     """A set of ranks with its own MPI communicator (made by :func:`init_process_group` and
-    :func:`new_group`). ``ranks`` are global ranks in group-rank order."""
+    :func:`new_group`). ``ranks`` are global ranks in group-rank order.
+
+    On 2 ranks under mpiexec (rank r holds the values shown):
+
+    >>> pg = dist.new_group([0, 1])  # doctest: +SKIP
+    >>> pg.ranks, pg.size()  # doctest: +SKIP
+    ([0, 1], 2)
+    """
 
     def __init__(self, comm, ranks: list[int], timeout: float) -> None:
         self.comm = comm
@@ -120,11 +137,23 @@ class ProcessGroup:
         self.timeout = timeout
 
     def rank(self) -> int:
-        """This process's rank in the group."""
+        """This process's rank in the group.
+
+        On 2 ranks under mpiexec (rank r holds the values shown):
+
+        >>> dist.group.WORLD.rank() == dist.get_rank()  # doctest: +SKIP
+        True
+        """
         return self.comm.Get_rank()
 
     def size(self) -> int:
-        """The number of ranks in the group."""
+        """The number of ranks in the group.
+
+        On 2 ranks under mpiexec (rank r holds the values shown):
+
+        >>> dist.group.WORLD.size()  # doctest: +SKIP
+        2
+        """
         return self.comm.Get_size()
 
     def _group_rank(self, global_rank: int, what: str) -> int:
@@ -141,14 +170,24 @@ class ProcessGroup:
 
 class GroupMember:
     """``GroupMember.WORLD`` (the default group) and ``NON_GROUP_MEMBER`` (what
-    :func:`new_group` returns to a rank that is not in the new group)."""
+    :func:`new_group` returns to a rank that is not in the new group).
+
+    >>> import nbgrad.distributed as dist
+    >>> dist.GroupMember.WORLD is None   # before init_process_group
+    True
+    """
 
     WORLD: ProcessGroup | None = None
     NON_GROUP_MEMBER = object()
 
 
 class group:  # noqa: N801 - PyTorch's name
-    """``dist.group.WORLD``: the default process group once initialised."""
+    """``dist.group.WORLD``: the default process group once initialised.
+
+    >>> import nbgrad.distributed as dist
+    >>> dist.group.WORLD is None   # before init_process_group
+    True
+    """
 
     WORLD: ProcessGroup | None = None
 
@@ -302,19 +341,37 @@ def destroy_process_group(group: ProcessGroup | None = None) -> None:
 
 
 def get_rank(group: ProcessGroup | None = None) -> int:
-    """This process's rank in ``group`` (the default group if None); -1 if not a member."""
+    """This process's rank in ``group`` (the default group if None); -1 if not a member.
+
+    On 2 ranks under mpiexec (rank r holds the values shown):
+
+    >>> dist.get_rank(), dist.get_world_size()  # doctest: +SKIP
+    (0, 2)
+    """
     pg = _group(group)
     return -1 if pg is None else pg.rank()
 
 
 def get_world_size(group: ProcessGroup | None = None) -> int:
-    """The number of ranks in ``group`` (the default group if None); -1 if not a member."""
+    """The number of ranks in ``group`` (the default group if None); -1 if not a member.
+
+    On 2 ranks under mpiexec (rank r holds the values shown):
+
+    >>> dist.get_world_size()  # doctest: +SKIP
+    2
+    """
     pg = _group(group)
     return -1 if pg is None else pg.size()
 
 
 def get_backend(group: ProcessGroup | None = None) -> str:
-    """``"mpi"`` (the only backend)."""
+    """``"mpi"`` (the only backend).
+
+    On 2 ranks under mpiexec (rank r holds the values shown):
+
+    >>> dist.get_backend()  # doctest: +SKIP
+    'mpi'
+    """
     _group(group)
     return "mpi"
 
@@ -323,7 +380,14 @@ def new_group(ranks=None, timeout=None, backend=None, pg_options=None,
               use_local_synchronization: bool = False, group_desc=None):
     """A process group of the given global ``ranks`` (all ranks if None). As in PyTorch, every
     rank of the default group must call it; a rank not in ``ranks`` gets
-    ``GroupMember.NON_GROUP_MEMBER``."""
+    ``GroupMember.NON_GROUP_MEMBER``.
+
+    On 2 ranks under mpiexec (rank r holds the values shown):
+
+    >>> g = dist.new_group([1])  # doctest: +SKIP
+    >>> dist.get_rank(g)   # -1 on rank 0, 0 on rank 1  # doctest: +SKIP
+    -1
+    """
     world = _world()
     if backend is not None and str(backend).lower() != "mpi":
         raise ValueError(f"nbgrad.distributed supports only the 'mpi' backend, got {backend!r}")
@@ -346,7 +410,16 @@ def new_group(ranks=None, timeout=None, backend=None, pg_options=None,
 class Work:
     """The handle ``async_op=True`` returns: ``wait()`` blocks (bounded by the group's timeout)
     until the operation finished and its results are in the output tensors; ``is_completed()``
-    asks without blocking."""
+    asks without blocking.
+
+    On 2 ranks under mpiexec (rank r holds the values shown):
+
+    >>> t = nb.ones(2)  # doctest: +SKIP
+    >>> work = dist.all_reduce(t, async_op=True)  # doctest: +SKIP
+    >>> work.wait(); t  # doctest: +SKIP
+    True
+    tensor([2., 2.])
+    """
 
     def __init__(self, requests, finish, name: str, pg: ProcessGroup | None,
                  timeout: float | None = None, status=None) -> None:
@@ -368,14 +441,27 @@ class Work:
             self._result = finish()
 
     def is_completed(self) -> bool:
-        """True once the operation has finished (drives MPI's progress; never blocks)."""
+        """True once the operation has finished (drives MPI's progress; never blocks).
+
+        On 2 ranks under mpiexec (rank r holds the values shown):
+
+        >>> work = dist.barrier(async_op=True)  # doctest: +SKIP
+        >>> while not work.is_completed():  # doctest: +SKIP
+        ...     pass  # doctest: +SKIP
+        """
         if not self._done and _test(self._requests, self._status):
             self._complete()
         return self._done
 
     def wait(self, timeout=None) -> bool:
         """Wait for the operation, at most ``timeout`` (default: the process group's timeout);
-        raises :class:`DistBackendError` when the time runs out."""
+        raises :class:`DistBackendError` when the time runs out.
+
+        On 2 ranks under mpiexec (rank r holds the values shown):
+
+        >>> dist.barrier(async_op=True).wait(timeout=60)  # doctest: +SKIP
+        True
+        """
         if self._done:
             return True
         limit = self._timeout if timeout is None else _seconds(timeout)
@@ -384,7 +470,13 @@ class Work:
         return True
 
     def result(self):
-        """The operation's outputs (the output tensors), after :meth:`wait`."""
+        """The operation's outputs (the output tensors), after :meth:`wait`.
+
+        On 2 ranks under mpiexec (rank r holds the values shown):
+
+        >>> dist.all_reduce(nb.ones(1), async_op=True).result()  # doctest: +SKIP
+        [tensor([2.])]
+        """
         self.wait()
         return self._result
 
@@ -399,19 +491,21 @@ def _test(requests, status=None) -> bool:
 
 
 def _wait_all(requests, limit: float, name: str, pg, status=None) -> None:
-    deadline = time.monotonic() + limit
-    pause = 0.0
+    start = time.monotonic()
+    deadline = start + limit
     while not _test(requests, status):
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if now > deadline:
             where = f"rank {get_rank()} of {get_world_size()}" if is_initialized() else "this rank"
             raise DistBackendError(
                 f"nbgrad.distributed: {name} timed out after {limit:g} s on {where}: another "
                 "rank has failed, died or did not call the same operation (the process group's "
                 "timeout bounds every wait)"
             )
-        if pause:
-            time.sleep(pause)
-        pause = min(0.002, pause * 2 or 2e-5)
+        # MPI progresses a non-blocking collective only inside MPI calls: poll often at first
+        # (yielding the core), then back off so that a long wait does not burn a core
+        waited = now - start
+        time.sleep(0 if waited < 0.05 else 0.0002 if waited < 1.0 else 0.002)
 
 
 def _run(requests, finish, name: str, pg, async_op: bool):
@@ -479,7 +573,12 @@ def _finish_all(buffers, op=None, n: int = 1):
 
 # ------------------------------------------------------------------------- collectives
 def barrier(group: ProcessGroup | None = None, async_op: bool = False, device_ids=None):
-    """Wait until every rank of ``group`` has reached the barrier (bounded by the timeout)."""
+    """Wait until every rank of ``group`` has reached the barrier (bounded by the timeout).
+
+    On 2 ranks under mpiexec (rank r holds the values shown):
+
+    >>> dist.barrier()  # doctest: +SKIP
+    """
     pg = _group(group)
     if pg is None:
         return None
@@ -488,7 +587,16 @@ def barrier(group: ProcessGroup | None = None, async_op: bool = False, device_id
 
 def all_reduce(tensor: Tensor, op=ReduceOp.SUM, group: ProcessGroup | None = None,
                async_op: bool = False):
-    """Reduce ``tensor`` across ranks, in place on every rank (``op`` a :class:`ReduceOp`)."""
+    """Reduce ``tensor`` across ranks, in place on every rank (``op`` a :class:`ReduceOp`).
+
+    On 2 ranks under mpiexec (rank r holds the values shown):
+
+    >>> t = nb.tensor([float(dist.get_rank() + 1)])  # doctest: +SKIP
+    >>> dist.all_reduce(t); t  # doctest: +SKIP
+    tensor([3.])
+    >>> dist.all_reduce(t, op=dist.ReduceOp.AVG); t  # doctest: +SKIP
+    tensor([3.])
+    """
     pg = _group(group)
     if pg is None:
         return None
@@ -502,7 +610,14 @@ def all_reduce(tensor: Tensor, op=ReduceOp.SUM, group: ProcessGroup | None = Non
 
 def broadcast(tensor: Tensor, src: int = 0, group: ProcessGroup | None = None,
               async_op: bool = False, group_src: int | None = None):
-    """Copy ``tensor`` from global rank ``src`` into ``tensor`` on every rank of ``group``."""
+    """Copy ``tensor`` from global rank ``src`` into ``tensor`` on every rank of ``group``.
+
+    On 2 ranks under mpiexec (rank r holds the values shown):
+
+    >>> t = nb.tensor([float(dist.get_rank())])  # doctest: +SKIP
+    >>> dist.broadcast(t, src=1); t  # doctest: +SKIP
+    tensor([1.])
+    """
     pg = _group(group)
     if pg is None:
         return None
@@ -515,7 +630,14 @@ def broadcast(tensor: Tensor, src: int = 0, group: ProcessGroup | None = None,
 def reduce(tensor: Tensor, dst: int = 0, op=ReduceOp.SUM, group: ProcessGroup | None = None,
            async_op: bool = False, group_dst: int | None = None):
     """Reduce ``tensor`` across ranks into ``tensor`` on global rank ``dst`` (the others keep
-    their values)."""
+    their values).
+
+    On 2 ranks under mpiexec (rank r holds the values shown):
+
+    >>> t = nb.tensor([float(dist.get_rank() + 1)])  # doctest: +SKIP
+    >>> dist.reduce(t, dst=0); t   # on rank 0  # doctest: +SKIP
+    tensor([3.])
+    """
     pg = _group(group)
     if pg is None:
         return None
@@ -556,7 +678,14 @@ def _scatter_into(tensors, array) -> None:
 
 def all_gather(tensor_list: list, tensor: Tensor, group: ProcessGroup | None = None,
                async_op: bool = False):
-    """Gather ``tensor`` from every rank into ``tensor_list`` (one tensor per rank)."""
+    """Gather ``tensor`` from every rank into ``tensor_list`` (one tensor per rank).
+
+    On 2 ranks under mpiexec (rank r holds the values shown):
+
+    >>> out = [nb.zeros(1), nb.zeros(1)]  # doctest: +SKIP
+    >>> dist.all_gather(out, nb.tensor([float(dist.get_rank())])); out  # doctest: +SKIP
+    [tensor([0.]), tensor([1.])]
+    """
     pg = _group(group)
     if pg is None:
         return None
@@ -572,7 +701,14 @@ def all_gather(tensor_list: list, tensor: Tensor, group: ProcessGroup | None = N
 def all_gather_into_tensor(output_tensor: Tensor, input_tensor: Tensor,
                            group: ProcessGroup | None = None, async_op: bool = False):
     """Gather ``input_tensor`` from every rank into ``output_tensor`` (world size times as
-    many elements; stacked or concatenated along dim 0)."""
+    many elements; stacked or concatenated along dim 0).
+
+    On 2 ranks under mpiexec (rank r holds the values shown):
+
+    >>> out = nb.zeros(2)  # doctest: +SKIP
+    >>> dist.all_gather_into_tensor(out, nb.tensor([float(dist.get_rank())])); out  # doctest: +SKIP
+    tensor([0., 1.])
+    """
     pg = _group(group)
     if pg is None:
         return None
@@ -594,7 +730,14 @@ def all_gather_into_tensor(output_tensor: Tensor, input_tensor: Tensor,
 def gather(tensor: Tensor, gather_list: list | None = None, dst: int = 0,
            group: ProcessGroup | None = None, async_op: bool = False,
            group_dst: int | None = None):
-    """Gather ``tensor`` from every rank into ``gather_list`` on global rank ``dst``."""
+    """Gather ``tensor`` from every rank into ``gather_list`` on global rank ``dst``.
+
+    On 2 ranks under mpiexec (rank r holds the values shown):
+
+    >>> out = [nb.zeros(1), nb.zeros(1)] if dist.get_rank() == 0 else None  # doctest: +SKIP
+    >>> dist.gather(nb.tensor([float(dist.get_rank())]), out, dst=0); out  # doctest: +SKIP
+    [tensor([0.]), tensor([1.])]
+    """
     pg = _group(group)
     if pg is None:
         return None
@@ -616,7 +759,15 @@ def gather(tensor: Tensor, gather_list: list | None = None, dst: int = 0,
 def scatter(tensor: Tensor, scatter_list: list | None = None, src: int = 0,
             group: ProcessGroup | None = None, async_op: bool = False,
             group_src: int | None = None):
-    """Send ``scatter_list[i]`` from global rank ``src`` into ``tensor`` on group rank ``i``."""
+    """Send ``scatter_list[i]`` from global rank ``src`` into ``tensor`` on group rank ``i``.
+
+    On 2 ranks under mpiexec (rank r holds the values shown):
+
+    >>> root = dist.get_rank() == 0  # doctest: +SKIP
+    >>> parts = [nb.tensor([10.0]), nb.tensor([11.0])] if root else None  # doctest: +SKIP
+    >>> t = nb.zeros(1); dist.scatter(t, parts, src=0); t   # on rank 1  # doctest: +SKIP
+    tensor([11.])
+    """
     pg = _group(group)
     if pg is None:
         return None
@@ -637,7 +788,14 @@ def scatter(tensor: Tensor, scatter_list: list | None = None, src: int = 0,
 
 def reduce_scatter(output: Tensor, input_list: list, op=ReduceOp.SUM,
                    group: ProcessGroup | None = None, async_op: bool = False):
-    """Reduce ``input_list[i]`` across ranks into ``output`` on group rank ``i``."""
+    """Reduce ``input_list[i]`` across ranks into ``output`` on group rank ``i``.
+
+    On 2 ranks under mpiexec (rank r holds the values shown):
+
+    >>> t = nb.zeros(1)  # doctest: +SKIP
+    >>> dist.reduce_scatter(t, [nb.tensor([1.0]), nb.tensor([2.0])]); t  # doctest: +SKIP
+    tensor([4.])
+    """
     pg = _group(group)
     if pg is None:
         return None
@@ -653,7 +811,14 @@ def reduce_scatter(output: Tensor, input_list: list, op=ReduceOp.SUM,
 def reduce_scatter_tensor(output: Tensor, input: Tensor, op=ReduceOp.SUM,  # noqa: A002
                           group: ProcessGroup | None = None, async_op: bool = False):
     """Reduce ``input`` (world size times ``output``'s elements) across ranks and give group
-    rank ``i`` the ``i``-th chunk in ``output``."""
+    rank ``i`` the ``i``-th chunk in ``output``.
+
+    On 2 ranks under mpiexec (rank r holds the values shown):
+
+    >>> t = nb.zeros(1)  # doctest: +SKIP
+    >>> dist.reduce_scatter_tensor(t, nb.tensor([1.0, 2.0])); t   # on rank 1  # doctest: +SKIP
+    tensor([4.])
+    """
     pg = _group(group)
     if pg is None:
         return None
@@ -674,7 +839,15 @@ def reduce_scatter_tensor(output: Tensor, input: Tensor, op=ReduceOp.SUM,  # noq
 def all_to_all(output_tensor_list: list, input_tensor_list: list,
                group: ProcessGroup | None = None, async_op: bool = False):
     """Send ``input_tensor_list[i]`` to group rank ``i``; receive rank ``j``'s into
-    ``output_tensor_list[j]`` (tensors may differ in size)."""
+    ``output_tensor_list[j]`` (tensors may differ in size).
+
+    On 2 ranks under mpiexec (rank r holds the values shown):
+
+    >>> r = float(dist.get_rank())  # doctest: +SKIP
+    >>> out = [nb.zeros(1), nb.zeros(1)]  # doctest: +SKIP
+    >>> dist.all_to_all(out, [nb.tensor([10 * r]), nb.tensor([10 * r + 1])]); out  # doctest: +SKIP
+    [tensor([1.]), tensor([11.])]
+    """
     pg = _group(group)
     if pg is None:
         return None
@@ -706,7 +879,14 @@ def all_to_all(output_tensor_list: list, input_tensor_list: list,
 def all_to_all_single(output: Tensor, input: Tensor, output_split_sizes=None,  # noqa: A002
                       input_split_sizes=None, group: ProcessGroup | None = None,
                       async_op: bool = False):
-    """``all_to_all`` on single tensors split along dim 0 (equal splits when sizes are None)."""
+    """``all_to_all`` on single tensors split along dim 0 (equal splits when sizes are None).
+
+    On 2 ranks under mpiexec (rank r holds the values shown):
+
+    >>> out = nb.zeros(2)  # doctest: +SKIP
+    >>> dist.all_to_all_single(out, nb.arange(2.0) + 10 * dist.get_rank()); out  # doctest: +SKIP
+    tensor([ 1., 11.])
+    """
     pg = _group(group)
     if pg is None:
         return None
@@ -729,7 +909,14 @@ def all_to_all_single(output: Tensor, input: Tensor, output_split_sizes=None,  #
 # ------------------------------------------------------------------- point to point
 def isend(tensor: Tensor, dst: int, group: ProcessGroup | None = None, tag: int = 0,
           group_dst: int | None = None) -> Work:
-    """Start sending ``tensor`` to global rank ``dst``; returns a :class:`Work`."""
+    """Start sending ``tensor`` to global rank ``dst``; returns a :class:`Work`.
+
+    On 2 ranks under mpiexec (rank r holds the values shown):
+
+    >>> if dist.get_rank() == 0:  # doctest: +SKIP
+    ...     dist.isend(nb.tensor([5.0]), dst=1).wait()  # doctest: +SKIP
+    True
+    """
     pg = _group(group)
     peer = group_dst if group_dst is not None else pg._group_rank(dst, "dst")
     b = _Buffer(tensor)
@@ -738,7 +925,15 @@ def isend(tensor: Tensor, dst: int, group: ProcessGroup | None = None, tag: int 
 
 def irecv(tensor: Tensor, src: int | None = None, group: ProcessGroup | None = None,
           tag: int = 0, group_src: int | None = None) -> Work:
-    """Start receiving into ``tensor`` from global rank ``src`` (any rank if None)."""
+    """Start receiving into ``tensor`` from global rank ``src`` (any rank if None).
+
+    On 2 ranks under mpiexec (rank r holds the values shown):
+
+    >>> t = nb.zeros(1)  # doctest: +SKIP
+    >>> dist.irecv(t, src=0).wait(); t   # on rank 1  # doctest: +SKIP
+    True
+    tensor([5.])
+    """
     pg = _group(group)
     MPI = _mpi()
     if group_src is not None:
@@ -757,13 +952,25 @@ def irecv(tensor: Tensor, src: int | None = None, group: ProcessGroup | None = N
 
 def send(tensor: Tensor, dst: int, group: ProcessGroup | None = None, tag: int = 0,
          group_dst: int | None = None) -> None:
-    """Send ``tensor`` to global rank ``dst`` (returns when the buffer may be reused)."""
+    """Send ``tensor`` to global rank ``dst`` (returns when the buffer may be reused).
+
+    On 2 ranks under mpiexec (rank r holds the values shown):
+
+    >>> dist.send(nb.tensor([5.0]), dst=1)   # on rank 0  # doctest: +SKIP
+    """
     isend(tensor, dst, group, tag, group_dst).wait()
 
 
 def recv(tensor: Tensor, src: int | None = None, group: ProcessGroup | None = None,
          tag: int = 0, group_src: int | None = None) -> int:
-    """Receive into ``tensor`` from global rank ``src`` (any if None); returns the sender."""
+    """Receive into ``tensor`` from global rank ``src`` (any if None); returns the sender.
+
+    On 2 ranks under mpiexec (rank r holds the values shown):
+
+    >>> t = nb.zeros(1)  # doctest: +SKIP
+    >>> dist.recv(t), t   # on rank 1: the sender's rank and the values  # doctest: +SKIP
+    (0, tensor([5.]))
+    """
     work = irecv(tensor, src, group, tag, group_src)
     work.wait()
     return work._result
@@ -777,7 +984,14 @@ def _pickled(obj) -> np.ndarray:
 def broadcast_object_list(object_list: list, src: int = 0, group: ProcessGroup | None = None,
                           device=None, group_src: int | None = None) -> None:
     """Replace ``object_list``'s items on every rank by those of global rank ``src`` (pickled:
-    as in PyTorch, only use it with ranks you trust)."""
+    as in PyTorch, only use it with ranks you trust).
+
+    On 2 ranks under mpiexec (rank r holds the values shown):
+
+    >>> objs = [{"lr": 0.1}] if dist.get_rank() == 0 else [None]  # doctest: +SKIP
+    >>> dist.broadcast_object_list(objs, src=0); objs  # doctest: +SKIP
+    [{'lr': 0.1}]
+    """
     pg = _group(group)
     if pg is None:
         return
@@ -808,7 +1022,14 @@ def _allgather_bytes(pg: ProcessGroup, payload: np.ndarray, name: str) -> list[b
 
 
 def all_gather_object(object_list: list, obj, group: ProcessGroup | None = None) -> None:
-    """Fill ``object_list`` (one slot per rank) with ``obj`` from every rank (pickled)."""
+    """Fill ``object_list`` (one slot per rank) with ``obj`` from every rank (pickled).
+
+    On 2 ranks under mpiexec (rank r holds the values shown):
+
+    >>> objs = [None, None]  # doctest: +SKIP
+    >>> dist.all_gather_object(objs, {"rank": dist.get_rank()}); objs  # doctest: +SKIP
+    [{'rank': 0}, {'rank': 1}]
+    """
     pg = _group(group)
     if pg is None:
         return
@@ -819,7 +1040,14 @@ def all_gather_object(object_list: list, obj, group: ProcessGroup | None = None)
 
 def gather_object(obj, object_gather_list: list | None = None, dst: int = 0,
                   group: ProcessGroup | None = None, group_dst: int | None = None) -> None:
-    """Gather ``obj`` from every rank into ``object_gather_list`` on global rank ``dst``."""
+    """Gather ``obj`` from every rank into ``object_gather_list`` on global rank ``dst``.
+
+    On 2 ranks under mpiexec (rank r holds the values shown):
+
+    >>> objs = [None, None] if dist.get_rank() == 0 else None  # doctest: +SKIP
+    >>> dist.gather_object(dist.get_rank(), objs, dst=0); objs   # on rank 0  # doctest: +SKIP
+    [0, 1]
+    """
     pg = _group(group)
     if pg is None:
         return

@@ -17,7 +17,12 @@ __all__ = ["find_mpiexec", "build_command", "main"]
 
 
 def find_mpiexec() -> str:
-    """The ``mpiexec`` to use: next to ``sys.executable``, else on ``PATH``."""
+    """The ``mpiexec`` to use: next to ``sys.executable``, else on ``PATH``.
+
+    >>> from nbgrad.distributed.run import find_mpiexec
+    >>> find_mpiexec().endswith("mpiexec")  # doctest: +SKIP
+    True
+    """
     here = os.path.join(os.path.dirname(sys.executable), "mpiexec")
     if os.access(here, os.X_OK):
         return here
@@ -63,7 +68,11 @@ def build_command(argv: list[str] | None = None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Replace this process by mpiexec."""
+    """Replace this process by mpiexec.
+
+    >>> from nbgrad.distributed.run import main
+    >>> main(["--nproc-per-node", "2", "train.py"])  # doctest: +SKIP
+    """
     cmd = build_command(argv)
     os.execv(cmd[0], cmd)
 

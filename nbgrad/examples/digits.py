@@ -153,7 +153,6 @@ def _run(epochs, batch_size, lr, seed, device, out, hidden, progress, plot, log,
          distributed=False) -> dict:
     start = time.perf_counter()
     if distributed:
-
         if not dist.is_initialized():
             dist.init_process_group("mpi")
         rank, world = dist.get_rank(), dist.get_world_size()

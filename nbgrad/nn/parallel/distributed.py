@@ -226,8 +226,9 @@ class DistributedDataParallel(Module):
                 f"parameter takes part in the loss. Parameters which did not receive grad on rank "
                 f"{dist.get_rank()}: {', '.join(missing)}"
             )
-        sync = self.require_backward_grad_sync and self.module.training
-        if sync and self.broadcast_buffers and self._world > 1:
+        sync = self.require_backward_grad_sync
+        # buffers only in training mode: an evaluation forward on rank 0 alone must not block
+        if sync and self.module.training and self.broadcast_buffers and self._world > 1:
             src = self._pg.ranks[0]
             with no_grad():
                 for b in self.module.buffers():
