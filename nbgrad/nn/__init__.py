@@ -1,6 +1,6 @@
 """``nb.nn``: modules, parameters, initialisers and functional forms for building models."""
 
-from nbgrad.nn import activation, functional, init, utils
+from nbgrad.nn import activation, functional, init, parallel, utils
 from nbgrad.nn.activation import *  # noqa: F403  (ELU ... Softmax2d)
 from nbgrad.nn.container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from nbgrad.nn.conv import (
@@ -126,7 +126,7 @@ from nbgrad.nn.transformer import (
 )
 
 __all__ = [
-    "functional", "init", "Module", "Parameter", "Sequential", "ModuleList", "Identity",
+    "functional", "init", "parallel", "Module", "Parameter", "Sequential", "ModuleList", "Identity",
     "Linear", "Embedding", "LayerNorm", "Dropout", "ReLU", "GELU", "SiLU", "Tanh", "Sigmoid",
     "Softmax", "LogSoftmax", "Flatten", "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss",
     "BCELoss", "BCEWithLogitsLoss", *activation.__all__,
