@@ -11,7 +11,9 @@ from nbgrad.ops import (  # noqa: F401  (importing an op module declares its pub
     join,
     linalg,
     reduce,
+    scan,
     shape,
+    sorting,
 )
 from nbgrad.ops._register import functions as _functions
 
