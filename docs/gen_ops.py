@@ -66,6 +66,11 @@ SECTIONS = [
     "Linear algebra",
     "Copying and joining",
     "Splitting (views)",
+    "Shape (composed)",
+    "Cumulative",
+    "Sorting and selection",
+    "Creation",
+    "Random",
 ]
 PROSE = {
     "Elementwise: three arguments": [

@@ -3,12 +3,14 @@ unbind (views)."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 from nbgrad import _dtype
 from nbgrad.ops._dispatch import OpDef, apply
 from nbgrad.ops._register import Doc, register
-from nbgrad.ops._shapes import parse_shape
+from nbgrad.ops._shapes import broadcast_shape, parse_shape
+from nbgrad.ops.creation import tensor, zeros
 from nbgrad.ops.shape import getitem, narrow
 from nbgrad.tensor import Tensor, _wrap_dim
 
@@ -381,7 +383,6 @@ def broadcast_shapes(*shapes) -> tuple:
     >>> nb.broadcast_shapes((2, 1), (3,))
     (2, 3)
     """
-    from nbgrad.ops._shapes import broadcast_shape
     out: tuple = ()
     for s in shapes:
         out = broadcast_shape(out, (s,) if isinstance(s, int) else tuple(s))
@@ -785,7 +786,6 @@ def meshgrid(*tensors, indexing: str | None = None) -> tuple[Tensor, ...]:
     out = [t.reshape(tuple(-1 if i == j else 1 for j in range(len(ts)))).expand(*shape)
            for i, t in enumerate(ts)]
     if swap:
-        out = [o.transpose(0, 1) for o in out]
         out[0], out[1] = out[1], out[0]
     return tuple(out)
 
@@ -817,8 +817,6 @@ def combinations(input: Tensor, r: int = 2, with_replacement: bool = False) -> T
             [1, 3],
             [2, 3]])
     """
-    import itertools
-
     if input.ndim != 1:
         raise RuntimeError(f"Expect a 1D vector, but got shape {list(input.shape)}")
     if r < 0:
@@ -829,7 +827,6 @@ def combinations(input: Tensor, r: int = 2, with_replacement: bool = False) -> T
     idx = list(f(range(input.shape[0]), r))
     if not idx:
         return input[:0].reshape(0, r)
-    from nbgrad.ops.creation import tensor
     return input[tensor(idx, device=input.device)]
 
 
@@ -842,8 +839,6 @@ def block_diag(*tensors) -> Tensor:
     tensor([[1, 2, 0],
             [0, 0, 3]])
     """
-    from nbgrad.ops.creation import zeros
-
     ts = []
     for i, t in enumerate(tensors):
         if t.ndim > 2:

@@ -273,6 +273,6 @@ def diff(input: Tensor, n: int = 1, dim: int = -1, prepend: Tensor | None = None
         if m == 0:
             break
         a, b = narrow(x, d, 1, m - 1), narrow(x, d, 0, m - 1)
-        x = (a ^ b) if x.dtype is _dtype.bool_ else a - b
+        x = (a != b) if x.dtype is _dtype.bool_ else a - b
     return x
 

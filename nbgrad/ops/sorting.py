@@ -14,6 +14,7 @@ import numpy as np
 from nbgrad.ops._register import Doc, register
 from nbgrad.ops.creation import tensor
 from nbgrad.ops.indexing import gather
+from nbgrad.ops.join import stack
 from nbgrad.ops.scan import ValuesIndices, host
 from nbgrad.tensor import Tensor, _wrap_dim
 
@@ -307,7 +308,6 @@ def _quantile(name, input, q, dim, keepdim, interpolation, ignore_nan):
         elif dim is None:
             v = v.reshape((1,) * input.ndim)
         outs.append(v)
-    from nbgrad.ops.join import stack
     out = stack(outs, 0)
     return out[0] if scalar_q or qt.ndim == 0 else out
 
