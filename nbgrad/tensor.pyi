@@ -437,6 +437,53 @@ class Tensor:
     def bmm(a: Tensor, b: Tensor) -> Tensor: ...
     def dot(a: Tensor, b: Tensor) -> Tensor: ...
     def outer(a: Tensor, b: Tensor) -> Tensor: ...
+    # declared in nbgrad.ops.random
+    def multinomial(
+        input: Tensor,
+        num_samples: builtins.int,
+        replacement: builtins.bool = False,
+        *,
+        generator=None,
+    ) -> Tensor: ...
+    def bernoulli(input: Tensor, p: builtins.float | None = None, *, generator=None) -> Tensor: ...
+    def uniform_(
+        x: Tensor,
+        a: builtins.float = 0.0,
+        b: builtins.float = 1.0,
+        *,
+        generator=None,
+    ) -> Tensor: ...
+    def normal_(
+        x: Tensor,
+        mean: builtins.float = 0.0,
+        std: builtins.float = 1.0,
+        *,
+        generator=None,
+    ) -> Tensor: ...
+    def bernoulli_(x: Tensor, p=0.5, *, generator=None) -> Tensor: ...
+    def exponential_(x: Tensor, lambd: builtins.float = 1.0, *, generator=None) -> Tensor: ...
+    def geometric_(x: Tensor, p: builtins.float, *, generator=None) -> Tensor: ...
+    def log_normal_(
+        x: Tensor,
+        mean: builtins.float = 1.0,
+        std: builtins.float = 2.0,
+        *,
+        generator=None,
+    ) -> Tensor: ...
+    def cauchy_(
+        x: Tensor,
+        median: builtins.float = 0.0,
+        sigma: builtins.float = 1.0,
+        *,
+        generator=None,
+    ) -> Tensor: ...
+    def random_(
+        x: Tensor,
+        from_: builtins.int = 0,
+        to: builtins.int | None = None,
+        *,
+        generator=None,
+    ) -> Tensor: ...
     # declared in nbgrad.ops.reduce
     def sum(x: Tensor, dim=None, keepdim: builtins.bool = False, *, dtype=None) -> Tensor: ...
     def mean(x: Tensor, dim=None, keepdim: builtins.bool = False, *, dtype=None) -> Tensor: ...

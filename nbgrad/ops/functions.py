@@ -10,6 +10,7 @@ from nbgrad.ops import (  # noqa: F401  (importing an op module declares its pub
     indexing,
     join,
     linalg,
+    random,
     reduce,
     scan,
     shape,

@@ -12,9 +12,9 @@ from nbgrad.tensor import Tensor
 
 __all__ = [
     "tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "arange", "linspace",
-    "eye", "rand", "randn", "randint", "manual_seed", "zeros_like", "ones_like", "empty_like",
-    "rand_like", "randn_like", "full_like", "neg", "abs", "sign", "exp", "log", "sin", "cos",
-    "tanh", "sigmoid", "relu", "sqrt", "reciprocal", "rsqrt", "log1p", "expm1", "tan", "erf",
+    "eye", "Generator", "rand", "randn", "randint", "manual_seed", "zeros_like", "ones_like",
+    "empty_like", "rand_like", "randn_like", "full_like", "neg", "abs", "sign", "exp", "log", "sin",
+    "cos", "tanh", "sigmoid", "relu", "sqrt", "reciprocal", "rsqrt", "log1p", "expm1", "tan", "erf",
     "gelu", "silu", "softplus", "floor", "ceil", "round", "add", "sub", "mul", "div", "pow",
     "maximum", "minimum", "floor_divide", "remainder", "atan2", "arctan2", "clamp_min", "clamp_max",
     "eq", "ne", "lt", "le", "gt", "ge", "where", "clamp", "clip", "reshape", "flatten", "squeeze",
@@ -28,11 +28,13 @@ __all__ = [
     "atleast_2d", "atleast_3d", "hstack", "vstack", "row_stack", "dstack", "column_stack",
     "tensor_split", "hsplit", "vsplit", "dsplit", "split_with_sizes", "select", "narrow_copy",
     "meshgrid", "cartesian_prod", "combinations", "block_diag", "matmul", "mm", "bmm", "dot",
-    "outer", "sum", "mean", "prod", "amax", "amin", "max", "min", "argmax", "argmin", "var", "std",
-    "var_mean", "std_mean", "logsumexp", "norm", "all", "any", "count_nonzero", "nansum", "nanmean",
-    "aminmax", "isclose", "allclose", "equal", "cumsum", "cumprod", "cummax", "cummin",
-    "logcumsumexp", "diff", "sort", "argsort", "msort", "topk", "kthvalue", "median", "nanmedian",
-    "mode", "quantile", "nanquantile", "unique", "unique_consecutive", "searchsorted", "bucketize",
+    "outer", "seed", "initial_seed", "get_rng_state", "set_rng_state", "randperm", "multinomial",
+    "bernoulli", "normal", "poisson", "randint_like", "sum", "mean", "prod", "amax", "amin", "max",
+    "min", "argmax", "argmin", "var", "std", "var_mean", "std_mean", "logsumexp", "norm", "all",
+    "any", "count_nonzero", "nansum", "nanmean", "aminmax", "isclose", "allclose", "equal",
+    "cumsum", "cumprod", "cummax", "cummin", "logcumsumexp", "diff", "sort", "argsort", "msort",
+    "topk", "kthvalue", "median", "nanmedian", "mode", "quantile", "nanquantile", "unique",
+    "unique_consecutive", "searchsorted", "bucketize",
 ]
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor: ...
@@ -78,11 +80,28 @@ def eye(
     requires_grad: bool = False,
 ) -> Tensor: ...
 
-def rand(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor: ...
+def Generator(device='cpu') -> None: ...
 
-def randn(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor: ...
+def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor: ...
 
-def randint(low, high=None, size=(), *, dtype=None, device=None) -> Tensor: ...
+def randn(
+    *size,
+    generator=None,
+    dtype=None,
+    device=None,
+    requires_grad: bool = False,
+) -> Tensor: ...
+
+def randint(
+    low,
+    high=None,
+    size=(),
+    *,
+    generator=None,
+    dtype=None,
+    device=None,
+    requires_grad: bool = False,
+) -> Tensor: ...
 
 def manual_seed(seed: int) -> None: ...
 
@@ -378,6 +397,56 @@ def bmm(a: Tensor, b: Tensor) -> Tensor: ...
 def dot(a: Tensor, b: Tensor) -> Tensor: ...
 
 def outer(a: Tensor, b: Tensor) -> Tensor: ...
+
+def seed() -> int: ...
+
+def initial_seed() -> int: ...
+
+def get_rng_state() -> Tensor: ...
+
+def set_rng_state(new_state: Tensor) -> None: ...
+
+def randperm(
+    n: int,
+    *,
+    generator=None,
+    dtype=None,
+    device=None,
+    requires_grad: bool = False,
+) -> Tensor: ...
+
+def multinomial(
+    input: Tensor,
+    num_samples: int,
+    replacement: bool = False,
+    *,
+    generator=None,
+) -> Tensor: ...
+
+def bernoulli(input: Tensor, p: float | None = None, *, generator=None) -> Tensor: ...
+
+def normal(
+    mean,
+    std=1.0,
+    size=None,
+    *,
+    generator=None,
+    dtype=None,
+    device=None,
+    requires_grad: bool = False,
+) -> Tensor: ...
+
+def poisson(input: Tensor, generator=None) -> Tensor: ...
+
+def randint_like(
+    input: Tensor,
+    low: int = 0,
+    high: int | None = None,
+    *,
+    dtype=None,
+    device=None,
+    generator=None,
+) -> Tensor: ...
 
 def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor: ...
 
