@@ -72,6 +72,11 @@ SECTIONS = [
     "Copying and joining",
     "Splitting (views)",
     "Convolution and pooling",
+    "Shape (composed)",
+    "Cumulative",
+    "Sorting and selection",
+    "Creation",
+    "Random",
 ]
 PROSE = {
     "Convolution and pooling": [

@@ -8,7 +8,16 @@
 tensor([2., 4., 6.])
 """
 
-from nbgrad import autograd, cuda, func, nn, ops, optim, utils
+from nbgrad import (
+    autograd,
+    cuda,
+    func,
+    nn,
+    ops,
+    optim,
+    random,  # noqa: E402  (after the op names: nb.random is the module)
+    utils,
+)
 from nbgrad._device import Device as device
 from nbgrad._dtype import DType as dtype
 from nbgrad._dtype import bool_ as bool  # noqa: A001
@@ -25,6 +34,7 @@ from nbgrad.grad_mode import (
     set_grad_enabled,
 )
 from nbgrad.nn._activations import log_softmax, softmax  # declared by nn, also nb.<name>
+from nbgrad.ops.creation import default_generator
 from nbgrad.ops.functions import *  # noqa: F403
 from nbgrad.serialization import load, save
 from nbgrad.tensor import Tensor

@@ -12,6 +12,9 @@ from nbgrad._device import Device
 from nbgrad._dtype import DType
 from nbgrad._graph import Node, VersionCounter
 from nbgrad.ops.interop import UntypedStorage
+from nbgrad.ops.reduce import MinMax
+from nbgrad.ops.scan import ValuesIndices
+from nbgrad.ops.sorting import TopK
 
 __all__ = ['Tensor']
 
@@ -95,14 +98,6 @@ class Tensor:
     def __int__(self) -> builtins.int: ...
     def __index__(self) -> builtins.int: ...
     def __repr__(self) -> str: ...
-    # declared in nbgrad.ops.closeness
-    def allclose(
-        input: Tensor,
-        other: Tensor,
-        rtol: builtins.float = 1e-05,
-        atol: builtins.float = 1e-08,
-        equal_nan: builtins.bool = False,
-    ) -> builtins.bool: ...
     # declared in nbgrad.ops.creation
     def __init__(
         self: Tensor,
@@ -486,6 +481,107 @@ class Tensor:
     def index_select(x: Tensor, dim: builtins.int, index: Tensor) -> Tensor: ...
     def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor: ...
     def masked_fill_(x: Tensor, mask: Tensor, value) -> Tensor: ...
+    def scatter(
+        input: Tensor,
+        dim: builtins.int,
+        index: Tensor,
+        src=None,
+        *,
+        value=None,
+        reduce: str | None = None,
+    ) -> Tensor: ...
+    def scatter_(
+        input: Tensor,
+        dim: builtins.int,
+        index: Tensor,
+        src=None,
+        *,
+        value=None,
+        reduce: str | None = None,
+    ) -> Tensor: ...
+    def scatter_reduce(
+        input: Tensor,
+        dim: builtins.int,
+        index: Tensor,
+        src: Tensor,
+        reduce: str,
+        *,
+        include_self: builtins.bool = True,
+    ) -> Tensor: ...
+    def scatter_reduce_(
+        input: Tensor,
+        dim: builtins.int,
+        index: Tensor,
+        src: Tensor,
+        reduce: str,
+        *,
+        include_self: builtins.bool = True,
+    ) -> Tensor: ...
+    def index_add(
+        input: Tensor,
+        dim: builtins.int,
+        index: Tensor,
+        source: Tensor,
+        *,
+        alpha=1,
+    ) -> Tensor: ...
+    def index_add_(
+        input: Tensor,
+        dim: builtins.int,
+        index: Tensor,
+        source: Tensor,
+        *,
+        alpha=1,
+    ) -> Tensor: ...
+    def index_copy(input: Tensor, dim: builtins.int, index: Tensor, source: Tensor) -> Tensor: ...
+    def index_copy_(input: Tensor, dim: builtins.int, index: Tensor, source: Tensor) -> Tensor: ...
+    def index_fill(input: Tensor, dim: builtins.int, index: Tensor, value) -> Tensor: ...
+    def index_fill_(input: Tensor, dim: builtins.int, index: Tensor, value) -> Tensor: ...
+    def index_put(
+        input: Tensor,
+        indices,
+        values: Tensor,
+        accumulate: builtins.bool = False,
+    ) -> Tensor: ...
+    def index_put_(
+        input: Tensor,
+        indices,
+        values: Tensor,
+        accumulate: builtins.bool = False,
+    ) -> Tensor: ...
+    def masked_select(input: Tensor, mask: Tensor) -> Tensor: ...
+    def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor: ...
+    def masked_scatter_(input: Tensor, mask: Tensor, source: Tensor) -> Tensor: ...
+    def nonzero(input: Tensor, *, as_tuple: builtins.bool = False): ...
+    def argwhere(input: Tensor) -> Tensor: ...
+    def take(input: Tensor, index: Tensor) -> Tensor: ...
+    def put(
+        input: Tensor,
+        index: Tensor,
+        source: Tensor,
+        accumulate: builtins.bool = False,
+    ) -> Tensor: ...
+    def put_(
+        input: Tensor,
+        index: Tensor,
+        source: Tensor,
+        accumulate: builtins.bool = False,
+    ) -> Tensor: ...
+    def diagonal(
+        input: Tensor,
+        offset: builtins.int = 0,
+        dim1: builtins.int = 0,
+        dim2: builtins.int = 1,
+    ) -> Tensor: ...
+    def diag_embed(
+        input: Tensor,
+        offset: builtins.int = 0,
+        dim1: builtins.int = -2,
+        dim2: builtins.int = -1,
+    ) -> Tensor: ...
+    def diag(input: Tensor, diagonal: builtins.int = 0) -> Tensor: ...
+    def diagflat(input: Tensor, offset: builtins.int = 0) -> Tensor: ...
+    def trace(input: Tensor) -> Tensor: ...
     # declared in nbgrad.ops.inplace_views
     def as_strided(
         input: Tensor,
@@ -511,6 +607,44 @@ class Tensor:
     def flip(x: Tensor, *dims) -> Tensor: ...
     def tril(x: Tensor, diagonal: builtins.int = 0) -> Tensor: ...
     def triu(x: Tensor, diagonal: builtins.int = 0) -> Tensor: ...
+    def movedim(input: Tensor, source, destination) -> Tensor: ...
+    def moveaxis(input: Tensor, source, destination) -> Tensor: ...
+    def swapaxes(input: Tensor, axis0: builtins.int, axis1: builtins.int) -> Tensor: ...
+    def swapdims(input: Tensor, axis0: builtins.int, axis1: builtins.int) -> Tensor: ...
+    def unflatten(input: Tensor, dim: builtins.int, sizes) -> Tensor: ...
+    def broadcast_to(input: Tensor, size) -> Tensor: ...
+    def tile(input: Tensor, dims) -> Tensor: ...
+    def roll(input: Tensor, shifts, dims=None) -> Tensor: ...
+    def rot90(input: Tensor, k: builtins.int = 1, dims=(0, 1)) -> Tensor: ...
+    def tensor_split(
+        input: Tensor,
+        indices_or_sections,
+        dim: builtins.int = 0,
+    ) -> tuple[Tensor, ...]: ...
+    def hsplit(input: Tensor, indices_or_sections) -> tuple[Tensor, ...]: ...
+    def vsplit(input: Tensor, indices_or_sections) -> tuple[Tensor, ...]: ...
+    def dsplit(input: Tensor, indices_or_sections) -> tuple[Tensor, ...]: ...
+    def split_with_sizes(
+        input: Tensor,
+        split_sizes,
+        dim: builtins.int = 0,
+    ) -> tuple[Tensor, ...]: ...
+    def select(input: Tensor, dim: builtins.int, index: builtins.int) -> Tensor: ...
+    def narrow_copy(
+        input: Tensor,
+        dim: builtins.int,
+        start: builtins.int,
+        length: builtins.int,
+    ) -> Tensor: ...
+    def view_as(input: Tensor, other: Tensor) -> Tensor: ...
+    def reshape_as(input: Tensor, other: Tensor) -> Tensor: ...
+    def type_as(input: Tensor, other: Tensor) -> Tensor: ...
+    def unfold(
+        input: Tensor,
+        dimension: builtins.int,
+        size: builtins.int,
+        step: builtins.int,
+    ) -> Tensor: ...
     # declared in nbgrad.ops.linalg
     def matmul(a: Tensor, b: Tensor) -> Tensor: ...
     def __matmul__(a: Tensor, b: Tensor) -> Tensor: ...
@@ -518,6 +652,53 @@ class Tensor:
     def bmm(a: Tensor, b: Tensor) -> Tensor: ...
     def dot(a: Tensor, b: Tensor) -> Tensor: ...
     def outer(a: Tensor, b: Tensor) -> Tensor: ...
+    # declared in nbgrad.ops.random
+    def multinomial(
+        input: Tensor,
+        num_samples: builtins.int,
+        replacement: builtins.bool = False,
+        *,
+        generator=None,
+    ) -> Tensor: ...
+    def bernoulli(input: Tensor, p: builtins.float | None = None, *, generator=None) -> Tensor: ...
+    def uniform_(
+        x: Tensor,
+        a: builtins.float = 0.0,
+        b: builtins.float = 1.0,
+        *,
+        generator=None,
+    ) -> Tensor: ...
+    def normal_(
+        x: Tensor,
+        mean: builtins.float = 0.0,
+        std: builtins.float = 1.0,
+        *,
+        generator=None,
+    ) -> Tensor: ...
+    def bernoulli_(x: Tensor, p=0.5, *, generator=None) -> Tensor: ...
+    def exponential_(x: Tensor, lambd: builtins.float = 1.0, *, generator=None) -> Tensor: ...
+    def geometric_(x: Tensor, p: builtins.float, *, generator=None) -> Tensor: ...
+    def log_normal_(
+        x: Tensor,
+        mean: builtins.float = 1.0,
+        std: builtins.float = 2.0,
+        *,
+        generator=None,
+    ) -> Tensor: ...
+    def cauchy_(
+        x: Tensor,
+        median: builtins.float = 0.0,
+        sigma: builtins.float = 1.0,
+        *,
+        generator=None,
+    ) -> Tensor: ...
+    def random_(
+        x: Tensor,
+        from_: builtins.int = 0,
+        to: builtins.int | None = None,
+        *,
+        generator=None,
+    ) -> Tensor: ...
     # declared in nbgrad.ops.reduce
     def sum(x: Tensor, dim=None, keepdim: builtins.bool = False, *, dtype=None) -> Tensor: ...
     def mean(x: Tensor, dim=None, keepdim: builtins.bool = False, *, dtype=None) -> Tensor: ...
@@ -553,6 +734,111 @@ class Tensor:
         *,
         dtype=None,
     ) -> Tensor: ...
+    def all(x: Tensor, dim=None, keepdim: builtins.bool = False) -> Tensor: ...
+    def any(x: Tensor, dim=None, keepdim: builtins.bool = False) -> Tensor: ...
+    def count_nonzero(x: Tensor, dim=None) -> Tensor: ...
+    def nansum(x: Tensor, dim=None, keepdim: builtins.bool = False, *, dtype=None) -> Tensor: ...
+    def nanmean(x: Tensor, dim=None, keepdim: builtins.bool = False, *, dtype=None) -> Tensor: ...
+    def aminmax(x: Tensor, *, dim=None, keepdim: builtins.bool = False) -> MinMax: ...
+    def isclose(
+        input: Tensor,
+        other: Tensor,
+        rtol: builtins.float = 1e-05,
+        atol: builtins.float = 1e-08,
+        equal_nan: builtins.bool = False,
+    ) -> Tensor: ...
+    def allclose(
+        input: Tensor,
+        other: Tensor,
+        rtol: builtins.float = 1e-05,
+        atol: builtins.float = 1e-08,
+        equal_nan: builtins.bool = False,
+    ) -> builtins.bool: ...
+    def equal(input: Tensor, other: Tensor) -> builtins.bool: ...
+    # declared in nbgrad.ops.scan
+    def cumsum(input: Tensor, dim: builtins.int, *, dtype=None) -> Tensor: ...
+    def cumsum_(input: Tensor, dim: builtins.int, *, dtype=None) -> Tensor: ...
+    def cumprod(input: Tensor, dim: builtins.int, *, dtype=None) -> Tensor: ...
+    def cumprod_(input: Tensor, dim: builtins.int, *, dtype=None) -> Tensor: ...
+    def cummax(input: Tensor, dim: builtins.int) -> ValuesIndices: ...
+    def cummin(input: Tensor, dim: builtins.int) -> ValuesIndices: ...
+    def logcumsumexp(input: Tensor, dim: builtins.int) -> Tensor: ...
+    def diff(
+        input: Tensor,
+        n: builtins.int = 1,
+        dim: builtins.int = -1,
+        prepend: Tensor | None = None,
+        append: Tensor | None = None,
+    ) -> Tensor: ...
+    # declared in nbgrad.ops.sorting
+    def sort(
+        input: Tensor,
+        dim: builtins.int = -1,
+        descending: builtins.bool = False,
+        *,
+        stable: builtins.bool = False,
+    ) -> ValuesIndices: ...
+    def argsort(
+        input: Tensor,
+        dim: builtins.int = -1,
+        descending: builtins.bool = False,
+        *,
+        stable: builtins.bool = False,
+    ) -> Tensor: ...
+    def msort(input: Tensor) -> Tensor: ...
+    def topk(
+        input: Tensor,
+        k: builtins.int,
+        dim: builtins.int = -1,
+        largest: builtins.bool = True,
+        sorted: builtins.bool = True,
+    ) -> TopK: ...
+    def kthvalue(
+        input: Tensor,
+        k: builtins.int,
+        dim: builtins.int = -1,
+        keepdim: builtins.bool = False,
+    ) -> ValuesIndices: ...
+    def median(input: Tensor, dim: builtins.int | None = None, keepdim: builtins.bool = False): ...
+    def nanmedian(
+        input: Tensor,
+        dim: builtins.int | None = None,
+        keepdim: builtins.bool = False,
+    ): ...
+    def mode(
+        input: Tensor,
+        dim: builtins.int = -1,
+        keepdim: builtins.bool = False,
+    ) -> ValuesIndices: ...
+    def quantile(
+        input: Tensor,
+        q,
+        dim: builtins.int | None = None,
+        keepdim: builtins.bool = False,
+        *,
+        interpolation: str = 'linear',
+    ) -> Tensor: ...
+    def nanquantile(
+        input: Tensor,
+        q,
+        dim: builtins.int | None = None,
+        keepdim: builtins.bool = False,
+        *,
+        interpolation: str = 'linear',
+    ) -> Tensor: ...
+    def unique(
+        input: Tensor,
+        sorted: builtins.bool = True,
+        return_inverse: builtins.bool = False,
+        return_counts: builtins.bool = False,
+        dim: builtins.int | None = None,
+    ): ...
+    def unique_consecutive(
+        input: Tensor,
+        return_inverse: builtins.bool = False,
+        return_counts: builtins.bool = False,
+        dim: builtins.int | None = None,
+    ): ...
     # declared in nbgrad.autograd.engine
     def backward(
         self: Tensor,

@@ -23,7 +23,7 @@ LAYERS = [
     (4, ("nbgrad.ops",)),
     (5, ("nbgrad.autograd",)),
     (6, ("nbgrad.nn", "nbgrad.optim", "nbgrad.utils", "nbgrad.fusion", "nbgrad.serialization",
-         "nbgrad.distributed", "nbgrad.cuda", "nbgrad.func")),
+         "nbgrad.distributed", "nbgrad.cuda", "nbgrad.func", "nbgrad.random", "nbgrad.linalg")),
     (7, ("nbgrad.examples",)),
 ]
 

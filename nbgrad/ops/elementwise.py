@@ -1968,8 +1968,12 @@ del _op, _key, _fn
 
 
 @register(function=True, doc=TERNARY["where"])
-def where(condition: Tensor, input: Tensor | float, other: Tensor | float) -> Tensor:
-    """``input`` where ``condition`` is true, else ``other`` (broadcast; differentiable in both)."""
+def where(condition: Tensor, input: Tensor | float | None = None,
+          other: Tensor | float | None = None) -> Tensor:
+    """``input`` where ``condition`` is true, else ``other`` (broadcast; differentiable in both).
+    With ``condition`` alone: ``nonzero(condition, as_tuple=True)``."""
+    if input is None and other is None and isinstance(condition, Tensor):
+        return condition.nonzero(as_tuple=True)
     if not isinstance(condition, Tensor) or condition.dtype is not _dtype.bool_:
         got = condition.dtype.name if isinstance(condition, Tensor) else type(condition).__name__
         raise TypeError(f"where expected condition to be a boolean tensor, but got {got}")

@@ -4,7 +4,6 @@ declared in the op registry (``ops/_register.py``), once each op module has decl
 from __future__ import annotations
 
 from nbgrad.ops import (  # noqa: F401  (importing an op module declares its public names)
-    closeness,
     conv,
     creation,
     device,
@@ -15,9 +14,12 @@ from nbgrad.ops import (  # noqa: F401  (importing an op module declares its pub
     join,
     linalg,
     pooling,
+    random,
     reduce,
     resample,
+    scan,
     shape,
+    sorting,
 )
 from nbgrad.ops._register import functions as _functions
 

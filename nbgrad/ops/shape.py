@@ -294,7 +294,7 @@ def squeeze(x: Tensor, dim=None) -> Tensor:
         one = isinstance(dim, int)
         op = SQUEEZE_DIM if one else SQUEEZE_DIMS
         dims = {_wrap_dim(d, x.ndim) for d in ((dim,) if one else dim)}
-        dims = {d for d in dims if x.shape[d] == 1}
+        dims = {d for d in dims if x.ndim and x.shape[d] == 1}
     shape = tuple(s for d, s in enumerate(x.shape) if d not in dims)
     return apply(op, (x,), (x.shape, shape))
 
