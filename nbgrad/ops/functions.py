@@ -6,6 +6,7 @@ from __future__ import annotations
 from nbgrad.ops import (  # noqa: F401  (importing an op module declares its public names)
     creation,
     device,
+    einsum,
     elementwise,
     indexing,
     join,

@@ -28,13 +28,14 @@ __all__ = [
     "atleast_2d", "atleast_3d", "hstack", "vstack", "row_stack", "dstack", "column_stack",
     "tensor_split", "hsplit", "vsplit", "dsplit", "split_with_sizes", "select", "narrow_copy",
     "meshgrid", "cartesian_prod", "combinations", "block_diag", "matmul", "mm", "bmm", "dot",
-    "outer", "seed", "initial_seed", "get_rng_state", "set_rng_state", "randperm", "multinomial",
-    "bernoulli", "normal", "poisson", "randint_like", "sum", "mean", "prod", "amax", "amin", "max",
-    "min", "argmax", "argmin", "var", "std", "var_mean", "std_mean", "logsumexp", "norm", "all",
-    "any", "count_nonzero", "nansum", "nanmean", "aminmax", "isclose", "allclose", "equal",
-    "cumsum", "cumprod", "cummax", "cummin", "logcumsumexp", "diff", "sort", "argsort", "msort",
-    "topk", "kthvalue", "median", "nanmedian", "mode", "quantile", "nanquantile", "unique",
-    "unique_consecutive", "searchsorted", "bucketize",
+    "outer", "sum", "mean", "prod", "amax", "amin", "max", "min", "argmax", "argmin", "var", "std",
+    "var_mean", "std_mean", "logsumexp", "norm", "all", "any", "count_nonzero", "nansum", "nanmean",
+    "aminmax", "isclose", "allclose", "equal", "einsum", "tensordot", "kron", "inner", "vdot",
+    "addmm", "addbmm", "baddbmm", "mv", "addmv", "addr", "chain_matmul", "cross", "dist", "seed",
+    "initial_seed", "get_rng_state", "set_rng_state", "randperm", "multinomial", "bernoulli",
+    "normal", "poisson", "randint_like", "cumsum", "cumprod", "cummax", "cummin", "logcumsumexp",
+    "diff", "sort", "argsort", "msort", "topk", "kthvalue", "median", "nanmedian", "mode",
+    "quantile", "nanquantile", "unique", "unique_consecutive", "searchsorted", "bucketize",
 ]
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor: ...
@@ -398,56 +399,6 @@ def dot(a: Tensor, b: Tensor) -> Tensor: ...
 
 def outer(a: Tensor, b: Tensor) -> Tensor: ...
 
-def seed() -> int: ...
-
-def initial_seed() -> int: ...
-
-def get_rng_state() -> Tensor: ...
-
-def set_rng_state(new_state: Tensor) -> None: ...
-
-def randperm(
-    n: int,
-    *,
-    generator=None,
-    dtype=None,
-    device=None,
-    requires_grad: bool = False,
-) -> Tensor: ...
-
-def multinomial(
-    input: Tensor,
-    num_samples: int,
-    replacement: bool = False,
-    *,
-    generator=None,
-) -> Tensor: ...
-
-def bernoulli(input: Tensor, p: float | None = None, *, generator=None) -> Tensor: ...
-
-def normal(
-    mean,
-    std=1.0,
-    size=None,
-    *,
-    generator=None,
-    dtype=None,
-    device=None,
-    requires_grad: bool = False,
-) -> Tensor: ...
-
-def poisson(input: Tensor, generator=None) -> Tensor: ...
-
-def randint_like(
-    input: Tensor,
-    low: int = 0,
-    high: int | None = None,
-    *,
-    dtype=None,
-    device=None,
-    generator=None,
-) -> Tensor: ...
-
 def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor: ...
 
 def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor: ...
@@ -535,6 +486,84 @@ def allclose(
 ) -> bool: ...
 
 def equal(input: Tensor, other: Tensor) -> bool: ...
+
+def einsum(equation: str, *operands) -> Tensor: ...
+
+def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor: ...
+
+def kron(input: Tensor, other: Tensor) -> Tensor: ...
+
+def inner(input: Tensor, other: Tensor) -> Tensor: ...
+
+def vdot(input: Tensor, other: Tensor) -> Tensor: ...
+
+def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tensor: ...
+
+def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor: ...
+
+def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor: ...
+
+def mv(input: Tensor, vec: Tensor) -> Tensor: ...
+
+def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta=1, alpha=1) -> Tensor: ...
+
+def addr(input: Tensor, vec1: Tensor, vec2: Tensor, *, beta=1, alpha=1) -> Tensor: ...
+
+def chain_matmul(*matrices) -> Tensor: ...
+
+def cross(input: Tensor, other: Tensor, dim: int | None = None) -> Tensor: ...
+
+def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor: ...
+
+def seed() -> int: ...
+
+def initial_seed() -> int: ...
+
+def get_rng_state() -> Tensor: ...
+
+def set_rng_state(new_state: Tensor) -> None: ...
+
+def randperm(
+    n: int,
+    *,
+    generator=None,
+    dtype=None,
+    device=None,
+    requires_grad: bool = False,
+) -> Tensor: ...
+
+def multinomial(
+    input: Tensor,
+    num_samples: int,
+    replacement: bool = False,
+    *,
+    generator=None,
+) -> Tensor: ...
+
+def bernoulli(input: Tensor, p: float | None = None, *, generator=None) -> Tensor: ...
+
+def normal(
+    mean,
+    std=1.0,
+    size=None,
+    *,
+    generator=None,
+    dtype=None,
+    device=None,
+    requires_grad: bool = False,
+) -> Tensor: ...
+
+def poisson(input: Tensor, generator=None) -> Tensor: ...
+
+def randint_like(
+    input: Tensor,
+    low: int = 0,
+    high: int | None = None,
+    *,
+    dtype=None,
+    device=None,
+    generator=None,
+) -> Tensor: ...
 
 def cumsum(input: Tensor, dim: int, *, dtype=None) -> Tensor: ...
 
