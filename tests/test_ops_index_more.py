@@ -214,3 +214,27 @@ def test_reductions_and_tests():
     x = nb.tensor([1.0, float("nan"), 2.0], dtype=nb.float64, requires_grad=True)
     nb.nanmean(x).backward()
     assert x.grad.tolist() == [0.5, 0.0, 0.5]
+
+
+def test_advanced_indexing_follows_pytorch_placement():
+    x = nb.tensor(np.arange(120).reshape(2, 3, 4, 5))
+    i, j = nb.tensor([0, 1]), nb.tensor([1, 2])
+    # shapes and sums as /work/torchvenv's torch gives them
+    expected = [
+        ((i, slice(None), j), ((2, 3, 5), 1785)),
+        ((slice(None), i, slice(None), j), ((2, 2, 4), 784)),
+        ((i, 0, j), ((2, 5), 395)),
+        ((0, slice(None), i), ((3, 2, 5), 735)),  # numpy would give (2, 3, 5)
+        ((1, slice(None), [0, 2]), ((3, 2, 5), 2610)),
+        ((None, i, slice(None), j), ((2, 1, 3, 5), 1785)),
+        (((0,),), ((1, 3, 4, 5), 1770)),
+        (([0, 1], [1, 2]), ((2, 4, 5), 2780)),
+    ]
+    for index, (shape, total) in expected:
+        r = x[index]
+        assert (r.shape, r.sum().item()) == (shape, total), index
+    y = nb.zeros(2, 3, 4)
+    y[0, :, nb.tensor([1, 2])] = nb.tensor([[1.0, 2.0]] * 3)
+    assert y[0, :, 1].tolist() == [1, 1, 1] and y[0, :, 2].tolist() == [2, 2, 2]
+    a = f64(2, 3, 4)
+    assert gradcheck(lambda a: a[0, :, nb.tensor([1, 1, 3])], (a,))
