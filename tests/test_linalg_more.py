@@ -154,3 +154,12 @@ def test_linalg_gradients():
     assert gradcheck(lambda m: L.matrix_norm(m, "nuc"), (f64(3, 3),))
     assert gradcheck(lambda m: L.vector_norm(m, 3.0), (f64(3, 3),))
     assert gradcheck(lambda m: L.matrix_power(m, 3), (f64(2, 2),))
+
+
+def test_second_order_through_compositions():
+    a, b = f64(2, 3), f64(3, 2)
+    assert gradgradcheck(lambda a, b: nb.einsum("ij,jk->ik", a, b), (a, b))
+    assert gradgradcheck(lambda a: nb.linalg.vector_norm(a, 3.0), (a,))
+    assert gradgradcheck(lambda a: a.sort(1).values, (a,))
+    assert gradgradcheck(lambda a: a.scatter_reduce(1, nb.tensor([[0, 0, 1], [1, 1, 1]]),
+                                                    a, "sum"), (a,))
