@@ -428,6 +428,13 @@ class Tensor:
         size: builtins.int,
         step: builtins.int,
     ) -> Tensor: ...
+    def repeat_interleave(
+        input,
+        repeats=None,
+        dim: builtins.int | None = None,
+        *,
+        output_size: builtins.int | None = None,
+    ) -> Tensor: ...
     # declared in nbgrad.ops.linalg
     def matmul(a: Tensor, b: Tensor) -> Tensor: ...
     def __matmul__(a: Tensor, b: Tensor) -> Tensor: ...

@@ -392,3 +392,38 @@ def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:
     tensor(5.)
     """
     return norm(input - other, p)
+
+
+@register(function=True, doc=Doc("Linear algebra", "float32, float64",
+                                 "composed (zero distances get a zero gradient)"))
+def cdist(x1: Tensor, x2: Tensor, p: float = 2.0,
+          compute_mode: str = "use_mm_for_euclid_dist_if_necessary") -> Tensor:
+    """The ``p``-norm distance between each row of ``x1`` (``(..., P, M)``) and each row of
+    ``x2`` (``(..., R, M)``): a ``(..., P, R)`` tensor.
+
+    >>> import nbgrad as nb
+    >>> nb.cdist(nb.tensor([[0.0, 0.0]]), nb.tensor([[3.0, 4.0], [1.0, 0.0]]))
+    tensor([[5., 1.]])
+    """
+    if x1.ndim < 2 or x2.ndim < 2:
+        raise RuntimeError(f"cdist only supports at least 2D tensors, X1 got: {x1.ndim}D"
+                           if x1.ndim < 2 else
+                           f"cdist only supports at least 2D tensors, X2 got: {x2.ndim}D")
+    if x1.shape[-1] != x2.shape[-1]:
+        raise RuntimeError(f"X1 and X2 must have the same number of columns. X1: "
+                           f"{x1.shape[-1]} X2: {x2.shape[-1]}")
+    if not x1.dtype.is_floating_point or not x2.dtype.is_floating_point:
+        raise RuntimeError(f"cdist only supports floating-point dtypes, X1 got: "
+                           f"{x1.dtype.name.capitalize()}")
+    if p < 0:
+        raise RuntimeError(f"cdist only supports non-negative p values, got {p}")
+    a = (x1.unsqueeze(-2) - x2.unsqueeze(-3)).abs()
+    if p == math.inf:
+        return a.amax(-1)
+    if p == 0:
+        return (a != 0).to(a.dtype).sum(-1)
+    s = (a ** p).sum(-1) if p != 2 else (a * a).sum(-1)
+    zero = s == 0
+    safe = s.masked_fill(zero, 1.0)
+    root = safe.sqrt() if p == 2 else safe ** (1.0 / p)
+    return root.masked_fill(zero, 0.0)

@@ -25,15 +25,16 @@ __all__ = [
     "broadcast_to", "broadcast_shapes", "broadcast_tensors", "tile", "roll", "rot90", "atleast_1d",
     "atleast_2d", "atleast_3d", "hstack", "vstack", "row_stack", "dstack", "column_stack",
     "tensor_split", "hsplit", "vsplit", "dsplit", "split_with_sizes", "select", "narrow_copy",
-    "meshgrid", "cartesian_prod", "combinations", "block_diag", "matmul", "mm", "bmm", "dot",
-    "outer", "sum", "mean", "prod", "amax", "amin", "max", "min", "argmax", "argmin", "var", "std",
-    "var_mean", "std_mean", "logsumexp", "norm", "all", "any", "count_nonzero", "nansum", "nanmean",
-    "aminmax", "isclose", "allclose", "equal", "einsum", "tensordot", "kron", "inner", "vdot",
-    "addmm", "addbmm", "baddbmm", "mv", "addmv", "addr", "chain_matmul", "cross", "dist", "seed",
-    "initial_seed", "get_rng_state", "set_rng_state", "randperm", "multinomial", "bernoulli",
-    "normal", "poisson", "randint_like", "cumsum", "cumprod", "cummax", "cummin", "logcumsumexp",
-    "diff", "sort", "argsort", "msort", "topk", "kthvalue", "median", "nanmedian", "mode",
-    "quantile", "nanquantile", "unique", "unique_consecutive", "searchsorted", "bucketize",
+    "meshgrid", "cartesian_prod", "combinations", "block_diag", "repeat_interleave", "matmul", "mm",
+    "bmm", "dot", "outer", "sum", "mean", "prod", "amax", "amin", "max", "min", "argmax", "argmin",
+    "var", "std", "var_mean", "std_mean", "logsumexp", "norm", "all", "any", "count_nonzero",
+    "nansum", "nanmean", "aminmax", "isclose", "allclose", "equal", "einsum", "tensordot", "kron",
+    "inner", "vdot", "addmm", "addbmm", "baddbmm", "mv", "addmv", "addr", "chain_matmul", "cross",
+    "dist", "cdist", "seed", "initial_seed", "get_rng_state", "set_rng_state", "randperm",
+    "multinomial", "bernoulli", "normal", "poisson", "randint_like", "cumsum", "cumprod", "cummax",
+    "cummin", "logcumsumexp", "diff", "sort", "argsort", "msort", "topk", "kthvalue", "median",
+    "nanmedian", "mode", "quantile", "nanquantile", "unique", "unique_consecutive", "searchsorted",
+    "bucketize",
 ]
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor: ...
@@ -387,6 +388,14 @@ def combinations(input: Tensor, r: int = 2, with_replacement: bool = False) -> T
 
 def block_diag(*tensors) -> Tensor: ...
 
+def repeat_interleave(
+    input,
+    repeats=None,
+    dim: int | None = None,
+    *,
+    output_size: int | None = None,
+) -> Tensor: ...
+
 def matmul(a: Tensor, b: Tensor) -> Tensor: ...
 
 def mm(a: Tensor, b: Tensor) -> Tensor: ...
@@ -512,6 +521,13 @@ def chain_matmul(*matrices) -> Tensor: ...
 def cross(input: Tensor, other: Tensor, dim: int | None = None) -> Tensor: ...
 
 def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor: ...
+
+def cdist(
+    x1: Tensor,
+    x2: Tensor,
+    p: float = 2.0,
+    compute_mode: str = 'use_mm_for_euclid_dist_if_necessary',
+) -> Tensor: ...
 
 def seed() -> int: ...
 
