@@ -214,3 +214,49 @@ def test_reductions_and_tests():
     x = nb.tensor([1.0, float("nan"), 2.0], dtype=nb.float64, requires_grad=True)
     nb.nanmean(x).backward()
     assert x.grad.tolist() == [0.5, 0.0, 0.5]
+
+
+def test_advanced_indexing_follows_pytorch_placement():
+    x = nb.tensor(np.arange(120).reshape(2, 3, 4, 5))
+    i, j = nb.tensor([0, 1]), nb.tensor([1, 2])
+    # shapes and sums as /work/torchvenv's torch gives them
+    expected = [
+        ((i, slice(None), j), ((2, 3, 5), 1785)),
+        ((slice(None), i, slice(None), j), ((2, 2, 4), 784)),
+        ((i, 0, j), ((2, 5), 395)),
+        ((0, slice(None), i), ((3, 2, 5), 735)),  # numpy would give (2, 3, 5)
+        ((1, slice(None), [0, 2]), ((3, 2, 5), 2610)),
+        ((None, i, slice(None), j), ((2, 1, 3, 5), 1785)),
+        (((0,),), ((1, 3, 4, 5), 1770)),
+        (([0, 1], [1, 2]), ((2, 4, 5), 2780)),
+    ]
+    for index, (shape, total) in expected:
+        r = x[index]
+        assert (r.shape, r.sum().item()) == (shape, total), index
+    y = nb.zeros(2, 3, 4)
+    y[0, :, nb.tensor([1, 2])] = nb.tensor([[1.0, 2.0]] * 3)
+    assert y[0, :, 1].tolist() == [1, 1, 1] and y[0, :, 2].tolist() == [2, 2, 2]
+    a = f64(2, 3, 4)
+    assert gradcheck(lambda a: a[0, :, nb.tensor([1, 1, 3])], (a,))
+
+
+def test_repeat_interleave_and_cdist():
+    a = np.arange(6).reshape(2, 3)
+    t = nb.tensor(a)
+    assert nb.repeat_interleave(t, 2).tolist() == np.repeat(a, 2).tolist()
+    assert t.repeat_interleave(nb.tensor([1, 0, 2]), dim=1).tolist() == \
+        np.repeat(a, [1, 0, 2], axis=1).tolist()
+    assert nb.repeat_interleave(nb.tensor([2, 1])).tolist() == [0, 0, 1]
+    with pytest.raises(RuntimeError, match="same size as input along dim"):
+        t.repeat_interleave(nb.tensor([1, 2]), dim=1)
+    x1, x2 = RNG.standard_normal((2, 3, 4)), RNG.standard_normal((2, 5, 4))
+    for p in (0.0, 1.0, 2.0, 3.0, float("inf")):
+        ref = np.linalg.norm(x1[:, :, None] - x2[:, None], ord=p, axis=-1)
+        np.testing.assert_allclose(nb.cdist(nb.tensor(x1), nb.tensor(x2), p).numpy(), ref,
+                                   rtol=1e-10)
+    u, v = f64(3, 2), f64(4, 2)
+    assert gradcheck(lambda u, v: nb.cdist(u, v), (u, v))
+    assert gradcheck(lambda u: u.repeat_interleave(nb.tensor([2, 0, 1]), dim=0), (u,))
+    same = nb.tensor([[1.0, 2.0]], dtype=nb.float64, requires_grad=True)
+    nb.cdist(same, same.detach()).sum().backward()
+    assert same.grad.tolist() == [[0.0, 0.0]]

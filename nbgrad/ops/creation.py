@@ -282,11 +282,21 @@ class Generator:
 
     @property
     def device(self):
-        """The device this generator is for."""
+        """The device this generator is for.
+
+        >>> import nbgrad as nb
+        >>> nb.Generator().device
+        device(type='cpu')
+        """
         return self._device
 
     def manual_seed(self, seed: int) -> Generator:
-        """Reseed (any int; negative seeds are taken modulo 2**64); returns ``self``."""
+        """Reseed (any int; negative seeds are taken modulo 2**64); returns ``self``.
+
+        >>> import nbgrad as nb
+        >>> nb.Generator().manual_seed(4).initial_seed()
+        4
+        """
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
             raise TypeError(f"manual_seed expected a long, but got {type(seed).__name__}")
         seed = int(seed) % (1 << 64)
@@ -295,23 +305,45 @@ class Generator:
         return self
 
     def seed(self) -> int:
-        """Reseed from the operating system's entropy; returns the new seed."""
+        """Reseed from the operating system's entropy; returns the new seed.
+
+        >>> import nbgrad as nb
+        >>> g = nb.Generator()
+        >>> g.seed() == g.initial_seed()
+        True
+        """
         s = int(np.random.SeedSequence().entropy) % (1 << 63)
         self.manual_seed(s)
         return s
 
     def initial_seed(self) -> int:
-        """The seed last set."""
+        """The seed last set.
+
+        >>> import nbgrad as nb
+        >>> nb.Generator().manual_seed(2).initial_seed()
+        2
+        """
         return self._initial
 
     def get_state(self) -> Tensor:
-        """The full state as a uint8 tensor (for ``set_state``)."""
+        """The full state as a uint8 tensor (for ``set_state``).
+
+        >>> import nbgrad as nb
+        >>> nb.Generator().get_state().ndim
+        1
+        """
         state = {"state": self._rng.bit_generator.state, "initial": self._initial}
         raw = np.frombuffer(json.dumps(state).encode(), dtype=np.uint8)
         return new_tensor(raw.astype(_STATE_DTYPE), CPU, False)
 
     def set_state(self, new_state: Tensor) -> Generator:
-        """Restore a state from ``get_state``; returns ``self``."""
+        """Restore a state from ``get_state``; returns ``self``.
+
+        >>> import nbgrad as nb
+        >>> g = nb.Generator()
+        >>> g.set_state(g.get_state()) is g
+        True
+        """
         if not isinstance(new_state, Tensor) or new_state._data.dtype not in (
                 np.uint8, _STATE_DTYPE):
             raise TypeError("expected a uint8 tensor (from get_state) as the new state")

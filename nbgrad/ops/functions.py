@@ -7,6 +7,7 @@ from nbgrad.ops import (  # noqa: F401  (importing an op module declares its pub
     conv,
     creation,
     device,
+    einsum,
     elementwise,
     indexing,
     inplace_views,

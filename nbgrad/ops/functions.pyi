@@ -6,8 +6,6 @@ declares (see ``nbgrad/ops/_register.py``)."""
 import numpy as np
 
 from nbgrad.ops.reduce import MinMax
-from nbgrad.ops.scan import ValuesIndices
-from nbgrad.ops.sorting import TopK
 from nbgrad.tensor import Tensor
 
 __all__ = [
@@ -30,21 +28,23 @@ __all__ = [
     "take_along_dim", "scatter_add", "index_select", "masked_fill", "scatter", "scatter_reduce",
     "index_add", "index_copy", "index_fill", "index_put", "masked_select", "masked_scatter",
     "nonzero", "argwhere", "take", "put", "diagonal", "diag_embed", "diag", "diagflat", "trace",
-    "tril_indices", "triu_indices", "as_strided", "is_inference", "cat", "concat", "concatenate",
-    "stack", "split", "chunk", "unbind", "flip", "tril", "triu", "movedim", "moveaxis", "swapaxes",
-    "swapdims", "unflatten", "broadcast_to", "broadcast_shapes", "broadcast_tensors", "tile",
-    "roll", "rot90", "atleast_1d", "atleast_2d", "atleast_3d", "hstack", "vstack", "row_stack",
-    "dstack", "column_stack", "tensor_split", "hsplit", "vsplit", "dsplit", "split_with_sizes",
-    "select", "narrow_copy", "meshgrid", "cartesian_prod", "combinations", "block_diag", "matmul",
-    "mm", "bmm", "dot", "outer", "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d",
-    "adaptive_avg_pool1d", "adaptive_max_pool1d", "seed", "initial_seed", "get_rng_state",
-    "set_rng_state", "randperm", "multinomial", "bernoulli", "normal", "poisson", "randint_like",
-    "sum", "mean", "prod", "amax", "amin", "max", "min", "argmax", "argmin", "var", "std",
-    "var_mean", "std_mean", "logsumexp", "norm", "all", "any", "count_nonzero", "nansum", "nanmean",
-    "aminmax", "isclose", "allclose", "equal", "pixel_shuffle", "pixel_unshuffle", "cumsum",
-    "cumprod", "cummax", "cummin", "logcumsumexp", "diff", "sort", "argsort", "msort", "topk",
-    "kthvalue", "median", "nanmedian", "mode", "quantile", "nanquantile", "unique",
-    "unique_consecutive", "searchsorted", "bucketize", "softmax", "log_softmax",
+    "tril_indices", "triu_indices", "cat", "concat", "concatenate", "stack", "split", "chunk",
+    "unbind", "flip", "tril", "triu", "movedim", "moveaxis", "swapaxes", "swapdims", "unflatten",
+    "broadcast_to", "broadcast_shapes", "broadcast_tensors", "tile", "roll", "rot90", "atleast_1d",
+    "atleast_2d", "atleast_3d", "hstack", "vstack", "row_stack", "dstack", "column_stack",
+    "tensor_split", "hsplit", "vsplit", "dsplit", "split_with_sizes", "select", "narrow_copy",
+    "meshgrid", "cartesian_prod", "combinations", "block_diag", "repeat_interleave", "matmul", "mm",
+    "bmm", "dot", "outer", "sum", "mean", "prod", "amax", "amin", "max", "min", "argmax", "argmin",
+    "var", "std", "var_mean", "std_mean", "logsumexp", "norm", "all", "any", "count_nonzero",
+    "nansum", "nanmean", "aminmax", "isclose", "allclose", "equal", "einsum", "tensordot", "kron",
+    "inner", "vdot", "addmm", "addbmm", "baddbmm", "mv", "addmv", "addr", "chain_matmul", "cross",
+    "dist", "cdist", "as_strided", "is_inference", "max_pool1d", "max_pool2d", "max_pool3d",
+    "avg_pool1d", "adaptive_avg_pool1d", "adaptive_max_pool1d", "seed", "initial_seed",
+    "get_rng_state", "set_rng_state", "randperm", "multinomial", "bernoulli", "normal", "poisson",
+    "randint_like", "pixel_shuffle", "pixel_unshuffle", "cumsum", "cumprod", "cummax", "cummin",
+    "logcumsumexp", "diff", "sort", "argsort", "msort", "topk", "kthvalue", "median", "nanmedian",
+    "mode", "quantile", "nanquantile", "unique", "unique_consecutive", "searchsorted", "bucketize",
+    "softmax", "log_softmax",
 ]
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor: ...
@@ -517,10 +517,6 @@ def tril_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None
 
 def triu_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None) -> Tensor: ...
 
-def as_strided(input: Tensor, size, stride, storage_offset: int | None = None) -> Tensor: ...
-
-def is_inference(self) -> bool: ...
-
 def cat(tensors, dim: int = 0) -> Tensor: ...
 
 def concat(tensors, dim: int = 0) -> Tensor: ...
@@ -601,6 +597,14 @@ def combinations(input: Tensor, r: int = 2, with_replacement: bool = False) -> T
 
 def block_diag(*tensors) -> Tensor: ...
 
+def repeat_interleave(
+    input,
+    repeats=None,
+    dim: int | None = None,
+    *,
+    output_size: int | None = None,
+) -> Tensor: ...
+
 def matmul(a: Tensor, b: Tensor) -> Tensor: ...
 
 def mm(a: Tensor, b: Tensor) -> Tensor: ...
@@ -610,6 +614,133 @@ def bmm(a: Tensor, b: Tensor) -> Tensor: ...
 def dot(a: Tensor, b: Tensor) -> Tensor: ...
 
 def outer(a: Tensor, b: Tensor) -> Tensor: ...
+
+def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor: ...
+
+def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor: ...
+
+def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor: ...
+
+def amax(x: Tensor, dim=(), keepdim: bool = False) -> Tensor: ...
+
+def amin(x: Tensor, dim=(), keepdim: bool = False) -> Tensor: ...
+
+def max(x: Tensor, dim=None, keepdim: bool = False): ...
+
+def min(x: Tensor, dim=None, keepdim: bool = False): ...
+
+def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor: ...
+
+def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor: ...
+
+def var(
+    x: Tensor,
+    dim=None,
+    unbiased: bool | None = None,
+    keepdim: bool = False,
+    *,
+    correction=None,
+) -> Tensor: ...
+
+def std(
+    x: Tensor,
+    dim=None,
+    unbiased: bool | None = None,
+    keepdim: bool = False,
+    *,
+    correction=None,
+) -> Tensor: ...
+
+def var_mean(
+    x: Tensor,
+    dim=None,
+    unbiased: bool | None = None,
+    keepdim: bool = False,
+    *,
+    correction=None,
+) -> tuple[Tensor, Tensor]: ...
+
+def std_mean(
+    x: Tensor,
+    dim=None,
+    unbiased: bool | None = None,
+    keepdim: bool = False,
+    *,
+    correction=None,
+) -> tuple[Tensor, Tensor]: ...
+
+def logsumexp(x: Tensor, dim=None, keepdim: bool = False) -> Tensor: ...
+
+def norm(x: Tensor, p='fro', dim=None, keepdim: bool = False, *, dtype=None) -> Tensor: ...
+
+def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor: ...
+
+def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor: ...
+
+def count_nonzero(x: Tensor, dim=None) -> Tensor: ...
+
+def nansum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor: ...
+
+def nanmean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor: ...
+
+def aminmax(x: Tensor, *, dim=None, keepdim: bool = False) -> MinMax: ...
+
+def isclose(
+    input: Tensor,
+    other: Tensor,
+    rtol: float = 1e-05,
+    atol: float = 1e-08,
+    equal_nan: bool = False,
+) -> Tensor: ...
+
+def allclose(
+    input: Tensor,
+    other: Tensor,
+    rtol: float = 1e-05,
+    atol: float = 1e-08,
+    equal_nan: bool = False,
+) -> bool: ...
+
+def equal(input: Tensor, other: Tensor) -> bool: ...
+
+def einsum(equation: str, *operands) -> Tensor: ...
+
+def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor: ...
+
+def kron(input: Tensor, other: Tensor) -> Tensor: ...
+
+def inner(input: Tensor, other: Tensor) -> Tensor: ...
+
+def vdot(input: Tensor, other: Tensor) -> Tensor: ...
+
+def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tensor: ...
+
+def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor: ...
+
+def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor: ...
+
+def mv(input: Tensor, vec: Tensor) -> Tensor: ...
+
+def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta=1, alpha=1) -> Tensor: ...
+
+def addr(input: Tensor, vec1: Tensor, vec2: Tensor, *, beta=1, alpha=1) -> Tensor: ...
+
+def chain_matmul(*matrices) -> Tensor: ...
+
+def cross(input: Tensor, other: Tensor, dim: int | None = None) -> Tensor: ...
+
+def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor: ...
+
+def cdist(
+    x1: Tensor,
+    x2: Tensor,
+    p: float = 2.0,
+    compute_mode: str = 'use_mm_for_euclid_dist_if_necessary',
+) -> Tensor: ...
+
+def as_strided(input: Tensor, size, stride, storage_offset: int | None = None) -> Tensor: ...
+
+def is_inference(self) -> bool: ...
 
 def max_pool1d(
     input: Tensor,
@@ -704,94 +835,6 @@ def randint_like(
     generator=None,
 ) -> Tensor: ...
 
-def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor: ...
-
-def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor: ...
-
-def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor: ...
-
-def amax(x: Tensor, dim=(), keepdim: bool = False) -> Tensor: ...
-
-def amin(x: Tensor, dim=(), keepdim: bool = False) -> Tensor: ...
-
-def max(x: Tensor, dim=None, keepdim: bool = False): ...
-
-def min(x: Tensor, dim=None, keepdim: bool = False): ...
-
-def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor: ...
-
-def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor: ...
-
-def var(
-    x: Tensor,
-    dim=None,
-    unbiased: bool | None = None,
-    keepdim: bool = False,
-    *,
-    correction=None,
-) -> Tensor: ...
-
-def std(
-    x: Tensor,
-    dim=None,
-    unbiased: bool | None = None,
-    keepdim: bool = False,
-    *,
-    correction=None,
-) -> Tensor: ...
-
-def var_mean(
-    x: Tensor,
-    dim=None,
-    unbiased: bool | None = None,
-    keepdim: bool = False,
-    *,
-    correction=None,
-) -> tuple[Tensor, Tensor]: ...
-
-def std_mean(
-    x: Tensor,
-    dim=None,
-    unbiased: bool | None = None,
-    keepdim: bool = False,
-    *,
-    correction=None,
-) -> tuple[Tensor, Tensor]: ...
-
-def logsumexp(x: Tensor, dim=None, keepdim: bool = False) -> Tensor: ...
-
-def norm(x: Tensor, p='fro', dim=None, keepdim: bool = False, *, dtype=None) -> Tensor: ...
-
-def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor: ...
-
-def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor: ...
-
-def count_nonzero(x: Tensor, dim=None) -> Tensor: ...
-
-def nansum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor: ...
-
-def nanmean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor: ...
-
-def aminmax(x: Tensor, *, dim=None, keepdim: bool = False) -> MinMax: ...
-
-def isclose(
-    input: Tensor,
-    other: Tensor,
-    rtol: float = 1e-05,
-    atol: float = 1e-08,
-    equal_nan: bool = False,
-) -> Tensor: ...
-
-def allclose(
-    input: Tensor,
-    other: Tensor,
-    rtol: float = 1e-05,
-    atol: float = 1e-08,
-    equal_nan: bool = False,
-) -> bool: ...
-
-def equal(input: Tensor, other: Tensor) -> bool: ...
-
 def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor: ...
 
 def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor: ...
@@ -800,9 +843,9 @@ def cumsum(input: Tensor, dim: int, *, dtype=None) -> Tensor: ...
 
 def cumprod(input: Tensor, dim: int, *, dtype=None) -> Tensor: ...
 
-def cummax(input: Tensor, dim: int) -> ValuesIndices: ...
+def cummax(input: Tensor, dim: int): ...
 
-def cummin(input: Tensor, dim: int) -> ValuesIndices: ...
+def cummin(input: Tensor, dim: int): ...
 
 def logcumsumexp(input: Tensor, dim: int) -> Tensor: ...
 
@@ -814,13 +857,7 @@ def diff(
     append: Tensor | None = None,
 ) -> Tensor: ...
 
-def sort(
-    input: Tensor,
-    dim: int = -1,
-    descending: bool = False,
-    *,
-    stable: bool = False,
-) -> ValuesIndices: ...
+def sort(input: Tensor, dim: int = -1, descending: bool = False, *, stable: bool = False): ...
 
 def argsort(
     input: Tensor,
@@ -832,21 +869,15 @@ def argsort(
 
 def msort(input: Tensor) -> Tensor: ...
 
-def topk(
-    input: Tensor,
-    k: int,
-    dim: int = -1,
-    largest: bool = True,
-    sorted: bool = True,
-) -> TopK: ...
+def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True): ...
 
-def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> ValuesIndices: ...
+def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False): ...
 
 def median(input: Tensor, dim: int | None = None, keepdim: bool = False): ...
 
 def nanmedian(input: Tensor, dim: int | None = None, keepdim: bool = False): ...
 
-def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> ValuesIndices: ...
+def mode(input: Tensor, dim: int = -1, keepdim: bool = False): ...
 
 def quantile(
     input: Tensor,

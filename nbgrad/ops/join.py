@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
+
 from nbgrad import _dtype
 from nbgrad.ops._dispatch import OpDef, apply
 from nbgrad.ops._register import Doc, register
@@ -861,3 +863,49 @@ def block_diag(*tensors) -> Tensor:
         start += c
     return cat(rows, 0)
 
+
+
+@register(function=True, method=True, doc=Doc(
+    "Copying and joining", "every dtype", "summed over the copies (index_select's rule)"))
+def repeat_interleave(input, repeats=None, dim: int | None = None, *,
+                      output_size: int | None = None) -> Tensor:
+    """Each element (or slice along ``dim``) repeated ``repeats`` times in place (an int or
+    one count per element); flattened first when ``dim`` is None. With a tensor alone:
+    ``repeat_interleave(repeats)`` repeats its positions.
+
+    >>> import nbgrad as nb
+    >>> nb.repeat_interleave(nb.tensor([1, 2]), 2)
+    tensor([1, 1, 2, 2])
+    >>> nb.tensor([[1, 2], [3, 4]]).repeat_interleave(nb.tensor([1, 2]), dim=0)
+    tensor([[1, 2],
+            [3, 4],
+            [3, 4]])
+    """
+    if repeats is None:  # repeat_interleave(repeats)
+        counts = input
+        pos = np.repeat(np.arange(counts.numel()), counts._host().reshape(-1))
+        return tensor(pos.astype(np.int64), device=counts.device)
+    if dim is None:
+        input = input.reshape(-1)
+        dim = 0
+    d = _wrap_dim(dim, input.ndim)
+    n = input.shape[d] if input.ndim else 1
+    if isinstance(repeats, Tensor):
+        if repeats.ndim > 1:
+            raise RuntimeError("repeat_interleave only accept 1D vector as repeat")
+        counts = repeats._host().reshape(-1)
+        if counts.size == 1:
+            counts = np.full(n, counts[0])
+    else:
+        counts = np.full(n, int(repeats))
+    if counts.size != n:
+        raise RuntimeError(f"repeats must have the same size as input along dim, but got "
+                           f"repeats.size(0) = {counts.size} and input.size({d}) = {n}")
+    if (counts < 0).any():
+        raise RuntimeError("repeats can not be negative")
+    idx = np.repeat(np.arange(n), counts).astype(np.int64)
+    if output_size is not None and output_size != idx.size:
+        raise RuntimeError(f"repeat_interleave: output_size {output_size} does not match the "
+                           f"sum of repeats {idx.size}")
+    src = input.reshape(1) if input.ndim == 0 else input
+    return getitem(src, (slice(None),) * d + (tensor(idx, device=input.device),))

@@ -15,7 +15,7 @@ from nbgrad.ops._register import Doc, register
 from nbgrad.ops.creation import tensor, zeros
 from nbgrad.ops.indexing import gather
 from nbgrad.ops.join import cat, flip
-from nbgrad.ops.reduce import amax
+from nbgrad.ops.reduce import amax, axis_alias
 from nbgrad.ops.shape import narrow
 from nbgrad.tensor import Tensor, _wrap_dim
 
@@ -89,6 +89,7 @@ CUMSUM = HostOp("Cumsum", _cumsum_fwd, _cumsum_grad)
 
 @register(function=True, method=True, doc=Doc(
     "Cumulative", "every dtype (integers and bool give int64)", "reversed cumulative sum of g"))
+@axis_alias
 def cumsum(input: Tensor, dim: int, *, dtype=None) -> Tensor:
     """Running sum along ``dim``.
 
@@ -147,6 +148,7 @@ CUMPROD = HostOp("Cumprod", _cumprod_fwd, _cumprod_grad, saves=(True, False))
 @register(function=True, method=True, doc=Doc(
     "Cumulative", "every dtype (integers and bool give int64)",
     "reversed cumsum of g*y divided by x (exact sums where x has zeros)"))
+@axis_alias
 def cumprod(input: Tensor, dim: int, *, dtype=None) -> Tensor:
     """Running product along ``dim``.
 
@@ -203,6 +205,7 @@ def _cumext(name: str, input: Tensor, dim: int, largest: bool):
 
 @register(function=True, method=True, doc=Doc(
     "Cumulative", "every dtype", "g scattered to the running argmax"))
+@axis_alias
 def cummax(input: Tensor, dim: int) -> ValuesIndices:
     """Running maximum along ``dim`` and where it was found: ``(values, indices)``.
 
@@ -215,6 +218,7 @@ def cummax(input: Tensor, dim: int) -> ValuesIndices:
 
 @register(function=True, method=True, doc=Doc(
     "Cumulative", "every dtype", "g scattered to the running argmin"))
+@axis_alias
 def cummin(input: Tensor, dim: int) -> ValuesIndices:
     """Running minimum along ``dim`` and where it was found: ``(values, indices)``.
 
@@ -227,6 +231,7 @@ def cummin(input: Tensor, dim: int) -> ValuesIndices:
 
 @register(function=True, method=True, doc=Doc(
     "Cumulative", "float32, float64", "composed: log(cumsum(exp(x - max))) + max"))
+@axis_alias
 def logcumsumexp(input: Tensor, dim: int) -> Tensor:
     """``log(cumsum(exp(x)))`` along ``dim``, computed stably.
 
@@ -246,6 +251,7 @@ def logcumsumexp(input: Tensor, dim: int) -> Tensor:
 
 @register(function=True, method=True, doc=Doc(
     "Cumulative", "every dtype (bool: xor)", "composed: differences of slices"))
+@axis_alias
 def diff(input: Tensor, n: int = 1, dim: int = -1, prepend: Tensor | None = None,
          append: Tensor | None = None) -> Tensor:
     """The ``n``-th forward difference along ``dim``, after joining ``prepend``/``append``.

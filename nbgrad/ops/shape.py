@@ -435,8 +435,9 @@ def _normalize_index(index):
                 raise IndexError("tensors used as indices must be long, int or bool tensors")
             out.append(arr)
             basic = False
-        elif isinstance(item, (list, np.ndarray)):
-            arr = np.asarray(item)
+        elif isinstance(item, (list, tuple, np.ndarray)):
+            arr = np.asarray([_plain(v) for v in item] if isinstance(item, (list, tuple))
+                             else item)
             if arr.dtype.kind not in "iub":
                 raise IndexError(f"index arrays must be integers or bools, got {arr.dtype}")
             out.append(arr)
@@ -463,12 +464,58 @@ def _normalize_index(index):
     return tuple(out), basic
 
 
+def _plain(v):
+    """An entry of a list index: a 0-d tensor as its number, nested sequences as lists."""
+    if isinstance(v, Tensor):
+        return v.tolist()
+    if isinstance(v, (list, tuple)):
+        return [_plain(w) for w in v]
+    return v
+
+
+def _is_int(item) -> bool:
+    return isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_))
+
+
+def _split_ints(index):
+    """PyTorch applies integer indices first (as ``select``) and then the advanced part, so
+    the advanced dims land where numpy's rule would not put them: the (basic, rest) indices
+    of that two-step form, or None when the index has no integer beside a tensor/list."""
+    items = index if isinstance(index, tuple) else (index,)
+    if not any(_is_int(i) for i in items):
+        return None
+    first, rest = [], []
+    for item in items:
+        if _is_int(item):
+            first.append(item)
+        elif isinstance(item, Tensor) or isinstance(item, (list, tuple, np.ndarray)):
+            nd = item.ndim if isinstance(item, Tensor) else np.asarray(_plain(item)).ndim
+            is_bool = (item.dtype is _dtype.bool_) if isinstance(item, Tensor) else \
+                np.asarray(_plain(item)).dtype == np.bool_
+            first.extend([slice(None)] * (nd if is_bool else 1))
+            rest.append(item)
+        elif isinstance(item, (bool, np.bool_)):
+            rest.append(item)
+        elif item is None:
+            first.append(None)
+            rest.append(slice(None))
+        elif item is Ellipsis:
+            first.append(Ellipsis)
+            rest.append(Ellipsis)
+        else:  # a slice
+            first.append(item)
+            rest.append(slice(None))
+    return tuple(first), tuple(rest)
+
+
 @register(dunder="__getitem__")
 def getitem(x: Tensor, index) -> Tensor:
     """``x[index]``: basic indexing gives a view, advanced indexing a copy."""
     if x.ndim == 0 and index not in ((), Ellipsis, None):
         raise IndexError("invalid index of a 0-dim tensor. Use tensor.item() to get the number")
     idx, basic = _normalize_index(index)
+    if not basic and (split := _split_ints(index)) is not None:
+        return getitem(getitem(x, split[0]), split[1])
     if basic:
         op = SELECT if any(isinstance(i, int) for i in idx) else SLICE
         return apply(op, (x,), (idx, x.shape))
@@ -494,6 +541,9 @@ def setitem(x: Tensor, index, value) -> None:
     if not isinstance(value, (Tensor, int, float, bool)):
         value = tensor(value, dtype=x.dtype, device=x.device)
     idx, basic = _normalize_index(index)
+    if not basic and (split := _split_ints(index)) is not None:
+        setitem(getitem(x, split[0]), split[1], value)
+        return
     if basic:
         copy_(getitem(x, index), value)
     else:

@@ -15,6 +15,7 @@ from nbgrad.ops._register import Doc, register
 from nbgrad.ops.creation import tensor
 from nbgrad.ops.indexing import gather
 from nbgrad.ops.join import stack
+from nbgrad.ops.reduce import axis_alias
 from nbgrad.ops.scan import ValuesIndices, host
 from nbgrad.tensor import Tensor, _wrap_dim
 
@@ -49,6 +50,7 @@ def _dim0(x: Tensor, dim: int) -> int:
 
 @register(function=True, method=True, doc=Doc(
     "Sorting and selection", "every dtype", "g scattered back to the sorted positions"))
+@axis_alias
 def sort(input: Tensor, dim: int = -1, descending: bool = False, *,
          stable: bool = False) -> ValuesIndices:
     """Values sorted along ``dim`` and the positions they came from: ``(values, indices)``.
@@ -69,6 +71,7 @@ def sort(input: Tensor, dim: int = -1, descending: bool = False, *,
 
 @register(function=True, method=True, doc=Doc("Sorting and selection", "every dtype",
                                               "not differentiable (int64 result)"))
+@axis_alias
 def argsort(input: Tensor, dim: int = -1, descending: bool = False, *,
             stable: bool = False) -> Tensor:
     """The positions that sort ``input`` along ``dim``.
@@ -94,6 +97,7 @@ def msort(input: Tensor) -> Tensor:
 
 @register(function=True, method=True, doc=Doc(
     "Sorting and selection", "every dtype", "g scattered back to the chosen positions"))
+@axis_alias
 def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True,
          sorted: bool = True) -> TopK:  # noqa: A002
     """The ``k`` largest (or smallest) values along ``dim`` and their positions.
@@ -136,6 +140,7 @@ def _pick(input: Tensor, dim, keepdim: bool, position, name: str) -> ValuesIndic
 
 @register(function=True, method=True, doc=Doc(
     "Sorting and selection", "every dtype", "g scattered back to the chosen position"))
+@axis_alias
 def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
     """The ``k``-th smallest value along ``dim`` (1-based) and its position.
 
@@ -184,6 +189,7 @@ def _median(name: str, input: Tensor, dim, keepdim: bool, ignore_nan: bool):
 
 @register(function=True, method=True, doc=Doc(
     "Sorting and selection", "every dtype", "g at the median's position"))
+@axis_alias
 def median(input: Tensor, dim: int | None = None, keepdim: bool = False):
     """The lower median (of all values, or along ``dim`` with its position); NaN propagates.
 
@@ -198,6 +204,7 @@ def median(input: Tensor, dim: int | None = None, keepdim: bool = False):
 
 @register(function=True, method=True, doc=Doc(
     "Sorting and selection", "every dtype", "g at the median's position"))
+@axis_alias
 def nanmedian(input: Tensor, dim: int | None = None, keepdim: bool = False):
     """``median`` ignoring NaN values.
 
@@ -210,6 +217,7 @@ def nanmedian(input: Tensor, dim: int | None = None, keepdim: bool = False):
 
 @register(function=True, method=True, doc=Doc(
     "Sorting and selection", "every dtype", "g at the mode's position"))
+@axis_alias
 def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
     """The most frequent value along ``dim`` (the smallest among ties) and a position of it
     (the last).
@@ -314,6 +322,7 @@ def _quantile(name, input, q, dim, keepdim, interpolation, ignore_nan):
 
 @register(function=True, method=True, doc=Doc(
     "Sorting and selection", "float32, float64", "composed: sort, gather, lerp"))
+@axis_alias
 def quantile(input: Tensor, q, dim: int | None = None, keepdim: bool = False, *,
              interpolation: str = "linear") -> Tensor:
     """The ``q``-th quantiles (a number or 1-D tensor in [0, 1]) of all values or along ``dim``.
@@ -327,6 +336,7 @@ def quantile(input: Tensor, q, dim: int | None = None, keepdim: bool = False, *,
 
 @register(function=True, method=True, doc=Doc(
     "Sorting and selection", "float32, float64", "composed: sort, gather, lerp"))
+@axis_alias
 def nanquantile(input: Tensor, q, dim: int | None = None, keepdim: bool = False, *,
                 interpolation: str = "linear") -> Tensor:
     """``quantile`` ignoring NaN values.
