@@ -39,6 +39,7 @@ from nbgrad.autograd.function import Function
 from nbgrad.autograd.graph import saved_tensors_hooks
 from nbgrad.grad_mode import enable_grad
 from nbgrad.ops._dispatch import recording
+from nbgrad.ops.creation import default_generator
 from nbgrad.tensor import Tensor
 
 __all__ = ["checkpoint", "checkpoint_sequential", "CheckpointError"]
@@ -62,11 +63,19 @@ class CheckpointError(RuntimeError):
     """
 
 
-def _cpu_rng():
-    """The CPU generator behind ``nb.rand``/``randn``/dropout (None if not reachable)."""
+def _rng_state() -> tuple:
+    """The state of the CPU generators behind ``nb.rand``/``randn``/dropout: the default
+    ``nb.Generator`` and the CPU backend's own."""
     from nbgrad.backends.cpu import arrays
 
-    return getattr(arrays, "_rng", None)
+    return (default_generator._rng.bit_generator.state, arrays._rng.bit_generator.state)
+
+
+def _set_rng_state(state: tuple) -> None:
+    from nbgrad.backends.cpu import arrays
+
+    default_generator._rng.bit_generator.state = state[0]
+    arrays._rng.bit_generator.state = state[1]
 
 
 class _Checkpoint(Function):
@@ -75,8 +84,7 @@ class _Checkpoint(Function):
     @staticmethod
     def forward(ctx, fn, preserve_rng, *args):
         ctx.fn = fn
-        rng = _cpu_rng() if preserve_rng else None
-        ctx.rng_state = rng.bit_generator.state if rng is not None else None
+        ctx.rng_state = _rng_state() if preserve_rng else None
         ctx.tensor_slots = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
         ctx.others = [None if isinstance(a, Tensor) else a for a in args]
         ctx.save_for_backward(*(args[i] for i in ctx.tensor_slots))
@@ -90,16 +98,16 @@ class _Checkpoint(Function):
             d = t.detach()
             d.requires_grad = t.requires_grad
             args[slot] = d
-        rng = _cpu_rng()
-        if ctx.rng_state is not None and rng is not None:
-            current = rng.bit_generator.state
-            rng.bit_generator.state = ctx.rng_state
+        current = None
+        if ctx.rng_state is not None:
+            current = _rng_state()
+            _set_rng_state(ctx.rng_state)
         try:
             with enable_grad():
                 outputs = ctx.fn(*args)
         finally:
-            if ctx.rng_state is not None and rng is not None:
-                rng.bit_generator.state = current
+            if current is not None:
+                _set_rng_state(current)
         outputs = outputs if isinstance(outputs, tuple) else (outputs,)
         pairs = [(o, g) for o, g in zip(outputs, grads)
                  if isinstance(o, Tensor) and o.requires_grad and g is not None]
@@ -235,11 +243,10 @@ class _Holder:
 
         args = [a.detach().requires_grad_(a.requires_grad) if isinstance(a, Tensor) else a
                 for a in self.args]
-        rng = _cpu_rng()
         current = None
-        if self.rng_state is not None and rng is not None:
-            current = rng.bit_generator.state
-            rng.bit_generator.state = self.rng_state
+        if self.rng_state is not None:
+            current = _rng_state()
+            _set_rng_state(self.rng_state)
         try:
             with enable_grad(), saved_tensors_hooks(pack, lambda x: x):
                 self.fn(*args, **self.kwargs)
@@ -247,7 +254,7 @@ class _Holder:
             pass
         finally:
             if current is not None:
-                rng.bit_generator.state = current
+                _set_rng_state(current)
         if len(stored) != total:
             raise CheckpointError(
                 "nb.utils.checkpoint: A different number of tensors was saved during the "
@@ -275,8 +282,6 @@ def _unpack(packed):
 def _checkpoint_without_reentrant(fn, preserve_rng_state, early_stop, args, kwargs):
     if not recording():
         return fn(*args, **kwargs)
-    rng = _cpu_rng() if preserve_rng_state else None
-    holder = _Holder(fn, args, kwargs, rng.bit_generator.state if rng is not None else None,
-                     early_stop)
+    holder = _Holder(fn, args, kwargs, _rng_state() if preserve_rng_state else None, early_stop)
     with saved_tensors_hooks(holder.pack, _unpack):
         return fn(*args, **kwargs)
