@@ -23,7 +23,7 @@ LAYERS = [
     (4, ("nbgrad.ops",)),
     (5, ("nbgrad.autograd",)),
     (6, ("nbgrad.nn", "nbgrad.optim", "nbgrad.utils", "nbgrad.fusion", "nbgrad.serialization",
-         "nbgrad.cuda")),
+         "nbgrad.cuda", "nbgrad.accelerator")),
     (7, ("nbgrad.examples",)),
 ]
 
