@@ -227,6 +227,31 @@ def _w7(lib):
     return run
 
 
+ADAM = ("nbgrad.optim", "Adam", "AdamW")
+LM = ("nbgrad.nn", "Embedding", "LayerNorm", "ModuleList", "functional.gelu", "functional.softmax")
+CONV = ("nbgrad.nn", "Conv2d", "functional.max_pool2d")
+
+
+def _lm(setup):
+    def build(lib):
+        model, opt, x, y = setup(lib)
+        return lambda: common.lm_step(lib, model, opt, x, y)
+    return build
+
+
+workload("T1", "minGPT-style transformer train step (2 layers, d=64, T=32, B=16, AdamW)",
+         "≤ 1.0× (aim 0.7)", 1.0, needs=(LM, ADAM, CE))(_lm(common.gpt_setup))
+workload("T2", "makemore-style RNN train step (T=16, H=64, B=32, Adam)", "≤ 1.0×", 1.0,
+         needs=(LM, ADAM, CE))(_lm(common.rnn_setup))
+
+
+@workload("T3", "small CNN train step (2 conv + pool + linear, 1×28×28, B=64, Adam)",
+          "≤ 1.5×", 1.5, needs=(CONV, ADAM, CE))
+def _t3(lib):
+    model, opt, x, y = common.cnn_setup(lib)
+    return lambda: common.training_step(lib, model, opt, x, y)
+
+
 # ----------------------------------------------------------------- memory and cold start rows
 
 

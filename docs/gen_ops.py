@@ -32,7 +32,9 @@ OPERATORS = {
     "__add__": "a + b", "__sub__": "a - b", "__mul__": "a * b", "__truediv__": "a / b",
     "__floordiv__": "a // b", "__mod__": "a % b", "__pow__": "a ** b", "__neg__": "-x",
     "__abs__": "abs(x)", "__eq__": "a == b", "__ne__": "a != b", "__lt__": "a < b",
-    "__le__": "a <= b", "__gt__": "a > b", "__ge__": "a >= b",
+    "__le__": "a <= b", "__gt__": "a > b", "__ge__": "a >= b", "__and__": "a & b",
+    "__or__": "a | b", "__xor__": "a ^ b", "__lshift__": "a << b", "__rshift__": "a >> b",
+    "__invert__": "~x",
 }
 
 # The names a gradient rule reads, as the formulas write them.
@@ -41,6 +43,8 @@ SHORT = {"grad": "g", "out": "y"}
 # Helpers the gradient rules call, shown as the formula they compute.
 HELPERS = [
     (r"_zeros\(g\)", "0"),
+    (r"_ln\((\w+)\)", r"log(\1)"),
+    (r"apply\(_DIV_TRUNC, \((\w+), (\w+)\)\)", r"trunc(\1 / \2)"),
     (r"_tie_split\((.+?), (.+?)\)", r"((\1) + (\2) / 2)"),
     (r"_pow_grad_base\(g, a, b\)", "g * b * a ** (b - 1) (0 where b == 0)"),
     (r"_pow_grad_exponent\(g, a, b, y\)", "g * y * log(a) (0 where a == 0 and b >= 0)"),
@@ -54,6 +58,7 @@ DTYPE_RULES = {
     ("same", True): "every dtype (result: the promoted dtype)",
     ("same", False): "float32, float64, int32, int64 (not bool)",
     ("bool", True): "every dtype; the result is bool",
+    ("integer", True): "integer dtypes and bool (not floating point)",
 }
 
 # Section titles in page order, and the prose under a title.
@@ -66,8 +71,19 @@ SECTIONS = [
     "Linear algebra",
     "Copying and joining",
     "Splitting (views)",
+    "Convolution and pooling",
+    "Shape (composed)",
+    "Cumulative",
+    "Sorting and selection",
+    "Creation",
+    "Random",
 ]
 PROSE = {
+    "Convolution and pooling": [
+        "The `nn.functional`-only forms (`unfold`, `fold`, `pad`, `interpolate`, `avg_pool2d/3d`,",
+        "`adaptive_*_pool2d/3d`, `max_unpool*`, `lp_pool*`, `scaled_dot_product_attention`) are",
+        "built from the same ops; `docs/coming_from_pytorch.md` lists what differs.",
+    ],
     "Elementwise: three arguments": [
         "`nb.where(condition, input, other)` needs a bool condition; `nb.clamp(x, min=None,",
         "max=None)` picks `clamp_min`, `clamp_max` or the three-argument row below.",
@@ -79,7 +95,7 @@ def _section(doc) -> str:
     if isinstance(doc, Doc):
         return doc.section
     if doc.kind == "bool":
-        return "Comparisons"
+        return "Comparisons"  # also the one-argument tests (isnan, logical_not, ...)
     return SECTIONS[doc.nargs - 1]
 
 

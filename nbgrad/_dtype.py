@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["DType", "float32", "float64", "int32", "int64", "bool_", "as_dtype", "result_type"]
+__all__ = [
+    "DType", "float16", "float32", "float64", "uint8", "int8", "int16", "int32", "int64", "bool_",
+    "as_dtype", "result_type",
+]
 
 _BOOL, _INT, _FLOAT = 0, 1, 2
 
@@ -17,17 +20,28 @@ class DType:
     (True, 8, True)
     """
 
-    __slots__ = ("name", "np", "category", "itemsize")
+    __slots__ = ("name", "np", "category", "itemsize", "legacy")
 
-    def __init__(self, name: str, np_dtype: type, category: int) -> None:
+    def __init__(self, name: str, np_dtype: type, category: int, legacy: str) -> None:
         self.name = name
         self.np = np.dtype(np_dtype)
         self.category = category
         self.itemsize = self.np.itemsize
+        self.legacy = legacy  # PyTorch's tensor type name: "Float" for torch.FloatTensor
+
+    @property
+    def is_signed(self) -> bool:
+        """False for uint8 and bool.
+
+        >>> import nbgrad as nb
+        >>> nb.uint8.is_signed, nb.int8.is_signed, nb.float16.is_signed
+        (False, True, True)
+        """
+        return self.np.kind in "if"
 
     @property
     def is_floating_point(self) -> bool:
-        """True for float32 and float64.
+        """True for float16, float32 and float64.
 
         >>> import nbgrad as nb
         >>> nb.float64.is_floating_point, nb.int32.is_floating_point
@@ -42,19 +56,25 @@ class DType:
         return (as_dtype, (self.name,))
 
 
-float32 = DType("float32", np.float32, _FLOAT)
-float64 = DType("float64", np.float64, _FLOAT)
-int32 = DType("int32", np.int32, _INT)
-int64 = DType("int64", np.int64, _INT)
-bool_ = DType("bool", np.bool_, _BOOL)
+# float16 is stored as such; its arithmetic runs in float32 (numpy and Numba have no float16
+# arithmetic on the CPU) and rounds back to float16. bfloat16 is not supported: numpy has no such
+# type (docs/coming_from_pytorch.md).
+float16 = DType("float16", np.float16, _FLOAT, "Half")
+float32 = DType("float32", np.float32, _FLOAT, "Float")
+float64 = DType("float64", np.float64, _FLOAT, "Double")
+uint8 = DType("uint8", np.uint8, _INT, "Byte")
+int8 = DType("int8", np.int8, _INT, "Char")
+int16 = DType("int16", np.int16, _INT, "Short")
+int32 = DType("int32", np.int32, _INT, "Int")
+int64 = DType("int64", np.int64, _INT, "Long")
+bool_ = DType("bool", np.bool_, _BOOL, "Bool")
 
-_ALL = (float32, float64, int32, int64, bool_)
+_ALL = (float16, float32, float64, uint8, int8, int16, int32, int64, bool_)
 _BY_NP = {d.np: d for d in _ALL}
 _BY_NAME = {d.name: d for d in _ALL}
-_BY_NAME.update({"float": float32, "double": float64, "int": int32, "long": int64})
+_BY_NAME.update({"float": float32, "double": float64, "half": float16, "int": int32,
+                 "long": int64, "short": int16})
 _DEFAULT_FOR_CATEGORY = {_BOOL: bool_, _INT: int64, _FLOAT: float32}
-# widening order within a category
-_RANK = {bool_: 0, int32: 1, int64: 2, float32: 3, float64: 4}
 
 
 def as_dtype(spec) -> DType:
@@ -74,8 +94,11 @@ def as_dtype(spec) -> DType:
     except TypeError:
         found = None
     if found is None:
+        hint = (" (numpy has no bfloat16 type: use float16 or float32)"
+                if "bfloat16" in str(spec) else "")
         raise TypeError(
-            f"unsupported dtype {spec!r}: nbgrad supports float32, float64, int32, int64 and bool"
+            f"unsupported dtype {spec!r}: nbgrad supports float16, float32, float64, uint8, int8, "
+            f"int16, int32, int64 and bool{hint}"
         )
     return found
 
@@ -98,8 +121,19 @@ def scalar_dtype(value) -> DType:
 
 
 def promote(a: DType, b: DType) -> DType:
-    """The smallest dtype both ``a`` and ``b`` convert to safely."""
-    return a if _RANK[a] >= _RANK[b] else b
+    """PyTorch's promotion of two tensor dtypes: the higher category wins (an integer with
+    float16 gives float16); within a category the smallest dtype holding both (uint8 with int8
+    gives int16).
+
+    >>> from nbgrad import _dtype as d
+    >>> d.promote(d.uint8, d.int8), d.promote(d.int64, d.float16), d.promote(d.int32, d.int64)
+    (nbgrad.int16, nbgrad.float16, nbgrad.int64)
+    """
+    if a is b:
+        return a
+    if a.category != b.category:
+        return a if a.category > b.category else b
+    return _BY_NP[np.promote_types(a.np, b.np)]
 
 
 def result_type(*operands) -> DType:

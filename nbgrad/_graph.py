@@ -5,6 +5,7 @@ Kept below ``tensor.py`` and ``ops/`` so the dispatch can build nodes without im
 
 from __future__ import annotations
 
+import contextvars
 import traceback
 import weakref
 
@@ -12,8 +13,32 @@ from nbgrad import errors
 
 __all__ = [
     "VersionCounter", "SavedTensor", "Node", "AccumulateGrad", "RemovableHandle", "node_class",
-    "anomaly_state", "FREED", "VIEW_NORMAL", "VIEW_NO_GRAD", "VIEW_INFERENCE",
+    "anomaly_state", "FREED", "VIEW_NORMAL", "VIEW_NO_GRAD", "VIEW_INFERENCE", "GraphNode",
+    "saved_hooks_state", "saved_hooks_open", "forward_ad_state",
 ]
+
+# The stack of (pack, unpack) hooks of ``autograd.graph.saved_tensors_hooks`` (a str entry: the
+# error message of ``disable_saved_tensors_hooks``), per context like the grad mode.
+saved_hooks_state: contextvars.ContextVar[tuple] = contextvars.ContextVar(
+    "nbgrad_saved_tensors_hooks", default=()
+)
+# How many saved_tensors_hooks / disable_saved_tensors_hooks blocks are open in any context:
+# while 0, saving a tensor does not read the ContextVar (the common case costs nothing).
+saved_hooks_open = [0]
+
+
+class _ForwardADState:
+    """Forward-mode AD (``autograd.forward_ad``): the current dual level (-1: none) and the
+    function the dispatch point calls after each op while a level is open (None otherwise)."""
+
+    __slots__ = ("level", "hook")
+
+    def __init__(self) -> None:
+        self.level = -1
+        self.hook = None
+
+
+forward_ad_state = _ForwardADState()
 
 # How a view came to be (PyTorch's CreationMeta), checked when the view is modified in place:
 # made while recording, made under no_grad from a tensor that requires grad, made in inference mode.
@@ -32,11 +57,12 @@ class VersionCounter:
 class _AnomalyState:
     """Process-wide switch for anomaly detection (as in PyTorch, it is global, not per context)."""
 
-    __slots__ = ("enabled", "check_nan")
+    __slots__ = ("enabled", "check_nan", "parent")
 
     def __init__(self) -> None:
         self.enabled = False
         self.check_nan = True
+        self.parent = None  # the node whose backward is running (nodes it records link to it)
 
 
 anomaly_state = _AnomalyState()
@@ -46,10 +72,13 @@ class SavedTensor:
     """A tensor kept for backward together with the version it had when it was saved.
 
     An op's own output is kept as its array and counter only (no Tensor object), so that saving
-    an output never makes a reference cycle between the output and its node.
+    an output never makes a reference cycle between the output and its node. Inside
+    ``autograd.graph.saved_tensors_hooks`` the tensor goes through the pack hook instead and
+    comes back through the unpack hook, with its history re-attached.
     """
 
-    __slots__ = ("tensor", "data", "counter", "version", "requires_grad", "device", "cls")
+    __slots__ = ("tensor", "data", "counter", "version", "requires_grad", "device", "cls",
+                 "fw", "packed", "unpack_hook", "grad_fn", "output_nr")
 
     def __init__(self, tensor, is_output: bool) -> None:
         counter = tensor._version_counter
@@ -57,6 +86,13 @@ class SavedTensor:
             raise errors.InferenceTensorError(errors.INFERENCE_SAVED)
         self.counter = counter
         self.version = counter.value
+        self.fw = tensor._fw_grads
+        self.unpack_hook = None
+        if saved_hooks_open[0]:
+            hooks = saved_hooks_state.get()
+            if hooks and type(hooks[-1]) is tuple:
+                self._pack(tensor, is_output, hooks[-1])
+                return
         if is_output:
             self.tensor = None
             self.cls = type(tensor)
@@ -66,9 +102,52 @@ class SavedTensor:
         else:
             self.tensor = tensor
             self.data = None
+            self.grad_fn = tensor._grad_fn  # to detect a later detach_() of a non-leaf
+
+    def _pack(self, tensor, is_output: bool, hooks) -> None:
+        pack, self.unpack_hook = hooks
+        self.data = None
+        self.cls = type(tensor)
+        self.requires_grad = tensor._requires_grad
+        self.grad_fn = None if is_output else tensor._grad_fn
+        self.output_nr = tensor._output_nr
+        # a leaf that requires grad is referred to (weakly): its gradient must reach it
+        leaf = tensor._requires_grad and tensor._grad_fn is None and not is_output
+        self.tensor = weakref.ref(tensor) if leaf else None
+        self.packed = pack(tensor)
+
+    def _unpack_hooked(self, node: Node):
+        if self.packed is FREED:
+            raise errors.GraphFreedError(errors.SECOND_BACKWARD)
+        value = self.unpack_hook(self.packed)
+        if type(value).__name__ != self.cls.__name__ and not hasattr(value, "_data"):
+            raise TypeError(
+                "Output of saved tensor unpack_hook expected to be a Tensor but got result of "
+                f"type {type(value).__name__}"
+            )
+        if not self.requires_grad:
+            return value
+        out = self.cls.__new__(self.cls)
+        out._data = value._data
+        out._version_counter = value._version_counter
+        out._device = value._device
+        out._requires_grad = True
+        if self.tensor is not None:  # a leaf: the unpacked value, its gradient to the leaf
+            leaf = self.tensor()
+            if leaf is None:
+                raise errors.GraphFreedError(errors.SECOND_BACKWARD)
+            out._grad_fn = Node(_TO_LEAF, None, ((leaf, 0),))
+        else:
+            out._grad_fn = node if self.grad_fn is None else self.grad_fn
+        out._output_nr = self.output_nr
+        if self.fw is not None:
+            out._fw_grads = self.fw
+        return out
 
     def unpack(self, node: Node):
         """The saved tensor; raises if it was modified in place since it was saved."""
+        if self.unpack_hook is not None:
+            return self._unpack_hooked(node)
         if self.counter.value != self.version:
             tensor = self.tensor
             shape = tuple(tensor.shape if tensor is not None else self.data.shape)
@@ -87,8 +166,15 @@ class SavedTensor:
                 "with nb.autograd.set_detect_anomaly(True)."
                 + _inplace_origin(self.counter)
             )
-        if self.tensor is not None:
-            return self.tensor
+        tensor = self.tensor
+        if tensor is not None:
+            if tensor._grad_fn is None and self.grad_fn is not None:
+                raise errors.AutogradError(
+                    "Trying to use a saved tensor that has been detached in-place, i.e. with "
+                    ".detach_().This is not supported, please use out-of-place `.detach()` "
+                    "instead"
+                )
+            return tensor
         out = self.cls.__new__(self.cls)  # the class of the op's output (tensor.py is above)
         out._data = self.data
         out._version_counter = self.counter
@@ -96,6 +182,8 @@ class SavedTensor:
         if self.requires_grad:
             out._requires_grad = True
             out._grad_fn = node
+        if self.fw is not None:
+            out._fw_grads = self.fw
         return out
 
 
@@ -145,13 +233,14 @@ class _Attached:
     """What only some nodes carry: the user's pre-hooks, post-hooks and ``metadata`` dict, and
     the forward's stack under anomaly detection."""
 
-    __slots__ = ("pre_hooks", "post_hooks", "metadata", "trace")
+    __slots__ = ("pre_hooks", "post_hooks", "metadata", "trace", "parent")
 
     def __init__(self) -> None:
         self.pre_hooks: list = []  # fn(grad_outputs), from register_prehook
         self.post_hooks: list = []  # fn(grad_inputs, grad_outputs), from register_hook
         self.metadata: dict = {}
         self.trace: str | None = None
+        self.parent = None  # under anomaly detection: the node whose backward recorded this one
 
 
 class _Hooks:
@@ -159,7 +248,16 @@ class _Hooks:
     ``metadata``, backward pre-hooks (``register_prehook``) and post-hooks (``register_hook``).
 
     They live in one ``attached`` slot, None until first used, so that a node costs no more to
-    make with them than without.
+    make with them than without. Public as ``nb.autograd.graph.Node``: the base class of every
+    ``grad_fn`` (and of ``AccumulateGrad``).
+
+    >>> import nbgrad as nb
+    >>> x = nb.tensor([1.0], requires_grad=True)
+    >>> y = x * 2
+    >>> isinstance(y.grad_fn, nb.autograd.graph.Node)
+    True
+    >>> isinstance(y.grad_fn.next_functions[0][0], nb.autograd.graph.Node)
+    True
     """
 
     __slots__ = ("attached",)
@@ -227,6 +325,9 @@ class _Hooks:
 
     def __repr__(self) -> str:
         return f"<{self.name()} object at {id(self):#x}>"
+
+
+GraphNode = _Hooks  # public as ``autograd.graph.Node``: the base class of every grad_fn
 
 
 def _add_hook(hooks: list, fn) -> RemovableHandle:
@@ -302,7 +403,24 @@ class Node(_Hooks):
 
     @trace.setter
     def trace(self, value: str | None) -> None:
-        self._attach().trace = value
+        attached = self._attach()
+        attached.trace = value
+        if anomaly_state.parent is not None:  # recorded by a backward (create_graph=True)
+            attached.parent = anomaly_state.parent
+
+    @property
+    def parent(self):
+        """Under anomaly detection, the node whose backward recorded this one (None for a
+        node recorded by a forward pass).
+
+        >>> import nbgrad as nb
+        >>> x = nb.tensor([1.0], requires_grad=True)
+        >>> with nb.autograd.set_detect_anomaly(True):
+        ...     (g,) = nb.autograd.grad(x.exp().sum(), x, create_graph=True)
+        >>> g.grad_fn.parent.name(), x.exp().grad_fn.parent
+        ('ExpBackward0', None)
+        """
+        return None if self.attached is None else self.attached.parent
 
     @property
     def needs_input_grad(self) -> tuple[bool, ...]:
@@ -337,6 +455,20 @@ class Node(_Hooks):
             else:
                 out.append((AccumulateGrad.of(edge[0]), 0))
         return tuple(out)
+
+    def __call__(self, *grads):
+        """Run this node's backward on ``grads`` (one per output of the op): one gradient, or
+        None, per input, as calling a PyTorch node does.
+
+        >>> import nbgrad as nb
+        >>> y = nb.tensor([1.0, 2.0], requires_grad=True) * 3
+        >>> y.grad_fn(nb.ones(2))
+        (tensor([3., 3.]), None)
+        """
+        if self.params is FREED:
+            raise errors.GraphFreedError(errors.SECOND_BACKWARD)
+        result = self.op.backward(self, *grads)
+        return tuple(result)
 
     def saved_input(self, i: int):
         """Input ``i`` as saved at forward: a version-checked tensor, or the Python scalar.
@@ -380,8 +512,24 @@ class Node(_Hooks):
         saved = self.saved
         if saved is not None:
             self.saved = tuple(FREED if type(s) is SavedTensor else s for s in saved)
+        if self.op.params_saved:  # index tensors PyTorch saves (index, index_put)
+            self.params = FREED
         if self.saved_output is not None:
             self.saved_output = FREED
+
+
+class _ToLeaf:
+    """The op of the node that joins a leaf's unpacked saved value (``saved_tensors_hooks``)
+    to the leaf: its gradient passes through unchanged."""
+
+    name = "Alias"
+    backward_name = "AliasBackward0"
+    n_outputs = 1
+    params_saved = False
+    differentiable = True
+
+    def backward(self, node, grad):
+        return (grad,)
 
 
 _NODE_CLASSES: dict[str, type[Node]] = {}
@@ -475,3 +623,7 @@ class AccumulateGrad(_Hooks):
         ()
         """
         return ()
+
+
+_TO_LEAF = _ToLeaf()
+_TO_LEAF.node_class = node_class("AliasBackward0")

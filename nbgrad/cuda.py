@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from nbgrad._device import CUDA0, backend_for, cuda_device_count
 
-__all__ = ["is_available", "device_count", "synchronize", "manual_seed", "is_simulator"]
+__all__ = ["is_available", "device_count", "synchronize", "manual_seed", "manual_seed_all",
+           "is_simulator"]
 
 
 def _numba_cuda():
@@ -86,6 +87,18 @@ def manual_seed(seed: int) -> None:
     ...     a = nb.rand(3, device="cuda")
     ...     nb.cuda.manual_seed(0)
     ...     assert a.tolist() == nb.rand(3, device="cuda").tolist()
+
+    Without a GPU it does nothing (as PyTorch).
     """
-    _require()
-    backend_for(CUDA0).seed(int(seed))
+    if not is_available():
+        return
+    backend_for(CUDA0).seed(int(seed) % (1 << 64))
+
+
+def manual_seed_all(seed: int) -> None:
+    """Seed the generators of every GPU (one here); nothing without a GPU.
+
+    >>> import nbgrad as nb
+    >>> nb.cuda.manual_seed_all(0)
+    """
+    manual_seed(seed)

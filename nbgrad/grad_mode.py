@@ -149,6 +149,21 @@ def is_inference_mode_enabled() -> bool:
     return _get().inference
 
 
+def check_numpy_allowed() -> None:
+    """Refuse ``Tensor.numpy()`` of a tensor that requires grad while grad mode is on
+    (PyTorch's rule: inside ``no_grad`` it is allowed).
+
+    >>> check_numpy_allowed()
+    Traceback (most recent call last):
+        ...
+    nbgrad.errors.AutogradError: Can't call numpy() on Tensor that requires grad...
+    >>> with no_grad():
+    ...     check_numpy_allowed()
+    """
+    if _get().grad:
+        raise errors.AutogradError(errors.NUMPY_REQUIRES_GRAD)
+
+
 def check_requires_grad_allowed() -> None:
     """Refuse ``requires_grad=True`` on an inference tensor outside inference mode.
 

@@ -19,7 +19,7 @@ from nbgrad._device import CPU, Device, backend_for
 from nbgrad._dtype import DType, from_numpy_dtype
 from nbgrad._format import format_tensor
 from nbgrad._graph import VIEW_NO_GRAD, VIEW_NORMAL, RemovableHandle, VersionCounter
-from nbgrad.grad_mode import check_requires_grad_allowed
+from nbgrad.grad_mode import check_numpy_allowed, check_requires_grad_allowed
 
 if TYPE_CHECKING:
     from nbgrad._graph import Node
@@ -60,6 +60,8 @@ class Tensor:
     _output_nr = 0
     _retains_grad = False
     _hooks: list | None = None
+    _post_acc_hooks: list | None = None  # register_post_accumulate_grad_hook
+    _fw_grads: dict | None = None  # forward-mode AD: dual level -> tangent
     _device: Device = CPU
     _version_counter: VersionCounter | None = None
     __array_priority__ = 1000  # numpy defers binary operators to Tensor
@@ -262,6 +264,23 @@ class Tensor:
         return None if fn is None else fn._named()  # its PyTorch-named class, once handed out
 
     @property
+    def output_nr(self) -> int:
+        """Which output of its ``grad_fn`` this tensor is (0 for leaves and single outputs).
+
+        >>> import nbgrad as nb
+        >>> class Two(nb.autograd.Function):
+        ...     @staticmethod
+        ...     def forward(ctx, x):
+        ...         return x * 2, x * 3
+        ...     @staticmethod
+        ...     def backward(ctx, g1, g2):
+        ...         return 2 * g1 + 3 * g2
+        >>> [t.output_nr for t in Two.apply(nb.tensor([1.0], requires_grad=True))]
+        [0, 1]
+        """
+        return self._output_nr
+
+    @property
     def is_leaf(self) -> bool:
         """True for tensors not produced by a recorded op.
 
@@ -371,6 +390,31 @@ class Tensor:
         hooks.append(hook)
         return RemovableHandle(hooks, hook)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` after backward accumulated a gradient into this leaf's
+        ``.grad`` (not in ``autograd.grad``, which accumulates nothing). Returns a handle.
+
+        >>> import nbgrad as nb
+        >>> w = nb.tensor([1.0, 2.0], requires_grad=True)
+        >>> h = w.register_post_accumulate_grad_hook(lambda p: print("grad:", p.grad))
+        >>> (w * 3).sum().backward()
+        grad: tensor([3., 3.])
+        >>> h.remove()
+        """
+        _tracing.note_opaque("registers a hook")
+        if not self._requires_grad:
+            raise errors.AutogradError(
+                "cannot register a hook on a tensor that doesn't require gradient"
+            )
+        if self.grad_fn is not None:
+            raise errors.AutogradError(
+                "post accumulate grad hooks cannot be registered on non-leaf tensors"
+            )
+        if self._post_acc_hooks is None:
+            self._post_acc_hooks = []
+        self._post_acc_hooks.append(hook)
+        return RemovableHandle(self._post_acc_hooks, hook)
+
     def detach(self) -> Tensor:
         """A tensor sharing storage and version counter, cut off from the graph.
 
@@ -422,20 +466,30 @@ class Tensor:
     def data(self, value: Tensor) -> None:
         if not isinstance(value, Tensor):
             raise TypeError(f"data must be a Tensor, got {type(value).__name__}")
+        if self._requires_grad and not value.dtype.is_floating_point:
+            raise errors.AutogradError(
+                "data set to a tensor that requires gradients must be floating point or complex "
+                "dtype"
+            )
         self._data = value._data
         self._device = value._device
 
     # ---------------------------------------------------------- conversions
-    def numpy(self) -> np.ndarray:
-        """The values as a numpy array sharing memory (CPU tensors without grad only).
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        """The values as a numpy array sharing memory (CPU tensors without grad only);
+        ``force=True`` also takes a tensor that requires grad, or a CUDA tensor (copied).
 
         >>> import nbgrad as nb
         >>> nb.tensor([1.0, 2.0]).numpy()
         array([1., 2.], dtype=float32)
+        >>> nb.tensor([1.0], requires_grad=True).numpy(force=True)
+        array([1.], dtype=float32)
         """
         _tracing.note_opaque("reads tensor values in Python (numpy)")
-        if self.requires_grad:
-            raise errors.AutogradError(errors.NUMPY_REQUIRES_GRAD)
+        if force:
+            return self._data if self._device.type == "cpu" else self._host()
+        if self._requires_grad:
+            check_numpy_allowed()  # allowed inside no_grad, as in PyTorch
         if self._device.type != "cpu":
             raise TypeError(
                 f"can't convert {self._device} device tensor to numpy. "

@@ -8,7 +8,7 @@ VENV="${NBGRAD_VENV:-.venv}"
 export NUMBA_CACHE_DIR="${NUMBA_CACHE_DIR:-$HOME/.cache/nbgrad-numba}"
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q -e ".[test,cuda-compile-check,examples]"
+"$VENV/bin/python" -m pip install -q -e ".[test,cuda-compile-check,examples,distributed]"
 "$VENV/bin/python" -m ruff check nbgrad tests asv_benchmarks
 "$VENV/bin/python" -m pytest
 # The simulator must be switched on before numba is imported, hence a separate run.

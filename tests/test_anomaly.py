@@ -140,3 +140,53 @@ def test_detect_anomaly_restores_after_errors_nests_and_decorates():
         return is_anomaly_enabled()
 
     assert inside() and not is_anomaly_enabled()
+
+
+def test_detect_anomaly_warns_that_it_is_enabled_like_pytorch():
+    with pytest.warns(UserWarning, match="Anomaly Detection has been enabled"):
+        with nb.autograd.detect_anomaly():
+            pass
+
+
+def test_error_in_backward_warns_with_the_forward_trace_of_the_failing_node():
+    x = nb.tensor([0.0], requires_grad=True)
+    with nb.autograd.detect_anomaly():
+        y = (x / x).sum()
+        with pytest.warns(UserWarning, match="Error detected in DivBackward0. Traceback of "
+                          "forward call that caused the error") as record, \
+                pytest.raises(RuntimeError, match="returned nan values"):
+            y.backward()
+    assert any("y = (x / x).sum()" in str(w.message) for w in record)
+
+
+def test_nan_in_a_nested_backward_warns_with_the_trace_that_induced_it():
+    class Abs(nb.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x.clone()
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * (x * x).sqrt()  # finite at x = 0; its own derivative is 0/0 there
+
+    def outer_forward(a):
+        return Abs.apply(a * 1).sum()
+
+    a = nb.tensor([0.0], requires_grad=True)
+    with nb.autograd.detect_anomaly():
+        (g,) = nb.autograd.grad(outer_forward(a), a, create_graph=True)
+        with pytest.warns(UserWarning) as record, pytest.raises(RuntimeError, match="nan"):
+            g.sum().backward()
+    messages = [str(w.message) for w in record]
+    assert any(m.startswith("Error detected in") for m in messages)
+    induced = [m for m in messages if "Previous calculation was induced by" in m]
+    assert induced and "AbsBackward" in induced[0] and "outer_forward" in induced[0]
+
+
+def test_check_nan_false_runs_backward_through_nan_without_raising():
+    x = nb.tensor([0.0], requires_grad=True)
+    with nb.autograd.detect_anomaly(check_nan=False):
+        (x / x).sum().backward()
+    assert math.isnan(x.grad.item())

@@ -193,3 +193,105 @@ def test_checkpoint_sequential():
         np.testing.assert_allclose(got, want, rtol=1e-12)
     with pytest.raises(ValueError, match="segments"):
         checkpoint_sequential(blocks, 0, x)
+
+
+# ------------------------------------------------------------- use_reentrant=False
+def _plain_and_checkpointed(fn, *inputs, **kw):
+    plain = fn(*inputs)
+    checked = checkpoint(fn, *inputs, use_reentrant=False, **kw)
+    return plain, checked
+
+
+def test_non_reentrant_records_fn_graph_and_gives_the_same_gradients():
+    block = Block(10)
+    x = _leaf((3, 4), 11)
+    (block(x) ** 2).sum().backward()
+    expected = _grads(x, block.w, block.b)
+    _clear(x, block.w, block.b)
+    block.calls = 0
+    y = checkpoint(block, x, use_reentrant=False)
+    assert block.calls == 1 and y.grad_fn.name() == "MulBackward0"  # fn's own graph
+    (y ** 2).sum().backward()
+    assert block.calls == 2  # recomputed once, when backward first needed a saved tensor
+    for got, want in zip(_grads(x, block.w, block.b), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_non_reentrant_works_with_autograd_grad_and_create_graph():
+    block = Block(12)
+    x = _leaf((2, 4), 13)
+    ref = nb.autograd.grad(block(x).sum(), (x, block.w), create_graph=True)
+    ref2 = nb.autograd.grad(ref[0].sum() + ref[1].sum(), (x, block.w))
+    g = nb.autograd.grad(checkpoint(block, x, use_reentrant=False).sum(), (x, block.w),
+                         create_graph=True)
+    g2 = nb.autograd.grad(g[0].sum() + g[1].sum(), (x, block.w))
+    for got, want in zip(g + g2, ref + ref2):
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-12)
+
+
+def test_non_reentrant_with_inputs_that_do_not_require_grad():
+    block = Block(14)
+    x = _leaf((2, 4), 15).detach()
+    y = checkpoint(block, x, use_reentrant=False)
+    assert y.requires_grad  # the closure's parameters require grad
+    y.sum().backward()
+    expected = nb.autograd.grad(block(x).sum(), block.w)[0]
+    np.testing.assert_allclose(block.w.grad.numpy(), expected.numpy(), rtol=1e-12)
+
+
+def test_non_reentrant_early_stop_skips_work_after_the_last_saved_tensor():
+    log = []
+    x = _leaf((3,), 16)
+
+    def fn(t):
+        y = t.exp()  # saves its output: the last tensor saved
+        log.append("after exp")
+        return y * 2.0  # a Python number: saves no tensor
+
+    for early_stop, runs in ((True, 1), (False, 2)):
+        log.clear()
+        checkpoint(fn, x, use_reentrant=False, early_stop=early_stop).sum().backward()
+        assert log == ["after exp"] * runs
+
+
+def test_non_reentrant_outside_grad_mode_just_calls_fn():
+    x = _leaf((2,), 17)
+    with nb.no_grad():
+        y = checkpoint(lambda t: t * 2, x, use_reentrant=False)
+    assert not y.requires_grad
+
+
+def test_non_reentrant_replays_dropout_with_the_same_mask():
+    nb.manual_seed(0)
+    x = _leaf((4, 8), 18)
+    drop = nb.nn.Dropout(0.5)
+    y = checkpoint(lambda t: drop(t) * t, x, use_reentrant=False)
+    y.sum().backward()
+    mask = (y.detach().numpy() != 0)
+    # d(drop(t) * t)/dt = 2 * scale * t where kept, 0 where dropped
+    np.testing.assert_allclose(x.grad.numpy(), np.where(mask, 4 * x.detach().numpy(), 0.0),
+                               rtol=1e-12)
+
+
+def test_non_reentrant_recomputation_that_saves_something_else_raises():
+    from nbgrad.utils.checkpoint import CheckpointError
+
+    state = {"n": 0}
+    x = _leaf((3,), 19)
+
+    def fn(t):
+        state["n"] += 1
+        return t.exp() if state["n"] == 1 else t[:2].exp()
+
+    y = checkpoint(fn, x, use_reentrant=False)
+    with pytest.raises(CheckpointError, match="different metadata"):
+        y.sum().backward()
+
+
+def test_checkpoint_sequential_non_reentrant():
+    net = nb.nn.Sequential(nb.nn.Linear(2, 4), nb.nn.Tanh(), nb.nn.Linear(4, 1))
+    x = nb.ones(3, 2, requires_grad=True)
+    checkpoint_sequential(net, 2, x, use_reentrant=False).sum().backward()
+    plain = nb.ones(3, 2, requires_grad=True)
+    net(plain).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), plain.grad.numpy(), rtol=1e-6)

@@ -38,6 +38,17 @@ def _sigmoid(x):
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 
+
+def _erfinv(y):
+    """erf's inverse by bisection (a reference independent of the kernel's approximation)."""
+    lo, hi = np.full(np.shape(y), -6.0), np.full(np.shape(y), 6.0)
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        below = _erf(mid) < y
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    return (lo + hi) / 2
+
+
 UNARY_REF = {
     "neg": (np.negative, ANY),
     "abs": (np.abs, NONZERO),
@@ -62,6 +73,25 @@ UNARY_REF = {
     "floor": (np.floor, NONINT),
     "ceil": (np.ceil, NONINT),
     "round": (np.round, NONINT),
+    "asin": (np.arcsin, (-0.8, 0.8, "")),
+    "acos": (np.arccos, (-0.8, 0.8, "")),
+    "atan": (np.arctan, ANY),
+    "sinh": (np.sinh, ANY),
+    "cosh": (np.cosh, ANY),
+    "asinh": (np.arcsinh, ANY),
+    "acosh": (np.arccosh, (1.25, 3.0, "")),
+    "atanh": (np.arctanh, (-0.8, 0.8, "")),
+    "log2": (np.log2, POSITIVE),
+    "log10": (np.log10, POSITIVE),
+    "exp2": (np.exp2, ANY),
+    "erfc": (lambda x: 1 - _erf(x), ANY),
+    "erfinv": (lambda x: _erfinv(x), (-0.9, 0.9, "")),
+    "sinc": (lambda x: np.sinc(x), NONZERO),
+    "deg2rad": (np.deg2rad, ANY),
+    "rad2deg": (np.rad2deg, ANY),
+    "square": (np.square, ANY),
+    "trunc": (np.trunc, NONINT),
+    "frac": (lambda x: x - np.trunc(x), NONINT),
 }
 
 BINARY_REF = {
@@ -77,11 +107,18 @@ BINARY_REF = {
     "atan2": (np.arctan2, (NONZERO, NONZERO)),
     "clamp_min": (np.maximum, (ANY, ANY)),
     "clamp_max": (np.minimum, (ANY, ANY)),
+    "fmod": (np.fmod, (ANY, NONZERO)),
+    "copysign": (np.copysign, (NONZERO, NONZERO)),
+    "hypot": (np.hypot, (NONZERO, NONZERO)),
+    "logaddexp": (np.logaddexp, (ANY, ANY)),
+    "logaddexp2": (np.logaddexp2, (ANY, ANY)),
+    "xlogy": (lambda a, b: a * np.log(b), (ANY, POSITIVE)),
 }
 
 COMPARISON_REF = {
     "eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
-    "gt": np.greater, "ge": np.greater_equal,
+    "gt": np.greater, "ge": np.greater_equal, "logical_and": np.logical_and,
+    "logical_or": np.logical_or, "logical_xor": np.logical_xor,
 }
 
 REFERENCES = {"unary": UNARY_REF, "binary": BINARY_REF, "comparison": COMPARISON_REF}
@@ -94,7 +131,9 @@ def _kind(op: ew.Elementwise) -> str:
 # Every elementwise row the registry declares as nb.<key> (aliases aside), by kind.
 TABLES: dict[str, dict] = {"unary": {}, "binary": {}, "comparison": {}, "ternary": {}}
 for _e in _register.entries("function"):
-    if isinstance(_e.doc, ew.Elementwise) and _e.name == _e.doc.key:
+    if (isinstance(_e.doc, ew.Elementwise) and _e.name == _e.doc.key
+            and _e.name not in ew.PREDICATES and _e.name not in ew.BITWISE):  # those:
+        # tests/test_ops_elementwise_more.py
         TABLES[_kind(_e.doc)][_e.name] = _e.doc
 del TABLES["ternary"]  # tests/test_ops_library.py
 ROWS = [(kind, name) for kind, table in TABLES.items() for name in table]

@@ -50,6 +50,7 @@ def _noncontiguous(a, dtype):
 TERNARY_REF = {
     "where": lambda c, a, b: np.where(c, a, b),
     "clamp": lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi),
+    "lerp": lambda s, e, w: s + w * (e - s),  # tests/test_ops_elementwise_more.py
 }
 
 

@@ -29,7 +29,10 @@ def test_a_binary_row_gives_function_method_inplace_and_operators():
     faces = {(e.owner, e.name): e.kind for e in _register.entries() if e.doc is row}
     assert faces == {("nb", "mul"): "function", ("Tensor", "mul"): "method",
                      ("Tensor", "mul_"): "inplace", ("Tensor", "__mul__"): "dunder",
-                     ("Tensor", "__rmul__"): "dunder", ("Tensor", "__imul__"): "dunder"}
+                     ("Tensor", "__rmul__"): "dunder", ("Tensor", "__imul__"): "dunder",
+                     # PyTorch's alias, with all of its faces
+                     ("nb", "multiply"): "function", ("Tensor", "multiply"): "method",
+                     ("Tensor", "multiply_"): "inplace"}
     x = nb.tensor([1.0, 2.0])
     assert (2 * x).tolist() == [2.0, 4.0] and nb.mul(x, x).tolist() == [1.0, 4.0]
     x *= 3
@@ -136,5 +139,7 @@ def test_every_rule_of_every_row_runs_through_input_grad():
             for i, rule in enumerate(op.grad_rules.values()):
                 g = op.input_grad(i, nb.ones(2), values, out)
                 assert (g is None) == (rule is None), (op.name, i)
-                if g is not None:
-                    assert g.shape == (2,) and all(math.isfinite(v) for v in g.tolist()), op.name
+                if g is not None:  # 0.5 and 1.5 are not both in these rows' domains
+                    finite = op.key in ("asin", "acos", "acosh", "atanh", "erfinv") or all(
+                        math.isfinite(v) for v in g.tolist())
+                    assert g.shape == (2,) and finite, op.name

@@ -15,11 +15,15 @@ import numpy as np
 from .common import (
     BATCH,
     CE_SHAPE,
+    cnn_setup,
     deep_sizes,
+    gpt_setup,
+    lm_step,
     mlp,
     mlp_batch,
     require,
     rng,
+    rnn_setup,
     training_step,
 )
 
@@ -145,3 +149,54 @@ class DeepMLPMemory:
         return (weights + peak) / (weights + BATCH * max(deep_sizes()) * 4)
 
     track_peak_over_weights.unit = "ratio"
+
+
+LM = ("nbgrad.nn", "Embedding", "LayerNorm", "ModuleList", "functional.gelu",
+      "functional.softmax")
+
+
+class TransformerStep:
+    """T1: a minGPT-style transformer train step (2 layers, d=64, 4 heads, T=32, B=16, AdamW)."""
+
+    def setup(self):
+        require(*LM)
+        require("nbgrad.optim", "AdamW")
+        import nbgrad as nb
+
+        self.nb = nb
+        self.parts = gpt_setup(nb)
+        self.time_step()
+
+    def time_step(self):
+        lm_step(self.nb, *self.parts)
+
+
+class RNNStep:
+    """T2: a makemore-style RNN train step (T=16, H=64, B=32, Adam)."""
+
+    def setup(self):
+        require(*LM)
+        require("nbgrad.optim", "Adam")
+        import nbgrad as nb
+
+        self.nb = nb
+        self.parts = rnn_setup(nb)
+        self.time_step()
+
+    def time_step(self):
+        lm_step(self.nb, *self.parts)
+
+
+class CNNStep:
+    """T3: a small CNN train step (two Conv2d, max_pool2d, Linear; 1x28x28, B=64, Adam)."""
+
+    def setup(self):
+        require("nbgrad.nn", "Conv2d", "functional.max_pool2d")
+        import nbgrad as nb
+
+        self.nb = nb
+        self.parts = cnn_setup(nb)
+        self.time_step()
+
+    def time_step(self):
+        training_step(self.nb, *self.parts)

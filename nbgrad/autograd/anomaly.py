@@ -5,6 +5,12 @@ every in-place op remembers where it ran. Backward then
 
 * raises when a node's backward returns a nan/inf gradient, naming the node (``DivBackward0``),
   its forward op (``div``) and the stack where that op was called;
+* warns, as PyTorch does, when it is turned on by ``detect_anomaly()`` ("Anomaly Detection has
+  been enabled ...") and, before raising any error of a backward, with the forward trace of
+  the failing node ("Error detected in DivBackward0. Traceback of forward call that caused
+  the error: ..."), followed, for a node recorded by a backward with ``create_graph=True``,
+  by the trace of each node whose backward induced it ("Previous calculation was induced by
+  ...");
 * adds the same forward stack to any error raised inside a node's backward;
 * appends to the "modified by an inplace operation" error the stack of the in-place op that
   changed the saved tensor.
@@ -26,6 +32,7 @@ Function 'DivBackward0' returned nan values in its 0th output
 from __future__ import annotations
 
 import functools
+import warnings
 
 from nbgrad._graph import anomaly_state
 
@@ -68,6 +75,7 @@ class detect_anomaly(_AnomalySwitch):
     """Context manager (and decorator) turning anomaly detection on inside its block.
 
     ``check_nan=False`` keeps the forward traces but skips the nan/inf check of gradients.
+    Making one warns that anomaly detection slows everything down (as PyTorch's does).
 
     >>> import nbgrad as nb
     >>> x = nb.tensor([-1.0], requires_grad=True)
@@ -82,6 +90,10 @@ class detect_anomaly(_AnomalySwitch):
 
     def __init__(self, check_nan: bool = True) -> None:
         super().__init__(True, check_nan)
+        warnings.warn(
+            "Anomaly Detection has been enabled. This mode will increase the runtime and should "
+            "only be enabled for debugging.", UserWarning, stacklevel=2,
+        )
 
     def __enter__(self):
         self._switch()

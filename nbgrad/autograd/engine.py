@@ -10,11 +10,12 @@ from __future__ import annotations
 import warnings
 
 from nbgrad import _tracing, errors
-from nbgrad._graph import AccumulateGrad, Node, anomaly_state
-from nbgrad.grad_mode import MODES, is_multithreading_enabled, mode_var
+from nbgrad._graph import FREED, AccumulateGrad, Node, VersionCounter, anomaly_state
+from nbgrad.autograd.graph import GradientEdge
+from nbgrad.grad_mode import MODES, is_multithreading_enabled, mode_var, no_grad
 from nbgrad.ops._dispatch import edge_of, filled_like
 from nbgrad.ops._register import register
-from nbgrad.tensor import Tensor
+from nbgrad.tensor import Tensor, _make
 
 __all__ = ["backward", "grad"]
 
@@ -61,6 +62,17 @@ def _root_grads(outputs: tuple, grad_outputs) -> list:
             g = g.to(out.dtype)
         grads.append(g)
     return grads
+
+
+def _through_nodes(needed: set, targets: set) -> set:
+    """The needed nodes whose own backward must run: those with an edge into a needed node or
+    a leaf target (a target node reached only as a target is not run: as in PyTorch,
+    ``autograd.grad`` with respect to a non-leaf stops there, and runs no leaf hooks below)."""
+    return {
+        node for node in needed
+        if any(e is not None and (e[0] in needed if isinstance(e[0], Node) else id(e[0]) in
+                                  targets) for e in node.edges)
+    }
 
 
 def _needed_nodes(roots: list, targets: set) -> set:
@@ -138,6 +150,9 @@ class _Run:
                 replaced = hook(g)
                 if replaced is not None:
                     g = replaced
+            # a hook may keep the gradient it saw: store a copy, since .grad is updated in
+            # place by later backward passes (PyTorch copies a gradient referenced elsewhere)
+            self.owned.add(id(g._data))
         if self.capture is not None:
             if key in self.capture:
                 prev = self.capture[key]
@@ -153,6 +168,10 @@ class _Run:
             (g,) = _run_node_pre_hooks(attached.pre_hooks, (g,))
         if g is not None:
             self.accumulate(tensor, g)
+        if tensor._post_acc_hooks:
+            for hook in list(tensor._post_acc_hooks):
+                if hook(tensor) is not None:
+                    raise RuntimeError("Tensor post accumulate grad hooks should return None.")
         if attached is not None and attached.post_hooks:
             for hook in list(attached.post_hooks):
                 replaced = hook((), (g,))
@@ -166,11 +185,31 @@ class _Run:
         if tensor._grad is None:
             if id(g._data) in self.owned or not g.is_contiguous() or g._base is not None:
                 g = g.clone() if self.create_graph else g.detach().clone()
+            g = _like_layout(g, tensor)
             self.owned.add(id(g._data))
             tensor._grad = g
-        else:
-            tensor._grad = tensor._grad + g
+        elif self.create_graph:
+            tensor._grad = tensor._grad + g  # a new tensor: the sum is recorded (PyTorch's rule)
             self.owned.add(id(tensor._grad._data))
+        else:  # PyTorch accumulates in place: the same .grad object, its version bumped
+            with no_grad():
+                tensor._grad.add_(g)
+
+
+def _like_layout(g: Tensor, tensor: Tensor) -> Tensor:
+    """A fresh gradient takes the strides of its (dense, non-overlapping) CPU parameter, as
+    PyTorch's AccumulateGrad does (a transposed weight gets a transposed ``.grad``)."""
+    data = tensor._data
+    if g._requires_grad or tensor._device.type != "cpu" or data.flags.c_contiguous or \
+            data.ndim < 2 or g._data.strides == data.strides:
+        return g
+    import numpy as np
+
+    out = np.empty_like(data, order="K")
+    if out.strides != data.strides:  # overlapping or with gaps: keep the contiguous gradient
+        return g
+    out[...] = g._data
+    return _make(out, VersionCounter())
 
 
 def _forward_trace(node: Node) -> str:
@@ -183,14 +222,19 @@ def _backward_with_anomaly(node: Node, grads) -> tuple:
     import numpy as np
 
     forward_op = node.op.name.lower()
+    outer = anomaly_state.parent
+    anomaly_state.parent = node  # nodes recorded by this backward (create_graph) link to it
     try:
         results = node.op.backward(node, *grads)
     except Exception as exc:
+        _warn_forward_traces(node)
         exc.add_note(
             f"Error detected in {node.name()} (forward op '{forward_op}'). Traceback of the "
             f"forward call that caused the error:\n{_forward_trace(node)}"
         )
         raise
+    finally:
+        anomaly_state.parent = outer
     if not anomaly_state.check_nan:
         return results
     for i, g in enumerate(results):
@@ -198,12 +242,31 @@ def _backward_with_anomaly(node: Node, grads) -> tuple:
             continue
         data = g.detach()._host()
         if data.dtype.kind == "f" and not np.isfinite(data).all():
+            _warn_forward_traces(node)
             raise errors.AutogradError(
                 f"Function '{node.name()}' returned nan values in its {i}th output (a nan or "
                 f"inf gradient for input {i} of the forward op '{forward_op}').\n"
                 f"The forward call that created it was:\n{_forward_trace(node)}"
             )
     return results
+
+
+def _warn_forward_traces(node: Node) -> None:
+    """PyTorch's anomaly warnings: the forward trace of the failing node, then, for a node
+    recorded by a backward (``create_graph=True``), the trace of each node whose backward
+    induced it."""
+    warnings.warn(
+        f"Error detected in {node.name()}. Traceback of forward call that caused the error:\n"
+        f"{_forward_trace(node)}", UserWarning, stacklevel=2,
+    )
+    parent = node.parent
+    while parent is not None:
+        warnings.warn(
+            f"\n\nPrevious calculation was induced by {parent.name()}. Traceback of forward "
+            f"call that induced the previous calculation:\n{_forward_trace(parent)}",
+            UserWarning, stacklevel=2,
+        )
+        parent = parent.parent
 
 
 def _add_leaf_grad(leaves: dict, target: Tensor, g: Tensor) -> None:
@@ -223,10 +286,12 @@ def _execute(roots, root_grads, run: _Run, targets: set | None) -> None:
         if isinstance(target, Node):
             buf = buffers.setdefault(target, [None] * target.op.n_outputs)
             buf[nr] = g if buf[nr] is None else buf[nr] + g
-            root_nodes.append(target)
+            if all(n is not target for n in root_nodes):  # two outputs of one node: once
+                root_nodes.append(target)
         else:
             _add_leaf_grad(leaves, target, g)
     needed = _needed_nodes(root_nodes, targets) if targets is not None else None
+    through = _through_nodes(needed, targets) if needed is not None else None
     deps: dict = {}
     seen = set()
     stack = [n for n in root_nodes if needed is None or n in needed]
@@ -253,19 +318,25 @@ def _execute(roots, root_grads, run: _Run, targets: set | None) -> None:
         # PyTorch's order: tensor hooks, node pre-hooks, retain_grad, the node, node post-hooks
         if node.pre_hooks:
             _run_tensor_hooks(node, grads)
+            run.owned.update(id(g._data) for g in grads if g is not None)  # hooks may keep them
         if capture is not None:  # autograd.grad's result, as the tensor hooks left it
             for nr, g in enumerate(grads):
                 key = (node, nr)
                 if key in capture and g is not None:
                     prev = capture[key]
                     capture[key] = g if prev is None else prev + g
+        target_only = through is not None and node not in through
         attached = node.attached
-        if attached is not None and attached.pre_hooks:
+        if attached is not None and attached.pre_hooks and not target_only:
             grads = _run_node_pre_hooks(attached.pre_hooks, grads)
         if capture is None and (node.retained or run.nonleaf_inputs):
             for nr, t in run.nonleaf_receivers(node):
                 if grads[nr] is not None:
                     run.accumulate(t, grads[nr])
+        if target_only:
+            continue  # a target reached only as a target: the node itself does not run
+        if node.params is FREED:  # an op whose params are saved tensors (indices)
+            raise errors.GraphFreedError(errors.SECOND_BACKWARD)
         if len(grads) == 1 and grads[0] is None or not any(g is not None for g in grads):
             results = (None,) * len(node.edges)
         elif with_anomaly:
@@ -302,11 +373,10 @@ def _execute(roots, root_grads, run: _Run, targets: set | None) -> None:
 def _run_tensor_hooks(node: Node, grads: list) -> None:
     """The hooks ``Tensor.register_hook`` put on the node's outputs, in registration order."""
     for nr, hooks in node.pre_hooks.items():
-        for hook in list(hooks):
-            if grads[nr] is not None:
-                replaced = hook(grads[nr])
-                if replaced is not None:
-                    grads[nr] = replaced
+        for hook in list(hooks):  # an output that got no gradient: called with None (PyTorch)
+            replaced = hook(grads[nr])
+            if replaced is not None:
+                grads[nr] = replaced
 
 
 def _run_node_pre_hooks(hooks: list, grads) -> list:
@@ -393,11 +463,17 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool =
     accumulate_only = None
     nonleaf_inputs: dict = {}
     if inputs is not None:
-        inputs = _as_tuple(inputs)
+        inputs = (inputs,) if isinstance(inputs, GradientEdge) else _as_tuple(inputs)
         if not inputs:
-            raise RuntimeError("backward: 'inputs' argument must not be empty")
+            raise RuntimeError("`inputs` argument to `backward()` cannot be empty.")
         targets, accumulate_only = set(), set()
         for t in inputs:
+            if isinstance(t, GradientEdge):
+                if isinstance(t.node, AccumulateGrad):
+                    t = t.node.variable
+                else:  # a node's output: gradients stop there (nothing is stored)
+                    targets.add(t.node)
+                    continue
             e = edge_of(t)
             if isinstance(e[0], Node):
                 targets.add(e[0])
@@ -420,7 +496,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     (tensor(6.),)
     """
     _tracing.note_opaque("runs backward inside the function")
-    inputs = _as_tuple(inputs)
+    inputs = (inputs,) if isinstance(inputs, GradientEdge) else _as_tuple(inputs)
+    if not inputs:
+        raise RuntimeError("`inputs` argument to `grad()` cannot be empty.")
     if allow_unused is None:
         allow_unused = materialize_grads
     if materialize_grads and allow_unused is False:
@@ -431,6 +509,16 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     keys = []
     targets: set = set()
     for i, t in enumerate(inputs):
+        if isinstance(t, GradientEdge):
+            node = t.node
+            if isinstance(node, AccumulateGrad):
+                t = node.variable
+            else:
+                key = (node, t.output_nr)
+                capture[key] = None
+                keys.append(key)
+                targets.add(node)
+                continue
         if not isinstance(t, Tensor):
             raise TypeError(f"grad(): input {i} is a {type(t).__name__}, not a Tensor")
         if not t.requires_grad:
@@ -447,9 +535,22 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     result = []
     for i, (t, key) in enumerate(zip(inputs, keys)):
         g = run.capture[key]
+        if isinstance(t, GradientEdge):
+            if g is None and materialize_grads:
+                raise RuntimeError(
+                    "materialize_grads cannot be used when the given input is a GradientEdge"
+                )
+            if g is None and not allow_unused:
+                raise errors.AutogradError(
+                    f"One of the differentiated Tensors (input {i}) appears to not have been used "
+                    "in the graph. Set allow_unused=True if this is the desired behavior."
+                )
+            result.append(g if g is None or create_graph else g.detach())
+            continue
         if g is None:
-            if materialize_grads:
+            if materialize_grads:  # as PyTorch: zeros that require grad
                 g = filled_like(t, 0)
+                g._requires_grad = True
             elif not allow_unused:
                 raise errors.AutogradError(
                     f"One of the differentiated Tensors (input {i}) appears to not have been used "

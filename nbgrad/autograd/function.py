@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import functools
 import traceback
+import warnings
 
 from nbgrad import _tracing
-from nbgrad._graph import Node, SavedTensor, anomaly_state
+from nbgrad._graph import Node, SavedTensor, anomaly_state, forward_ad_state
+from nbgrad.autograd.forward_ad import _suspended, function_jvp
 from nbgrad.grad_mode import no_grad
 from nbgrad.ops._dispatch import (
     OpDef,
@@ -44,7 +46,7 @@ from nbgrad.ops.creation import zeros
 from nbgrad.ops.elementwise import sum_to
 from nbgrad.tensor import Tensor, _make
 
-__all__ = ["Function", "FunctionCtx", "once_differentiable"]
+__all__ = ["Function", "FunctionCtx", "InplaceFunction", "once_differentiable"]
 
 class FunctionCtx:
     """The ``ctx`` object ``forward`` and ``backward`` share; store extra attributes freely.
@@ -129,6 +131,31 @@ class FunctionCtx:
         if node.saved is None:
             return ()
         return tuple(node.saved_input(i) for i in range(len(node.saved)))
+
+    @property
+    def saved_variables(self) -> tuple:
+        """Deprecated alias of :attr:`saved_tensors` (with a ``DeprecationWarning``).
+
+        >>> import warnings
+        >>> import nbgrad as nb
+        >>> class Id(nb.autograd.Function):
+        ...     @staticmethod
+        ...     def forward(ctx, x):
+        ...         ctx.save_for_backward(x)
+        ...         return x.clone()
+        ...     @staticmethod
+        ...     def backward(ctx, grad):
+        ...         with warnings.catch_warnings(record=True) as w:
+        ...             warnings.simplefilter("always")
+        ...             (x,) = ctx.saved_variables
+        ...         print(w[0].message)
+        ...         return grad
+        >>> Id.apply(nb.tensor([1.0], requires_grad=True)).sum().backward()
+        'saved_variables' is deprecated; use 'saved_tensors'
+        """
+        warnings.warn("'saved_variables' is deprecated; use 'saved_tensors'",
+                      DeprecationWarning, stacklevel=2)
+        return self.saved_tensors
 
     def mark_dirty(self, *tensors) -> None:
         """Declare inputs that ``forward`` modified in place (they must also be returned).
@@ -278,9 +305,18 @@ def _backward_class(fn_cls: type) -> type[Node]:
     if found is None:
         found = type(f"{fn_cls.__name__}Backward", (Node,), {
             "__slots__": (), "__module__": fn_cls.__module__, "_forward_cls": fn_cls,
+            "saved_tensors": property(_node_saved_tensors),
         })
         fn_cls._backward_cls = found
     return found
+
+
+def _node_saved_tensors(node) -> tuple:
+    """``grad_fn.saved_tensors`` of a custom Function's node (raises once backward freed
+    them, as PyTorch does)."""
+    if node.saved is None:
+        return ()
+    return tuple(node.saved_input(i) for i in range(len(node.saved)))
 
 
 def _expandable(shape, target) -> bool:
@@ -395,6 +431,38 @@ class Function:
 
     vjp = backward
 
+    @staticmethod
+    def jvp(ctx, *grad_inputs):
+        """Forward mode: the tangents of the outputs given one tangent per input of
+        ``forward`` (zeros for a tensor input without one, None for a non-tensor). Needed to
+        use the Function on dual tensors (``nb.autograd.forward_ad``).
+
+        >>> import nbgrad as nb
+        >>> import nbgrad.autograd.forward_ad as fwAD
+        >>> class Square(nb.autograd.Function):
+        ...     @staticmethod
+        ...     def forward(ctx, x):
+        ...         ctx.x = x
+        ...         return x * x
+        ...     @staticmethod
+        ...     def backward(ctx, grad):
+        ...         return 2 * ctx.x * grad
+        ...     @staticmethod
+        ...     def jvp(ctx, t):
+        ...         return 2 * ctx.x * t
+        >>> with fwAD.dual_level():
+        ...     y = Square.apply(fwAD.make_dual(nb.tensor([3.0]), nb.tensor([1.0])))
+        ...     fwAD.unpack_dual(y).tangent
+        tensor([6.])
+        """
+        raise NotImplementedError(
+            "You must implement the jvp function for custom autograd.Function to use it with "
+            "forward mode AD."
+        )
+
+    # Accepted as in PyTorch (``nbgrad.func.vmap`` runs such Functions per sample anyway).
+    generate_vmap_rule = False
+
     @classmethod
     def apply(cls, *args, **kwargs):
         """Run the op; record a node for ``backward`` when grad mode is on and an input
@@ -422,13 +490,26 @@ class Function:
         ctx = FunctionCtx()
         ctx.needs_input_grad = tuple(n and record for n in needs)
         separate_setup = cls.setup_context is not Function.setup_context
+        dual = forward_ad_state.hook is not None
         with no_grad():  # forward runs with grad disabled (inference mode is kept)
-            raw = cls.forward(*args) if separate_setup else cls.forward(ctx, *args)
+            if dual:  # forward mode: the outputs' tangents come from cls.jvp, not from forward
+                with _suspended():
+                    raw = cls.forward(*args) if separate_setup else cls.forward(ctx, *args)
+            else:
+                raw = cls.forward(*args) if separate_setup else cls.forward(ctx, *args)
             if separate_setup:
                 cls.setup_context(ctx, args, raw)
-        if not record:
-            return raw
-        return _record(cls, ctx, args, needs, raw)
+        if record:
+            raw = _record(cls, ctx, args, needs, raw)
+        if dual:
+            if not record:  # an input returned as is gets a tangent of its own: alias it
+                ids = {id(a) for a in args if isinstance(a, Tensor)}
+                if isinstance(raw, tuple):
+                    raw = tuple(_alias(o) if id(o) in ids else o for o in raw)
+                elif id(raw) in ids:
+                    raw = _alias(raw)
+            function_jvp(cls, cls.jvp is not Function.jvp, ctx, args, raw)
+        return raw
 
 
 def _record(cls, ctx: FunctionCtx, args: tuple, needs: tuple, raw):
@@ -492,6 +573,18 @@ def _rebase_dirty_view(view: Tensor, node: Node, nr: int) -> None:
     written = _alias(view)
     written._grad_fn, written._output_nr, written._requires_grad = node, nr, True
     rebase_view(view, written)
+
+
+class InplaceFunction(Function):
+    """A :class:`Function` that may work in place: ``inplace`` is given to the constructor
+    in PyTorch's legacy API; here it is a class attribute the subclass's ``forward`` reads.
+
+    >>> import nbgrad as nb
+    >>> issubclass(nb.autograd.function.InplaceFunction, nb.autograd.Function)
+    True
+    """
+
+    inplace = False
 
 
 class _DelayedError(OpDef):

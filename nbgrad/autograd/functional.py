@@ -3,7 +3,10 @@
 
 Every function runs ``func`` under ``enable_grad`` (so they also work inside ``no_grad``)
 on detached copies of the inputs; with ``create_graph=True`` the results keep their history
-back to the original inputs. ``jvp`` uses the double-vjp trick (two reverse passes).
+back to the original inputs. ``jvp`` runs real forward mode (``nb.autograd.forward_ad``: one
+forward pass of dual tensors), as does ``jacobian(..., strategy="forward-mode")`` (one pass
+per input element) and ``hessian(..., outer_jacobian_strategy="forward-mode")``
+(forward-over-reverse).
 
 >>> import nbgrad as nb
 >>> from nbgrad.autograd.functional import jacobian
@@ -14,7 +17,9 @@ tensor([[2., 0.],
 
 from __future__ import annotations
 
+from nbgrad.autograd import forward_ad
 from nbgrad.autograd.engine import grad as _grad
+from nbgrad.autograd.forward_ad import _suspended as no_tangents
 from nbgrad.grad_mode import enable_grad
 from nbgrad.ops.creation import eye, ones_like, zeros, zeros_like
 from nbgrad.ops.join import stack
@@ -102,27 +107,67 @@ def vjp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
 
 
 def jvp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
-    """``(func(*inputs), J·v)``: the Jacobian-vector product, by two reverse passes
-    (``J·v = d(uᵀJ·v)/du``)."""
+    """``(func(*inputs), J·v)``: the Jacobian-vector product, by forward mode (one pass of
+    dual tensors, ``nb.autograd.forward_ad``).
+
+    >>> import nbgrad as nb
+    >>> from nbgrad.autograd.functional import jvp
+    >>> jvp(lambda x: x ** 2, nb.tensor([1.0, 2.0]), nb.tensor([1.0, 1.0]))
+    (tensor([1., 4.]), tensor([2., 4.]))
+    """
 
     inputs, in_tuple = _as_tuple(inputs, "inputs", "jvp")
     vs = _check_v(v, inputs, "jvp", "input")
     with enable_grad():
         xs = _prepare(inputs, create_graph)
-        outputs, out_tuple = _as_tuple(func(*xs), "outputs of the user-provided function", "jvp")
-        outs = [o for o in outputs if o.requires_grad]
-        dummies = [zeros_like(o, requires_grad=True) for o in outs]
-        result = [None] * len(outputs)
-        if outs:
-            grads = _grad(outs, xs, dummies, create_graph=True, allow_unused=True)
-            pairs = [(g, w) for g, w in zip(grads, vs) if g is not None and g.requires_grad]
-            if pairs:
-                jv = _grad([g for g, _ in pairs], dummies, [w for _, w in pairs],
-                           create_graph=create_graph, allow_unused=True)
-                it = iter(jv)
-                result = [next(it) if o.requires_grad else None for o in outputs]
-        result = _fill(result, outputs, strict, "jvp", "Jacobian-vector product")
-    return _finish(outputs, create_graph, out_tuple), _finish(result, create_graph, out_tuple)
+        with forward_ad.dual_level():
+            duals = tuple(forward_ad.make_dual(x, t) for x, t in zip(xs, vs))
+            outputs, out_tuple = _as_tuple(func(*duals), "outputs of the user-provided function",
+                                           "jvp")
+            unpacked = [forward_ad.unpack_dual(o) for o in outputs]
+        primals = tuple(u.primal for u in unpacked)
+        result = []
+        for i, u in enumerate(unpacked):
+            if u.tangent is None and strict:
+                raise RuntimeError(
+                    f"The output of the user-provided function at index {i} is independent of "
+                    "the input. This is not allowed in strict mode."
+                )
+            result.append(u.tangent)
+        result = _fill(result, primals, False, "jvp", "Jacobian-vector product")
+    return _finish(primals, create_graph, out_tuple), _finish(result, create_graph, out_tuple)
+
+
+def _forward_jacobian(func, inputs, in_tuple: bool, create_graph: bool, strict: bool):
+    """The Jacobian one input element at a time, each column a forward-mode jvp."""
+    with enable_grad():
+        xs = _prepare(inputs, create_graph)
+        with no_tangents():
+            outputs, out_tuple = _as_tuple(func(*xs), "outputs of the user-provided function",
+                                           "jacobian")
+        columns: list[list[list]] = [[[] for _ in xs] for _ in outputs]
+        for j, x in enumerate(xs):
+            n = x.numel()
+            basis = eye(n, dtype=x.dtype, device=x.device) if n else None
+            for k in range(n):
+                vs = [zeros_like(y) for y in xs]
+                vs[j] = basis[k].reshape(x.shape)
+                _, jv = jvp(lambda *a: tuple(_as_tuple(func(*a), "outputs", "jacobian")[0]),
+                            tuple(xs), tuple(vs), create_graph=create_graph, strict=strict)
+                for o, col in enumerate(jv):
+                    columns[o][j].append(col)
+        table = []
+        for o, out in enumerate(outputs):
+            blocks = []
+            for j, x in enumerate(xs):
+                cols = columns[o][j]
+                if cols:
+                    block = stack(cols, dim=-1).reshape(*out.shape, *x.shape)
+                else:
+                    block = zeros(*out.shape, *x.shape, dtype=x.dtype, device=x.device)
+                blocks.append(block if create_graph else block.detach())
+            table.append(tuple(blocks) if in_tuple else blocks[0])
+    return tuple(table) if out_tuple else table[0]
 
 
 def jacobian(func, inputs, create_graph: bool = False, strict: bool = False,
@@ -131,10 +176,21 @@ def jacobian(func, inputs, create_graph: bool = False, strict: bool = False,
     ``output.shape + input.shape``; nested tuples follow the tuple-ness of outputs and
     inputs, as in PyTorch. One reverse pass per output element."""
 
-    if strategy != "reverse-mode":
-        raise NotImplementedError("jacobian: only strategy='reverse-mode' is supported")
-    del vectorize  # accepted for compatibility; rows are computed one by one
+    if strategy not in ("reverse-mode", "forward-mode"):
+        raise ValueError('Expected strategy to be either "forward-mode" or "reverse-mode". '
+                         f'Got {strategy} instead.')
     inputs, in_tuple = _as_tuple(inputs, "inputs", "jacobian")
+    if strategy == "forward-mode":
+        if create_graph:
+            raise NotImplementedError(
+                "nb.autograd.functional.jacobian: `create_graph=True` and "
+                '`strategy="forward-mode"` are not supported together (yet). Please either set '
+                '`create_graph=False` or `strategy="reverse-mode"`.'
+            )
+        # PyTorch vectorizes forward mode with vmap and requires vectorize=True; nbgrad runs
+        # one forward pass per input element and accepts both
+        return _forward_jacobian(func, inputs, in_tuple, create_graph, strict)
+    del vectorize  # accepted for compatibility; rows are computed one by one
     with enable_grad():
         xs = _prepare(inputs, create_graph)
         outputs, out_tuple = _as_tuple(func(*xs), "outputs of the user-provided function",
@@ -188,7 +244,16 @@ def _gradient_function(func, create_graph_inner: bool = True):
 def hessian(func, inputs, create_graph: bool = False, strict: bool = False,
             vectorize: bool = False, outer_jacobian_strategy: str = "reverse-mode"):
     """The Hessian of a scalar ``func``: shape ``input.shape + input.shape`` (a tuple of tuples
-    for several inputs)."""
+    for several inputs). ``outer_jacobian_strategy="forward-mode"`` differentiates the
+    gradient by forward mode (forward-over-reverse).
+
+    >>> import nbgrad as nb
+    >>> from nbgrad.autograd.functional import hessian
+    >>> hessian(lambda x: (x ** 3).sum(), nb.tensor([1.0, 2.0]),
+    ...         outer_jacobian_strategy="forward-mode")
+    tensor([[ 6.,  0.],
+            [ 0., 12.]])
+    """
     inputs, in_tuple = _as_tuple(inputs, "inputs", "hessian")
     gradient = _gradient_function(func)
     result = jacobian(lambda *xs: gradient(*xs) if in_tuple else gradient(*xs)[0],

@@ -19,6 +19,7 @@ import numba
 import numpy as np
 
 import nbgrad as nb
+from nbgrad.examples._guard import check_finite
 
 try:  # exported as nb.autograd.Function once the custom-Function API lands in the package root
     Function = nb.autograd.Function
@@ -190,6 +191,8 @@ def run(iters: int = 300, lr: float = 0.05, seed: int = 0, log=print) -> dict:
         loss = ((oscillator(params, y0, dt, n_steps) - obs) ** 2).mean()
         loss.backward()
         opt.step()
+        if not np.isfinite(loss.item()):
+            check_finite({"params": params, "y0": y0}, f"at iteration {it}", loss.item())
         if it == 1 or it % 50 == 0:
             log(f"iter {it:4d}  loss {loss.item():.6f}  omega {params[0].item():.4f}  "
                 f"zeta {params[1].item():.4f}")

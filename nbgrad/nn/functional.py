@@ -18,6 +18,8 @@ import math
 import warnings
 
 from nbgrad import _dtype
+from nbgrad.nn import _activations
+from nbgrad.nn._activations import *  # noqa: F403  (the activations beyond the ones here)
 from nbgrad.ops import nn_ops
 from nbgrad.ops.creation import arange, rand, zeros
 from nbgrad.tensor import Tensor
@@ -25,8 +27,9 @@ from nbgrad.tensor import Tensor
 __all__ = [
     "relu", "gelu", "silu", "sigmoid", "tanh", "softmax", "log_softmax", "logsigmoid",
     "softplus", "dropout", "linear", "cross_entropy", "nll_loss", "mse_loss", "l1_loss",
-    "binary_cross_entropy", "binary_cross_entropy_with_logits", "embedding", "layer_norm",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "layer_norm",
     "one_hot",
+    *_activations.__all__,
 ]
 
 
@@ -221,6 +224,8 @@ def _check_reduction(reduction: str, size_average=None, reduce=None) -> str:
         size_average = True if size_average is None else size_average
         reduce = True if reduce is None else reduce
         reduction = "none" if not reduce else ("mean" if size_average else "sum")
+        warnings.warn(f"size_average and reduce args will be deprecated, please use "
+                      f"reduction='{reduction}' instead.", UserWarning, stacklevel=3)
     if reduction not in ("none", "mean", "sum"):
         raise ValueError(f"{reduction!r} is not a valid value for reduction; use 'none', "
                          "'mean' or 'sum'")
@@ -426,25 +431,6 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
 
 
 # ----------------------------------------------------------------------------- layers
-def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
-              max_norm: float | None = None, norm_type: float = 2.0,
-              scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
-    """Rows of ``weight`` (num, dim) at the integer indices ``input`` (any shape); the row at
-    ``padding_idx`` gets no gradient.
-
-    >>> import nbgrad as nb
-    >>> import nbgrad.nn.functional as F
-    >>> F.embedding(nb.tensor([2, 0]), nb.tensor([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]))
-    tensor([[3., 3.],
-            [1., 1.]])
-    """
-    if max_norm is not None or scale_grad_by_freq or sparse:
-        raise NotImplementedError(
-            "embedding(): max_norm, scale_grad_by_freq and sparse are not supported"
-        )
-    return nn_ops.embedding(input, weight, padding_idx)
-
-
 def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalise over the trailing ``normalized_shape`` dims to zero mean and unit (biased)
@@ -501,3 +487,15 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
         raise RuntimeError("Class values must be smaller than num_classes.")
     classes = arange(num_classes, device=tensor.device)
     return (tensor.unsqueeze(-1) == classes).long()
+
+
+# ----------------------------------------------------------------------------- conv and pooling
+from nbgrad.nn import _conv_functional  # noqa: E402
+from nbgrad.nn._conv_functional import *  # noqa: E402,F403
+
+__all__ += _conv_functional.__all__
+# ----------------------------------------------------------------------------- nn layers (issue 14)
+from nbgrad.nn import _functional_nn as _nn_part  # noqa: E402
+from nbgrad.nn._functional_nn import *  # noqa: E402,F401,F403
+
+__all__ += list(_nn_part.__all__)

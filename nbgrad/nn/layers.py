@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import math
 
-from nbgrad.grad_mode import no_grad
 from nbgrad.nn import functional as F
 from nbgrad.nn import init
 from nbgrad.nn.module import Module
+from nbgrad.nn.normalization import LayerNorm
 from nbgrad.nn.parameter import Parameter
+from nbgrad.nn.sparse import Embedding
 from nbgrad.ops.creation import empty
 from nbgrad.tensor import Tensor
 
 __all__ = [
     "Identity", "Linear", "Embedding", "LayerNorm", "Dropout", "ReLU", "GELU", "SiLU", "Tanh",
-    "Sigmoid", "Softmax", "LogSoftmax", "Flatten",
+    "Sigmoid", "Softmax", "LogSoftmax", "Flatten", "Dropout1d", "Dropout2d", "Dropout3d",
+    "AlphaDropout", "FeatureAlphaDropout", "Unflatten", "Bilinear", "CosineSimilarity",
+    "PairwiseDistance",
 ]
 
 
@@ -94,120 +97,6 @@ class Linear(Module):
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")
-
-
-class Embedding(Module):
-    """A lookup table of ``num_embeddings`` vectors of size ``embedding_dim`` (init N(0, 1));
-    the row at ``padding_idx`` starts at zero and gets no gradient.
-
-    >>> import nbgrad as nb
-    >>> emb = nb.nn.Embedding(10, 3, padding_idx=0)
-    >>> emb(nb.tensor([[0, 2], [4, 0]])).shape
-    (2, 2, 3)
-    >>> emb.weight[0].tolist()
-    [0.0, 0.0, 0.0]
-    """
-
-    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
-                 device=None, dtype=None) -> None:
-        super().__init__()
-        if padding_idx is not None:
-            if not -num_embeddings <= padding_idx < num_embeddings:
-                raise ValueError("Padding_idx must be within num_embeddings")
-            padding_idx %= num_embeddings
-        self.num_embeddings = num_embeddings
-        self.embedding_dim = embedding_dim
-        self.padding_idx = padding_idx
-        self.weight = Parameter(empty(num_embeddings, embedding_dim, device=device, dtype=dtype))
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """Re-draw the table from N(0, 1) (zeroing the padding row).
-
-        >>> import nbgrad as nb
-        >>> emb = nb.nn.Embedding(4, 2, padding_idx=1)
-        >>> emb.reset_parameters()
-        >>> emb.weight[1].tolist()
-        [0.0, 0.0]
-        """
-        init.normal_(self.weight)
-        if self.padding_idx is not None:
-            with no_grad():
-                self.weight[self.padding_idx] = 0.0
-
-    def forward(self, input: Tensor) -> Tensor:
-        """Rows of the table at the integer indices ``input``.
-
-        >>> import nbgrad as nb
-        >>> emb = nb.nn.Embedding(4, 2)
-        >>> emb.forward(nb.tensor([3, 3])).tolist() == [emb.weight[3].tolist()] * 2
-        True
-        """
-        return F.embedding(input, self.weight, self.padding_idx)
-
-    def extra_repr(self) -> str:
-        s = f"{self.num_embeddings}, {self.embedding_dim}"
-        if self.padding_idx is not None:
-            s += f", padding_idx={self.padding_idx}"
-        return s
-
-
-class LayerNorm(Module):
-    """Normalise the trailing ``normalized_shape`` dims, then apply a learned scale and shift.
-
-    >>> import nbgrad as nb
-    >>> ln = nb.nn.LayerNorm(2)
-    >>> ln(nb.tensor([[1.0, 3.0], [2.0, 2.0]])).detach()
-    tensor([[-1.0000,  1.0000],
-            [ 0.0000,  0.0000]])
-    """
-
-    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
-                 bias: bool = True, device=None, dtype=None) -> None:
-        super().__init__()
-        if isinstance(normalized_shape, int):
-            normalized_shape = (normalized_shape,)
-        self.normalized_shape = tuple(normalized_shape)
-        self.eps = eps
-        self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(empty(self.normalized_shape, device=device, dtype=dtype))
-            if bias:
-                self.bias = Parameter(empty(self.normalized_shape, device=device, dtype=dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """Scale to ones, shift to zeros.
-
-        >>> import nbgrad as nb
-        >>> ln = nb.nn.LayerNorm(3)
-        >>> ln.reset_parameters()
-        >>> ln.weight.tolist(), ln.bias.tolist()
-        ([1.0, 1.0, 1.0], [0.0, 0.0, 0.0])
-        """
-        if self.weight is not None:
-            init.ones_(self.weight)
-        if self.bias is not None:
-            init.zeros_(self.bias)
-
-    def forward(self, input: Tensor) -> Tensor:
-        """The normalised input.
-
-        >>> import nbgrad as nb
-        >>> with nb.no_grad():
-        ...     nb.nn.LayerNorm(2).forward(nb.tensor([[0.0, 4.0]]))
-        tensor([[-1.0000,  1.0000]])
-        """
-        return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
-
-    def extra_repr(self) -> str:
-        return (f"{self.normalized_shape}, eps={self.eps}, "
-                f"elementwise_affine={self.elementwise_affine}")
 
 
 class Dropout(Module):
@@ -421,3 +310,233 @@ class Flatten(Module):
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class _DropoutNd(Module):
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        self.p = p
+        self.inplace = inplace
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout1d(_DropoutNd):
+    """Zero whole channels of (N, C, L) / (C, L) inputs while training.
+
+    >>> import nbgrad as nb
+    >>> nb.nn.Dropout1d(0.5).eval()(nb.ones(1, 2, 3)).sum()
+    tensor(6.)
+    """
+
+    def forward(self, input: Tensor) -> Tensor:
+        """``dropout1d(input, p, training, inplace)``.
+
+        >>> import nbgrad as nb
+        >>> nb.nn.Dropout1d(1.0).forward(nb.ones(1, 2, 3)).sum()
+        tensor(0.)
+        """
+        return F.dropout1d(input, self.p, self.training, self.inplace)
+
+
+class Dropout2d(_DropoutNd):
+    """Zero whole channels of (N, C, H, W) / (C, H, W) inputs while training.
+
+    >>> import nbgrad as nb
+    >>> nb.nn.Dropout2d(0.5)(nb.ones(2, 3, 2, 2)).shape
+    (2, 3, 2, 2)
+    """
+
+    def forward(self, input: Tensor) -> Tensor:
+        """``dropout2d(input, p, training, inplace)``.
+
+        >>> import nbgrad as nb
+        >>> nb.nn.Dropout2d(1.0).forward(nb.ones(1, 2, 2, 2)).sum()
+        tensor(0.)
+        """
+        return F.dropout2d(input, self.p, self.training, self.inplace)
+
+
+class Dropout3d(_DropoutNd):
+    """Zero whole channels of (N, C, D, H, W) / (C, D, H, W) inputs while training.
+
+    >>> import nbgrad as nb
+    >>> nb.nn.Dropout3d(0.5)(nb.ones(1, 2, 2, 2, 2)).shape
+    (1, 2, 2, 2, 2)
+    """
+
+    def forward(self, input: Tensor) -> Tensor:
+        """``dropout3d(input, p, training, inplace)``.
+
+        >>> import nbgrad as nb
+        >>> nb.nn.Dropout3d(1.0).forward(nb.ones(2, 2, 2, 2)).sum()
+        tensor(0.)
+        """
+        return F.dropout3d(input, self.p, self.training, self.inplace)
+
+
+class AlphaDropout(_DropoutNd):
+    """Alpha dropout (keeps SELU's self-normalising mean and variance) while training.
+
+    >>> import nbgrad as nb
+    >>> nb.nn.AlphaDropout(0.2).eval()(nb.ones(2))
+    tensor([1., 1.])
+    """
+
+    def forward(self, input: Tensor) -> Tensor:
+        """``alpha_dropout(input, p, training)``.
+
+        >>> import nbgrad as nb
+        >>> nb.nn.AlphaDropout(0.5).forward(nb.ones(4)).shape
+        (4,)
+        """
+        return F.alpha_dropout(input, self.p, self.training, self.inplace)
+
+
+class FeatureAlphaDropout(_DropoutNd):
+    """Alpha dropout of whole channels while training.
+
+    >>> import nbgrad as nb
+    >>> nb.nn.FeatureAlphaDropout(0.2).eval()(nb.ones(1, 2))
+    tensor([[1., 1.]])
+    """
+
+    def forward(self, input: Tensor) -> Tensor:
+        """``feature_alpha_dropout(input, p, training)``.
+
+        >>> import nbgrad as nb
+        >>> nb.nn.FeatureAlphaDropout(0.5).forward(nb.ones(1, 4, 2)).shape
+        (1, 4, 2)
+        """
+        return F.feature_alpha_dropout(input, self.p, self.training, self.inplace)
+
+
+class Unflatten(Module):
+    """Expand dim ``dim`` into ``unflattened_size``.
+
+    >>> import nbgrad as nb
+    >>> nb.nn.Unflatten(1, (2, 5))(nb.zeros(3, 10)).shape
+    (3, 2, 5)
+    """
+
+    def __init__(self, dim: int, unflattened_size) -> None:
+        super().__init__()
+        if not isinstance(unflattened_size, (tuple, list)):
+            raise TypeError("unflattened_size must be tuple of ints, but found type "
+                            f"{type(unflattened_size).__name__}")
+        self.dim = dim
+        self.unflattened_size = tuple(unflattened_size)
+
+    def forward(self, input: Tensor) -> Tensor:
+        """``input`` with dim ``dim`` reshaped to ``unflattened_size``.
+
+        >>> import nbgrad as nb
+        >>> nb.nn.Unflatten(-1, (2, -1)).forward(nb.zeros(4)).shape
+        (2, 2)
+        """
+        d = self.dim % input.ndim
+        return input.reshape(*input.shape[:d], *self.unflattened_size, *input.shape[d + 1:])
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
+class Bilinear(Module):
+    """``y = x1^T A x2 + b`` with ``weight`` (out, in1, in2), init U(-1/sqrt(in1), 1/sqrt(in1)).
+
+    >>> import nbgrad as nb
+    >>> m = nb.nn.Bilinear(3, 4, 5)
+    >>> m(nb.randn(2, 3), nb.randn(2, 4)).shape
+    (2, 5)
+    """
+
+    def __init__(self, in1_features: int, in2_features: int, out_features: int,
+                 bias: bool = True, device=None, dtype=None) -> None:
+        super().__init__()
+        self.in1_features = in1_features
+        self.in2_features = in2_features
+        self.out_features = out_features
+        self.weight = Parameter(empty(out_features, in1_features, in2_features, device=device,
+                                      dtype=dtype))
+        if bias:
+            self.bias = Parameter(empty(out_features, device=device, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Weight and bias from U(-1/sqrt(in1_features), 1/sqrt(in1_features)).
+
+        >>> import nbgrad as nb
+        >>> m = nb.nn.Bilinear(4, 2, 1)
+        >>> m.reset_parameters()
+        >>> bool(m.weight.abs().max() <= 0.5)
+        True
+        """
+        bound = 1 / math.sqrt(self.weight.shape[1])
+        init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input1: Tensor, input2: Tensor) -> Tensor:
+        """``bilinear(input1, input2, weight, bias)``.
+
+        >>> import nbgrad as nb
+        >>> nb.nn.Bilinear(2, 2, 3).forward(nb.ones(2), nb.ones(2)).shape
+        (3,)
+        """
+        return F.bilinear(input1, input2, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+                f"out_features={self.out_features}, bias={self.bias is not None}")
+
+
+class CosineSimilarity(Module):
+    """Cosine similarity along ``dim``.
+
+    >>> import nbgrad as nb
+    >>> nb.nn.CosineSimilarity(dim=1)(nb.tensor([[1.0, 0.0]]), nb.tensor([[2.0, 0.0]]))
+    tensor([1.])
+    """
+
+    def __init__(self, dim: int = 1, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.dim = dim
+        self.eps = eps
+
+    def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
+        """``cosine_similarity(x1, x2, dim, eps)``.
+
+        >>> import nbgrad as nb
+        >>> nb.nn.CosineSimilarity(0).forward(nb.tensor([1.0, 0.0]), nb.tensor([0.0, 1.0]))
+        tensor(0.)
+        """
+        return F.cosine_similarity(x1, x2, self.dim, self.eps)
+
+
+class PairwiseDistance(Module):
+    """``||x1 - x2 + eps||_p`` along the last dim.
+
+    >>> import nbgrad as nb
+    >>> nb.nn.PairwiseDistance(eps=0.0)(nb.tensor([[0.0, 0.0]]), nb.tensor([[3.0, 4.0]]))
+    tensor([5.])
+    """
+
+    def __init__(self, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> None:
+        super().__init__()
+        self.norm = p
+        self.eps = eps
+        self.keepdim = keepdim
+
+    def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
+        """``pairwise_distance(x1, x2, p, eps, keepdim)``.
+
+        >>> import nbgrad as nb
+        >>> nb.nn.PairwiseDistance(p=1.0, eps=0.0).forward(nb.zeros(1, 2), nb.ones(1, 2))
+        tensor([2.])
+        """
+        return F.pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)

@@ -6,11 +6,71 @@ from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Iterator
 
 from nbgrad._dtype import as_dtype
+from nbgrad.autograd.function import Function
 from nbgrad.grad_mode import no_grad
 from nbgrad.nn.parameter import Parameter
 from nbgrad.tensor import Tensor, parse_to_args
 
-__all__ = ["Module", "IncompatibleKeys"]
+__all__ = ["Module", "IncompatibleKeys", "RemovableHandle", "register_module_forward_pre_hook",
+           "register_module_forward_hook", "register_module_full_backward_hook",
+           "register_module_full_backward_pre_hook"]
+
+
+class RemovableHandle:
+    """What the ``register_*_hook`` methods return: ``remove()`` unregisters the hook (also
+    usable as a context manager).
+
+    >>> import nbgrad as nb
+    >>> m = nb.nn.Identity()
+    >>> with m.register_forward_hook(lambda mod, args, out: out * 2):
+    ...     m(nb.tensor([1.0]))
+    tensor([2.])
+    >>> m(nb.tensor([1.0]))
+    tensor([1.])
+    """
+
+    _next_id = 0
+
+    def __init__(self, hooks_dict: dict, *, extra_dict=None) -> None:
+        self.hooks_dict_ref = hooks_dict
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+        self.extra_dict_ref = [] if extra_dict is None else (
+            extra_dict if isinstance(extra_dict, list) else [extra_dict])
+
+    def remove(self) -> None:
+        """Unregister the hook (a second call does nothing).
+
+        >>> import nbgrad as nb
+        >>> h = nb.nn.Identity().register_forward_pre_hook(lambda m, a: None)
+        >>> h.remove(); h.remove()
+        """
+        self.hooks_dict_ref.pop(self.id, None)
+        for d in self.extra_dict_ref:
+            if isinstance(d, set):
+                d.discard(self.id)
+            else:
+                d.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
+def _hook_table(module, name: str) -> OrderedDict:
+    d = module.__dict__.get(name)
+    if d is None:
+        d = OrderedDict()
+        object.__setattr__(module, name, d)
+    return d
+
+
+def _add_hook(table: OrderedDict, hook, prepend: bool, handle: RemovableHandle) -> None:
+    table[handle.id] = hook
+    if prepend:
+        table.move_to_end(handle.id, last=False)
 
 
 class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
@@ -22,6 +82,172 @@ class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpect
         if not self.missing_keys and not self.unexpected_keys:
             return "<All keys matched successfully>"
         return super().__repr__()
+
+
+_GLOBAL: dict = {"forward_pre": OrderedDict(), "forward": OrderedDict(), "forward_kw": set(),
+                 "forward_always": set(), "backward": OrderedDict(), "backward_pre": OrderedDict()}
+_GLOBAL_TABLES = (_GLOBAL["forward_pre"], _GLOBAL["forward"], _GLOBAL["backward"],
+                  _GLOBAL["backward_pre"])
+
+
+def _global_handle(table: str, hook, extra=None) -> RemovableHandle:
+    handle = RemovableHandle(_GLOBAL[table], extra_dict=extra)
+    _GLOBAL[table][handle.id] = hook
+    return handle
+
+
+def register_module_forward_pre_hook(hook) -> RemovableHandle:
+    """A forward pre-hook for every module (run before each module's own).
+
+    >>> import nbgrad as nb
+    >>> from nbgrad.nn.modules.module import register_module_forward_pre_hook
+    >>> with register_module_forward_pre_hook(lambda m, args: (args[0] * 2,)):
+    ...     nb.nn.Identity()(nb.tensor([1.0]))
+    tensor([2.])
+    """
+    return _global_handle("forward_pre", hook)
+
+
+def register_module_forward_hook(hook, *, with_kwargs: bool = False,
+                                 always_call: bool = False) -> RemovableHandle:
+    """A forward hook for every module (run before each module's own).
+
+    >>> import nbgrad as nb
+    >>> from nbgrad.nn.modules.module import register_module_forward_hook
+    >>> names = []
+    >>> with register_module_forward_hook(lambda m, a, out: names.append(type(m).__name__)):
+    ...     _ = nb.nn.Sequential(nb.nn.ReLU())(nb.ones(1))
+    >>> names
+    ['ReLU', 'Sequential']
+    """
+    handle = _global_handle("forward", hook, [_GLOBAL["forward_kw"], _GLOBAL["forward_always"]])
+    if with_kwargs:
+        _GLOBAL["forward_kw"].add(handle.id)
+    if always_call:
+        _GLOBAL["forward_always"].add(handle.id)
+    return handle
+
+
+def register_module_full_backward_hook(hook) -> RemovableHandle:
+    """A full backward hook for every module.
+
+    >>> import nbgrad as nb
+    >>> from nbgrad.nn.modules.module import register_module_full_backward_hook
+    >>> seen = []
+    >>> with register_module_full_backward_hook(lambda m, gi, go: seen.append(type(m).__name__)):
+    ...     nb.nn.Linear(2, 1)(nb.ones(1, 2)).sum().backward()
+    >>> seen
+    ['Linear']
+    """
+    return _global_handle("backward", hook)
+
+
+def register_module_full_backward_pre_hook(hook) -> RemovableHandle:
+    """A full backward pre-hook for every module.
+
+    >>> import nbgrad as nb
+    >>> from nbgrad.nn.modules.module import register_module_full_backward_pre_hook
+    >>> with register_module_full_backward_pre_hook(lambda m, go: None):
+    ...     nb.nn.Linear(2, 1)(nb.ones(1, 2)).sum().backward()
+    """
+    return _global_handle("backward_pre", hook)
+
+
+def _hook_table_set(module, name: str) -> set:
+    d = module.__dict__.get(name)
+    if d is None:
+        d = set()
+        object.__setattr__(module, name, d)
+    return d
+
+
+class _BackwardHookState:
+    """Identity autograd nodes around a module call: the one on the outputs runs the
+    backward pre-hooks and keeps ``grad_output``; the one on the inputs runs the full
+    backward hooks with ``grad_input``."""
+
+    def __init__(self, module, hooks, pre_hooks) -> None:
+        self.module = module
+        self.hooks = hooks
+        self.pre_hooks = pre_hooks
+        self.grad_output = None
+        self.n_inputs = 0
+        self.input_positions: list = []
+
+    def wrap_inputs(self, args):
+        pos = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad]
+        self.tensor_positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        self.input_positions = pos
+        if not pos or not self.hooks:
+            return args
+        state = self
+
+        class _InputHook(Function):
+            @staticmethod
+            def forward(ctx, *xs):
+                return tuple(x.view(x.shape)
+                             for x in xs)
+
+            @staticmethod
+            def backward(ctx, *grads):
+                return state.run_hooks(grads)
+
+        wrapped = _InputHook.apply(*[args[i] for i in pos])
+        args = list(args)
+        for i, w in zip(pos, wrapped):
+            args[i] = w
+        return tuple(args)
+
+    def run_hooks(self, grads):
+        grad_input = [None] * len(self.tensor_positions)
+        where = {p: k for k, p in enumerate(self.tensor_positions)}
+        for p, g in zip(self.input_positions, grads):
+            grad_input[where[p]] = g
+        grad_input = tuple(grad_input)
+        for hook in list(self.hooks.values()):
+            res = hook(self.module, grad_input, self.grad_output)
+            if res is not None:
+                res = tuple(res) if isinstance(res, (tuple, list)) else (res,)
+                if len(res) != len(grad_input):
+                    raise RuntimeError(f"Backward hook returned an invalid number of grad_input, "
+                                       f"got {len(res)}, but expected {len(grad_input)}")
+                grad_input = res
+        return tuple(grad_input[where[p]] for p in self.input_positions)
+
+    def wrap_outputs(self, result):
+        single = isinstance(result, Tensor)
+        outs = (result,) if single else result
+        if not isinstance(outs, tuple):
+            return result
+        pos = [i for i, o in enumerate(outs) if isinstance(o, Tensor) and o.requires_grad]
+        if not pos:
+            return result
+        state = self
+
+        class _OutputHook(Function):
+            @staticmethod
+            def forward(ctx, *xs):
+                return tuple(x.view(x.shape)
+                             for x in xs)
+
+            @staticmethod
+            def backward(ctx, *grads):
+                grads = tuple(grads)
+                for hook in list(state.pre_hooks.values()):
+                    res = hook(state.module, grads)
+                    if res is not None:
+                        grads = tuple(res) if isinstance(res, (tuple, list)) else (res,)
+                state.grad_output = grads
+                if state.hooks and not state.input_positions:
+                    for hook in list(state.hooks.values()):
+                        hook(state.module, (None,) * len(state.tensor_positions), grads)
+                return grads
+
+        wrapped = _OutputHook.apply(*[outs[i] for i in pos])
+        outs = list(outs)
+        for i, w in zip(pos, wrapped):
+            outs[i] = w
+        return outs[0] if single else tuple(outs)
 
 
 def _indent(text: str, spaces: int) -> str:
@@ -68,8 +294,13 @@ class Module:
     """
 
     training: bool
+    _version: int = 1
+    call_super_init: bool = False
 
-    def __init__(self) -> None:
+    def __init__(self, *args, **kwargs) -> None:
+        if args or kwargs:
+            raise TypeError(f"{type(self).__name__}.__init__() got unexpected arguments: "
+                            f"{args} {kwargs}")
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_buffers", {})
@@ -91,7 +322,147 @@ class Module:
         )
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        d = self.__dict__
+        if not (d.get("_forward_pre_hooks") or d.get("_forward_hooks")
+                or d.get("_backward_hooks") or d.get("_backward_pre_hooks") or any(_GLOBAL_TABLES)):
+            return self.forward(*args, **kwargs)
+        return self._call_with_hooks(args, kwargs)
+
+    def _call_with_hooks(self, args, kwargs):
+        d = self.__dict__
+        g = _GLOBAL
+        pre = {**g["forward_pre"], **(d.get("_forward_pre_hooks") or {})}
+        pre_kw = d.get("_forward_pre_hooks_with_kwargs") or set()
+        fwd = {**g["forward"], **(d.get("_forward_hooks") or {})}
+        fwd_kw = (d.get("_forward_hooks_with_kwargs") or set()) | g["forward_kw"]
+        always = (d.get("_forward_hooks_always_called") or set()) | g["forward_always"]
+        bw = {**g["backward"], **(d.get("_backward_hooks") or {})}
+        bw_pre = {**g["backward_pre"], **(d.get("_backward_pre_hooks") or {})}
+        called = set()
+        try:
+            for hid, hook in list(pre.items()):
+                if hid in pre_kw:
+                    res = hook(self, args, kwargs)
+                    if res is not None:
+                        if not (isinstance(res, tuple) and len(res) == 2):
+                            raise RuntimeError("forward pre-hook must return None or a tuple of "
+                                               f"(new_args, new_kwargs), but got {res}.")
+                        args, kwargs = res
+                else:
+                    res = hook(self, args)
+                    if res is not None:
+                        args = res if isinstance(res, tuple) else (res,)
+            state = None
+            if bw or bw_pre:
+                state = _BackwardHookState(self, bw, bw_pre)
+                args = state.wrap_inputs(args)
+            result = self.forward(*args, **kwargs)
+            for hid, hook in list(fwd.items()):
+                called.add(hid)
+                res = hook(self, args, kwargs, result) if hid in fwd_kw else \
+                    hook(self, args, result)
+                if res is not None:
+                    result = res
+            if state is not None:
+                result = state.wrap_outputs(result)
+            return result
+        except Exception:
+            for hid, hook in list(fwd.items()):
+                if hid in always and hid not in called:
+                    try:
+                        if hid in fwd_kw:
+                            hook(self, args, kwargs, None)
+                        else:
+                            hook(self, args, None)
+                    except Exception:  # noqa: BLE001 -- the forward's error is the one to raise
+                        pass
+            raise
+
+    # ------------------------------------------------------------------ hooks
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args)`` (``hook(module, args, kwargs)`` with ``with_kwargs``)
+        before each ``forward``; a non-None result replaces the arguments.
+
+        >>> import nbgrad as nb
+        >>> m = nb.nn.Identity()
+        >>> h = m.register_forward_pre_hook(lambda mod, args: (args[0] + 1,))
+        >>> m(nb.tensor([1.0]))
+        tensor([2.])
+        """
+        table = _hook_table(self, "_forward_pre_hooks")
+        kw = _hook_table_set(self, "_forward_pre_hooks_with_kwargs")
+        handle = RemovableHandle(table, extra_dict=kw)
+        _add_hook(table, hook, prepend, handle)
+        if with_kwargs:
+            kw.add(handle.id)
+        return handle
+
+    def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args, output)`` (``hook(module, args, kwargs, output)`` with
+        ``with_kwargs``) after each ``forward``; a non-None result replaces the output.
+        ``always_call``: also called (with output None) when ``forward`` raises.
+
+        >>> import nbgrad as nb
+        >>> fc = nb.nn.Linear(2, 3)
+        >>> shapes = []
+        >>> h = fc.register_forward_hook(lambda m, args, out: shapes.append(out.shape))
+        >>> _ = fc(nb.ones(4, 2))
+        >>> shapes
+        [(4, 3)]
+        """
+        table = _hook_table(self, "_forward_hooks")
+        kw = _hook_table_set(self, "_forward_hooks_with_kwargs")
+        always = _hook_table_set(self, "_forward_hooks_always_called")
+        handle = RemovableHandle(table, extra_dict=[kw, always])
+        _add_hook(table, hook, prepend, handle)
+        if with_kwargs:
+            kw.add(handle.id)
+        if always_call:
+            always.add(handle.id)
+        return handle
+
+    def register_full_backward_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(module, grad_input, grad_output)`` when the gradients with respect to
+        the module's tensor inputs are computed; a non-None result replaces ``grad_input``.
+
+        >>> import nbgrad as nb
+        >>> fc = nb.nn.Linear(2, 1)
+        >>> seen = []
+        >>> h = fc.register_full_backward_hook(lambda m, gi, go: seen.append(go[0].shape))
+        >>> fc(nb.ones(3, 2, requires_grad=True)).sum().backward()
+        >>> seen
+        [(3, 1)]
+        """
+        table = _hook_table(self, "_backward_hooks")
+        handle = RemovableHandle(table)
+        _add_hook(table, hook, prepend, handle)
+        return handle
+
+    def register_full_backward_pre_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(module, grad_output)`` when the gradients with respect to the module's
+        outputs are known; a non-None result replaces ``grad_output``.
+
+        >>> import nbgrad as nb
+        >>> fc = nb.nn.Linear(2, 1)
+        >>> h = fc.register_full_backward_pre_hook(lambda m, go: (go[0] * 0,))
+        >>> fc(nb.ones(3, 2)).sum().backward()
+        >>> fc.weight.grad
+        tensor([[0., 0.]])
+        """
+        table = _hook_table(self, "_backward_pre_hooks")
+        handle = RemovableHandle(table)
+        _add_hook(table, hook, prepend, handle)
+        return handle
+
+    def register_backward_hook(self, hook) -> RemovableHandle:
+        """Deprecated in PyTorch; here the same as ``register_full_backward_hook``.
+
+        >>> import nbgrad as nb
+        >>> nb.nn.Identity().register_backward_hook(lambda m, gi, go: None).remove()
+        """
+        return self.register_full_backward_hook(hook)
 
     # ------------------------------------------------------------------ attribute registry
     def __setattr__(self, name: str, value) -> None:
@@ -236,6 +607,37 @@ class Module:
                 raise AttributeError(f"{type(mod).__name__} has no submodule `{part}`")
             mod = child
         return mod
+
+    def get_parameter(self, target: str) -> Parameter:
+        """The parameter at dotted path ``target``.
+
+        >>> import nbgrad as nb
+        >>> nb.nn.Sequential(nb.nn.Linear(2, 3)).get_parameter("0.bias").shape
+        (3,)
+        """
+        module_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(module_path)
+        if not hasattr(mod, name):
+            raise AttributeError(f"{mod._get_name()} has no attribute `{name}`")
+        param = getattr(mod, name)
+        if not isinstance(param, Parameter):
+            raise AttributeError(f"`{name}` is not an nn.Parameter")
+        return param
+
+    def get_buffer(self, target: str) -> Tensor:
+        """The buffer at dotted path ``target``.
+
+        >>> import nbgrad as nb
+        >>> nb.nn.Sequential(nb.nn.BatchNorm1d(2)).get_buffer("0.running_mean")
+        tensor([0., 0.])
+        """
+        module_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(module_path)
+        if not hasattr(mod, name):
+            raise AttributeError(f"{mod._get_name()} has no attribute `{name}`")
+        if name not in mod._buffers:
+            raise AttributeError(f"`{name}` is not a buffer")
+        return mod._buffers[name]
 
     # ------------------------------------------------------------------ traversal
     def named_modules(self, memo: set | None = None, prefix: str = "",
@@ -519,6 +921,47 @@ class Module:
         """
         return self.to(dtype="float64")
 
+    def half(self) -> Module:
+        """float16 is not an nbgrad dtype: raises ``TypeError``.
+
+        >>> import nbgrad as nb
+        >>> nb.nn.Linear(2, 2).half()
+        Traceback (most recent call last):
+        TypeError: nn.Module.half: nbgrad has no float16 dtype (float32 and float64 only)
+        """
+        raise TypeError("nn.Module.half: nbgrad has no float16 dtype (float32 and float64 only)")
+
+    def bfloat16(self) -> Module:
+        """bfloat16 is not an nbgrad dtype: raises ``TypeError``.
+
+        >>> import nbgrad as nb
+        >>> nb.nn.Linear(2, 2).bfloat16()
+        Traceback (most recent call last):
+        TypeError: nn.Module.bfloat16: nbgrad has no bfloat16 dtype (float32 and float64 only)
+        """
+        raise TypeError("nn.Module.bfloat16: nbgrad has no bfloat16 dtype (float32 and "
+                        "float64 only)")
+
+    def type(self, dst_type) -> Module:
+        """Cast every parameter and buffer to ``dst_type``; returns self.
+
+        >>> import nbgrad as nb
+        >>> nb.nn.Linear(2, 2).type(nb.float64).weight.dtype
+        nbgrad.float64
+        """
+        dst = as_dtype(dst_type)
+        return self._apply(lambda t: t.to(dtype=dst))
+
+    def share_memory(self) -> Module:
+        """Accepted for compatibility (a no-op); returns self.
+
+        >>> import nbgrad as nb
+        >>> m = nb.nn.Linear(1, 1)
+        >>> m.share_memory() is m
+        True
+        """
+        return self
+
     # ------------------------------------------------------------------ state dicts
     def _state_entries(self, prefix: str = "") -> dict:
         """Dotted name -> (owning module, attribute name, kind) of everything in the state dict."""
@@ -531,6 +974,8 @@ class Module:
             for name, b in mod._buffers.items():
                 if b is not None and name not in mod._non_persistent_buffers:
                     out[head + name] = (mod, name, "buffer")
+            if type(mod).get_extra_state is not Module.get_extra_state:
+                out[head + "_extra_state"] = (mod, "_extra_state", "extra")
         return out
 
     def state_dict(self, *, destination: dict | None = None, prefix: str = "",
@@ -545,7 +990,21 @@ class Module:
         (['weight', 'bias'], (2, 3), False)
         """
         out = OrderedDict() if destination is None else destination
-        for key, (mod, name, kind) in self._state_entries(prefix).items():
+        meta = getattr(out, "_metadata", None)
+        if meta is None:
+            meta = OrderedDict()
+            try:
+                out._metadata = meta
+            except AttributeError:
+                meta = None
+        if meta is not None:
+            for mod_prefix, mod in self.named_modules(prefix=prefix.rstrip("."),
+                                                      remove_duplicate=False):
+                meta[mod_prefix] = {"version": type(mod)._version}
+        for key, (mod, name, kind) in self._state_entries(prefix.rstrip(".")).items():
+            if kind == "extra":
+                out[key] = mod.get_extra_state()
+                continue
             table = mod._parameters if kind == "parameter" else mod._buffers
             value = table[name]
             out[key] = value if keep_vars else value.detach()
@@ -570,21 +1029,33 @@ class Module:
         """
         if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+        meta = getattr(state_dict, "_metadata", None)
+        for mod_prefix, mod in self.named_modules(remove_duplicate=False):
+            upgrade = getattr(mod, "_upgrade_state_dict", None)
+            if upgrade is None:
+                continue
+            version = None if meta is None else (meta.get(mod_prefix) or {}).get("version")
+            extra = upgrade(state_dict, f"{mod_prefix}." if mod_prefix else "", version)
+            if extra:
+                state_dict = OrderedDict(state_dict)
+                state_dict.update(extra)
         entries = self._state_entries()
         missing = [k for k in entries if k not in state_dict]
         unexpected = [k for k in state_dict.keys() if k not in entries]
         errors = []
         if strict:
-            if unexpected:
-                errors.append("Unexpected key(s) in state_dict: "
-                              + ", ".join(f'"{k}"' for k in unexpected) + ". ")
             if missing:
                 errors.append("Missing key(s) in state_dict: "
                               + ", ".join(f'"{k}"' for k in missing) + ". ")
+            if unexpected:
+                errors.append("Unexpected key(s) in state_dict: "
+                              + ", ".join(f'"{k}"' for k in unexpected) + ". ")
         for key, (mod, name, kind) in entries.items():
             if key not in state_dict:
                 continue
             value = state_dict[key]
+            if kind == "extra":
+                continue
             own = (mod._parameters if kind == "parameter" else mod._buffers)[name]
             if not isinstance(value, Tensor):
                 errors.append(
@@ -606,7 +1077,9 @@ class Module:
                 if key not in state_dict:
                     continue
                 value = state_dict[key]
-                if kind == "parameter":
+                if kind == "extra":
+                    mod.set_extra_state(value)
+                elif kind == "parameter":
                     own = mod._parameters[name]
                     if assign:
                         mod._parameters[name] = Parameter(value.detach(), own.requires_grad)
@@ -619,6 +1092,41 @@ class Module:
                     else:
                         own.copy_(value.detach().to(own.device))
         return IncompatibleKeys(missing, unexpected)
+
+    def get_extra_state(self):
+        """Extra (non-tensor) state for ``state_dict`` under ``"_extra_state"``; override it
+        together with :meth:`set_extra_state` (the base raises, as in PyTorch).
+
+        >>> import nbgrad as nb
+        >>> class Counter(nb.nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.calls = 3
+        ...     def get_extra_state(self):
+        ...         return {"calls": self.calls}
+        ...     def set_extra_state(self, state):
+        ...         self.calls = state["calls"]
+        >>> c = Counter()
+        >>> dict(c.state_dict())
+        {'_extra_state': {'calls': 3}}
+        >>> d = Counter(); d.calls = 0
+        >>> _ = d.load_state_dict(c.state_dict()); d.calls
+        3
+        """
+        raise RuntimeError("Reached a code path in Module.get_extra_state() that should never be "
+                           "called. Please file an issue at https://github.com/pytorch/pytorch/"
+                           "issues/new?template=bug-report.yml to report this bug.")
+
+    def set_extra_state(self, state) -> None:
+        """Restore what :meth:`get_extra_state` returned (override both).
+
+        >>> import nbgrad as nb
+        >>> nb.nn.Module().set_extra_state({})
+        Traceback (most recent call last):
+        RuntimeError: Reached a code path in Module.set_extra_state() that should never be called.
+        """
+        raise RuntimeError("Reached a code path in Module.set_extra_state() that should never be "
+                           "called.")
 
     # ------------------------------------------------------------------ repr
     def extra_repr(self) -> str:

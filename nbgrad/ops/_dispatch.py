@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 import traceback
 
+import numpy as np
+
 from nbgrad import _tracing, errors
 from nbgrad._device import CPU, backend_for
 from nbgrad._graph import (
@@ -18,11 +20,18 @@ from nbgrad._graph import (
     SavedTensor,
     VersionCounter,
     anomaly_state,
+    forward_ad_state,
     node_class,
     record_inplace_trace,
 )
 from nbgrad.grad_mode import mode_var
-from nbgrad.ops._views import adopt_history, check_view_inplace, make_view, views_to_refresh
+from nbgrad.ops._views import (
+    adopt_history,
+    check_view_inplace,
+    make_view,
+    move_retained,
+    views_to_refresh,
+)
 from nbgrad.tensor import Tensor, _make
 
 __all__ = [
@@ -44,6 +53,7 @@ class OpDef:
     differentiable = True
     n_outputs = 1
     wants_meta = False  # call meta(arrays, out) when recording
+    params_saved = False  # the params hold tensors PyTorch saves: freed by backward too
 
     node_name: str | None = None  # PyTorch's grad_fn name when it is not ``<name>Backward0``
 
@@ -119,6 +129,7 @@ def apply(op: OpDef, inputs: tuple, params=None):
     device = None
     arrays = []
     any_grad = False
+    half = False
     for x in inputs:
         if isinstance(x, Tensor):
             if x._device is not device:
@@ -129,6 +140,8 @@ def apply(op: OpDef, inputs: tuple, params=None):
             arrays.append(x._data)
             if x._requires_grad:
                 any_grad = True
+            if x._data.dtype is _HALF:
+                half = True
         else:
             arrays.append(x)
     if device is CPU or device is None:
@@ -136,7 +149,10 @@ def apply(op: OpDef, inputs: tuple, params=None):
         device = CPU
     else:
         bk = backend_for(device)
-    out = op.forward(bk, params, *arrays)
+    if half and not op.view:
+        out = _forward_half(op, bk, params, arrays)
+    else:
+        out = op.forward(bk, params, *arrays)
     if op.n_outputs == 1:
         if op.view:
             result = _wrap(op, out, inputs, mode, device, params)
@@ -147,12 +163,33 @@ def apply(op: OpDef, inputs: tuple, params=None):
         outputs = (result,)
     else:
         outputs = result = tuple(_wrap(op, o, inputs, mode, device, params) for o in out)
+    if forward_ad_state.hook is not None:  # a dual level is open: outputs get tangents
+        forward_ad_state.hook(op, inputs, params, outputs)
     if any_grad and mode.grad and not mode.inference and op.differentiable:
         _record(op, inputs, params, arrays, out, outputs)
     return result
 
 
 _cpu_backend = None
+_HALF = np.dtype(np.float16)
+
+
+def _forward_half(op, bk, params, arrays):
+    """``op`` on float16 inputs. Ops whose kernels are numpy's (casts, copies, joins) or that
+    handle float16 themselves (the elementwise table) run as they are; an op whose Numba kernel
+    has no float16 version runs in float32 and its float32 results are stored back as float16
+    (unless an input was float32 already). Only float16 calls take this path."""
+    try:
+        return op.forward(bk, params, *arrays)
+    except Exception:  # noqa: BLE001  (a genuine error is raised again by the float32 run)
+        pass
+    single = np.dtype(np.float32)
+    back = not any(getattr(a, "dtype", None) == single for a in arrays)
+    out = op.forward(bk, params, *[bk.astype(a, single) if getattr(a, "dtype", None) is _HALF
+                                   else a for a in arrays])
+    if op.n_outputs == 1:
+        return bk.astype(out, _HALF) if back and out.dtype == single else out
+    return tuple(bk.astype(o, _HALF) if back and o.dtype == single else o for o in out)
 
 
 def _load_cpu_backend():
@@ -352,16 +389,27 @@ def apply_inplace(op: OpDef, target: Tensor, others: tuple = (), params=None) ->
         if isinstance(o, Tensor) and o._device is not target._device:
             _device_mismatch(op, target._device, o._device)
     bk = backend_for(target._device)
+    # forward-mode AD: the tangent of the new value, from the old values (set after the write)
+    tangent = (forward_ad_state.hook(op, (target, *others), params, None)
+               if forward_ad_state.hook is not None else None)
     if not needs_record:
         arrays = [o._data if isinstance(o, Tensor) else o for o in others]
         op.forward_into(bk, params, target._data, target._data, *arrays)
         _bump(target, op)
+        if tangent is not None:
+            tangent(target)
         return target
     stand_in = _make(target._data, VersionCounter())
     stand_in._device = target._device
     if target._requires_grad:
         stand_in._requires_grad = True
-        stand_in._grad_fn, stand_in._output_nr = edge_of(target)
+        if target._base is not None and target._base._requires_grad:
+            # a view: the written value's history starts from a fresh replay of the view on
+            # the base's history, as PyTorch's CopySlices does, so the view's old node (and
+            # the tensor hooks registered on it) is not part of the new graph
+            stand_in._grad_fn, stand_in._output_nr = edge_of(_fresh_view(target))
+        else:
+            stand_in._grad_fn, stand_in._output_nr = edge_of(target)
         if stand_in._grad_fn is target:  # a leaf not requiring grad cannot get here
             stand_in._grad_fn = None
     others = tuple(stand_in if o is target else o for o in others)
@@ -373,13 +421,29 @@ def apply_inplace(op: OpDef, target: Tensor, others: tuple = (), params=None) ->
     bk.assign(target._data, result._data)
     _bump(target, op)
     if target._base is None:
+        if target._retains_grad:  # retain_grad follows the tensor to its new value (PyTorch)
+            move_retained(target, node)
         target._grad_fn = node
         target._output_nr = 0
         target._requires_grad = True
         refresh_views(target)
     else:
         rebase_view(target, result)
+    if tangent is not None:
+        tangent(target)
     return target
+
+
+def _fresh_view(view: Tensor) -> Tensor:
+    """``view`` rebuilt from an alias carrying its base's current history (new nodes)."""
+    base = view._base
+    alias = _make(base._data, base._version_counter)
+    alias._device = base._device
+    alias._requires_grad = True
+    alias._grad_fn, alias._output_nr = base._grad_fn, base._output_nr
+    if alias._grad_fn is None:  # a leaf base: its gradient goes to the leaf itself
+        return view
+    return replay_view(alias, view._view_steps)
 
 
 class CopySlices(OpDef):
@@ -407,6 +471,8 @@ def rebase_view(view: Tensor, written: Tensor) -> None:
     if base_edge is not None and base_edge[0] is base:
         base_edge = None
     node = Node(COPY_SLICES, (view._view_steps, base.shape), (base_edge, edge_of(written)))
+    if base._retains_grad:  # retain_grad follows the base to its new value
+        move_retained(base, node)
     base._grad_fn = node
     base._output_nr = 0
     base._requires_grad = True

@@ -16,7 +16,8 @@ from nbgrad import errors
 from nbgrad._graph import VIEW_INFERENCE, VIEW_NO_GRAD, VIEW_NORMAL
 from nbgrad.tensor import Tensor, _make
 
-__all__ = ["make_view", "views_to_refresh", "adopt_history", "check_view_inplace"]
+__all__ = ["make_view", "views_to_refresh", "adopt_history", "check_view_inplace",
+           "move_retained"]
 
 _FIRST_PRUNE = 8  # a base prunes dead references once it holds this many (then at twice the live)
 
@@ -67,6 +68,8 @@ def views_to_refresh(base: Tensor) -> list[Tensor]:
 
 def adopt_history(view: Tensor, fresh: Tensor) -> None:
     """Give ``view`` the history of ``fresh``, a replay of its steps on the current base."""
+    if view._retains_grad and fresh._grad_fn is not None:
+        move_retained(view, fresh._grad_fn, fresh._output_nr)
     view._grad_fn = fresh._grad_fn
     view._output_nr = fresh._output_nr
     view._requires_grad = fresh._requires_grad
@@ -82,3 +85,14 @@ def check_view_inplace(target: Tensor) -> None:
         raise errors.InplaceError(errors.INFERENCE_VIEW_INPLACE)
     if base._requires_grad and base._grad_fn is None:
         raise errors.InplaceError(errors.VIEW_OF_LEAF_INPLACE)
+
+
+def move_retained(t: Tensor, node, output_nr: int = 0) -> None:
+    """``t`` retains its gradient and takes the history ``node``: the retained ``.grad`` is
+    from now on the gradient of ``t``'s new value (as PyTorch moves its retain_grad hook)."""
+    old = t._grad_fn
+    if old is not None and old.retained:
+        old.retained.pop(t._output_nr, None)
+    if node.retained is None:
+        node.retained = {}
+    node.retained[output_nr] = weakref.ref(t)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import numbers
+import warnings
 
 import numpy as np
 
@@ -16,7 +18,7 @@ from nbgrad.tensor import Tensor
 __all__ = [
     "tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "arange",
     "linspace", "eye", "rand", "randn", "randint", "manual_seed", "zeros_like", "ones_like",
-    "empty_like", "full_like", "rand_like", "randn_like",
+    "empty_like", "full_like", "rand_like", "randn_like", "Generator", "default_generator",
 ]
 
 
@@ -31,6 +33,8 @@ def _host_array(data, dtype) -> np.ndarray:
         return np.array(data, dtype=target.np)
     if isinstance(data, (str, bytes)) or data is None:
         raise TypeError(f"could not convert {type(data).__name__} to a tensor: expected numbers")
+    if isinstance(data, (list, tuple)):
+        data = _detached_elements(data)
     try:
         arr = np.array(data)
     except ValueError as exc:
@@ -56,6 +60,25 @@ def _host_array(data, dtype) -> np.ndarray:
     else:
         target = _dtype.bool_
     return arr.astype(target.np)
+
+
+def _detached_elements(data):
+    """Nested sequences with their tensors detached; as PyTorch, warns for one that requires
+    grad (the new tensor is a constant: it has no history)."""
+    out = []
+    for v in data:
+        if isinstance(v, Tensor):
+            if v.requires_grad:
+                warnings.warn(
+                    "Converting a tensor with requires_grad=True to a scalar may lead to "
+                    "unexpected behavior.\nConsider using tensor.detach() first.",
+                    UserWarning, stacklevel=4,
+                )
+            v = v.detach()
+        elif isinstance(v, (list, tuple)):
+            v = _detached_elements(v)
+        out.append(v)
+    return out
 
 
 @register(function=True)
@@ -211,6 +234,8 @@ def linspace(start, end, steps: int, *, dtype=None, device=None,
     """
     values = np.linspace(start, end, steps)
     dt = _dtype.as_dtype(dtype) if dtype is not None else _dtype.float32
+    if dt is _dtype.bool_:
+        raise TypeError("linspace: dtype=bool is not supported (PyTorch refuses it too)")
     return tensor(values, dtype=dt, device=device, requires_grad=requires_grad)
 
 
@@ -235,8 +260,121 @@ def _check_float(name: str, dtype) -> None:
         )
 
 
+# ---------------------------------------------------------------- random generators
+class Generator:
+    """A random number generator with its own state (PyTorch's ``torch.Generator``): pass it
+    as ``generator=`` to any sampler. ``get_state()`` is a uint8 tensor that ``set_state``
+    restores exactly. Samples are drawn on the host (numpy's PCG64) and copied to the device.
+
+    >>> import nbgrad as nb
+    >>> g = nb.Generator().manual_seed(3)
+    >>> s = g.get_state()
+    >>> a = nb.rand(2, generator=g)
+    >>> _ = g.set_state(s)
+    >>> a.tolist() == nb.rand(2, generator=g).tolist(), g.initial_seed()
+    (True, 3)
+    """
+
+    def __init__(self, device="cpu") -> None:
+        self._device = as_device(device)
+        self._initial = 67280421310721  # PyTorch's default seed
+        self._rng = np.random.default_rng(self._initial)
+
+    @property
+    def device(self):
+        """The device this generator is for."""
+        return self._device
+
+    def manual_seed(self, seed: int) -> Generator:
+        """Reseed (any int; negative seeds are taken modulo 2**64); returns ``self``."""
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+            raise TypeError(f"manual_seed expected a long, but got {type(seed).__name__}")
+        seed = int(seed) % (1 << 64)
+        self._initial = seed
+        self._rng = np.random.default_rng(seed)
+        return self
+
+    def seed(self) -> int:
+        """Reseed from the operating system's entropy; returns the new seed."""
+        s = int(np.random.SeedSequence().entropy) % (1 << 63)
+        self.manual_seed(s)
+        return s
+
+    def initial_seed(self) -> int:
+        """The seed last set."""
+        return self._initial
+
+    def get_state(self) -> Tensor:
+        """The full state as a uint8 tensor (for ``set_state``)."""
+        state = {"state": self._rng.bit_generator.state, "initial": self._initial}
+        raw = np.frombuffer(json.dumps(state).encode(), dtype=np.uint8)
+        return new_tensor(raw.astype(_STATE_DTYPE), CPU, False)
+
+    def set_state(self, new_state: Tensor) -> Generator:
+        """Restore a state from ``get_state``; returns ``self``."""
+        if not isinstance(new_state, Tensor) or new_state._data.dtype not in (
+                np.uint8, _STATE_DTYPE):
+            raise TypeError("expected a uint8 tensor (from get_state) as the new state")
+        try:
+            raw = backend_for(new_state.device).to_host(new_state._data)
+            state = json.loads(raw.astype(np.uint8).tobytes().decode())
+            bitgen = np.random.PCG64()
+            bitgen.state = state["state"]
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+            raise RuntimeError(f"Generator.set_state: not a state of this generator ({e})") \
+                from None
+        self._rng = np.random.Generator(bitgen)
+        self._initial = state["initial"]
+        return self
+
+    def __repr__(self) -> str:
+        return f"<nbgrad.Generator object on {self._device}>"
+
+
+def _state_dtype():
+    try:
+        _dtype.from_numpy_dtype(np.dtype(np.uint8))
+        return np.dtype(np.uint8)
+    except TypeError:  # before uint8 tensors exist: the same bytes as int64
+        return np.dtype(np.int64)
+
+
+_STATE_DTYPE = _state_dtype()
+register(Generator, function="Generator")
+default_generator = Generator()
+
+
+def _host_rng(generator, dev):
+    """The numpy generator to draw from on the host, or None for the device's own."""
+    if generator is not None:
+        if not isinstance(generator, Generator):
+            raise TypeError(f"generator must be a nbgrad.Generator, got "
+                            f"{type(generator).__name__}")
+        return generator._rng
+    return default_generator._rng if dev is CPU else None
+
+
+def _sample(kind, shape, dtype, device, requires_grad, generator, default=_dtype.float32,
+            args=()):
+    dt = _dtype.as_dtype(dtype) if dtype is not None else default
+    dev = as_device(device)
+    bk = backend_for(dev)
+    rng = _host_rng(generator, dev)
+    if rng is None:
+        data = getattr(bk, kind)(*args, shape, dt.np)
+    else:
+        if kind == "uniform":
+            raw = rng.random(shape, dtype=np.float64)
+        elif kind == "normal":
+            raw = rng.standard_normal(shape, dtype=np.float64)
+        else:
+            raw = rng.integers(args[0], args[1], shape)
+        data = bk.asarray(raw, dt.np)
+    return new_tensor(data, dev, requires_grad)
+
+
 @register(function=True)
-def rand(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1).
 
     >>> import nbgrad as nb
@@ -245,12 +383,12 @@ def rand(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     ((2, 3), True, True)
     """
     _check_float("rand", dtype)
-    return _factory(lambda bk, s, d: bk.uniform(s, d), parse_shape(size), dtype, device,
-                    requires_grad)
+    return _sample("uniform", parse_shape(size), dtype, device, requires_grad, generator)
 
 
 @register(function=True)
-def randn(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def randn(*size, generator=None, dtype=None, device=None,
+          requires_grad: bool = False) -> Tensor:
     """Standard normal samples.
 
     >>> import nbgrad as nb
@@ -258,12 +396,12 @@ def randn(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     ((2, 3), nbgrad.float64)
     """
     _check_float("randn", dtype)
-    return _factory(lambda bk, s, d: bk.normal(s, d), parse_shape(size), dtype, device,
-                    requires_grad)
+    return _sample("normal", parse_shape(size), dtype, device, requires_grad, generator)
 
 
 @register(function=True)
-def randint(low, high=None, size=(), *, dtype=None, device=None) -> Tensor:
+def randint(low, high=None, size=(), *, generator=None, dtype=None, device=None,
+            requires_grad: bool = False) -> Tensor:
     """Uniform integers in [low, high): ``randint(high, size)`` or ``randint(low, high, size)``.
 
     >>> import nbgrad as nb
@@ -279,8 +417,10 @@ def randint(low, high=None, size=(), *, dtype=None, device=None) -> Tensor:
         low, high = 0, low
     if low >= high:
         raise RuntimeError(f"randint: low ({low}) must be less than high ({high})")
-    return _factory(lambda bk, s, d: bk.integers(low, high, s, d), parse_shape((size,)), dtype,
-                    device, False, _dtype.int64)
+    if requires_grad:
+        raise RuntimeError("Only Tensors of floating point dtype can require gradients")
+    return _sample("integers", parse_shape((size,)), dtype, device, False, generator,
+                   _dtype.int64, (low, high))
 
 
 @register(function=True)
@@ -296,9 +436,10 @@ def manual_seed(seed: int) -> None:
     """
     if not isinstance(seed, numbers.Integral):
         raise TypeError(f"manual_seed expects an int, got {type(seed).__name__}")
-    backend_for(CPU).seed(int(seed))
+    default_generator.manual_seed(seed)
+    backend_for(CPU).seed(int(seed) % (1 << 64))
     for bk in _BACKENDS.values():
-        bk.seed(int(seed))
+        bk.seed(int(seed) % (1 << 64))
 
 
 def _like(fn, name: str):

@@ -24,18 +24,20 @@ import numpy as np
 
 from nbgrad import _dtype
 from nbgrad.ops._dispatch import OpDef, apply, apply_inplace
-from nbgrad.ops._register import register
+from nbgrad.ops._register import Doc, register
 from nbgrad.ops._shapes import broadcast_shape
 from nbgrad.ops.creation import zeros_like
 from nbgrad.tensor import Tensor
 
 __all__ = [
     "Elementwise", "UNARY", "BINARY", "TERNARY", "COMPARISONS", "sum_to", "fit_gradient",
-    "where", "clamp", "clamp_", "with_example",
+    "where", "clamp", "clamp_", "with_example", "PREDICATES", "BITWISE", "lerp", "logit",
+    "nan_to_num",
 ]
 
 _GRAD, _OUT = -1, -2  # where a rule's parameter comes from, besides the inputs' positions
 _NUMBER = (int, float, bool)
+_HALF, _SINGLE = np.dtype(np.float16), np.dtype(np.float32)
 
 
 class Elementwise(OpDef):
@@ -44,9 +46,11 @@ class Elementwise(OpDef):
     ``grad`` maps each argument name of ``fn`` to its gradient rule (or None: no gradient for
     that argument); ``grad=None``: the op has no gradient. ``kind`` is the dtype rule: "same"
     keeps the promoted dtype, "float" turns integers (and bool) into the default float, "bool"
-    computes in the promoted dtype and returns bool; ``allow_bool=False`` refuses bool inputs.
+    computes in the promoted dtype and returns bool, "integer" refuses floating-point dtypes;
+    ``allow_bool=False`` refuses bool inputs.
     ``example`` = ``(*inputs, expected_repr)``: the docstring example of the public functions
-    made from this row (a list input becomes ``nb.tensor(list)``, a number stays a number), with
+    made from this row (a list input becomes ``nb.tensor(list)``, a number stays a number, a
+    string is an expression), with
     its expected output written out literally. ``ufunc`` names a numpy ufunc computing exactly
     ``fn`` (same values, NaN/inf and dtypes) that the CPU backend may run instead of compiling
     ``fn`` (numpy's loops are SIMD-vectorised); ``fn`` stays the one definition that the GPU,
@@ -156,12 +160,18 @@ class Elementwise(OpDef):
             ])
         if self.kind == "float" and not dt.is_floating_point:
             dt = _dtype.float32
+        elif self.kind == "integer" and dt.is_floating_point:
+            raise TypeError(
+                f"{self.key}: only integer and bool tensors are supported, got {dt.name}"
+            )
         elif dt is _dtype.bool_ and not self.allow_bool:
             raise TypeError(
                 f"{self.key}: operation not supported for bool tensors; "
                 "convert with .float() or .long() first"
             )
         compute = dt.np
+        if compute == _HALF:  # stored as float16, computed in float32
+            return _SINGLE, (np.dtype(np.bool_) if self.kind == "bool" else _HALF)
         return compute, (np.dtype(np.bool_) if self.kind == "bool" else compute)
 
     def _prepare(self, args):
@@ -183,6 +193,9 @@ class Elementwise(OpDef):
             if kernel is not None:
                 return kernel(*args)
         compute, out_dtype, cast = self._prepare(args)
+        if out_dtype == _HALF:
+            return bk.astype(bk.map_elementwise(self.fn, compute, compute, cast,
+                                                ufunc=self.ufunc), _HALF)
         return bk.map_elementwise(self.fn, compute, out_dtype, cast, ufunc=self.ufunc)
 
     def forward_into(self, bk, params, out, *args):
@@ -195,7 +208,9 @@ class Elementwise(OpDef):
                 f"desired output type {out.dtype.name}"
             )
         shape = broadcast_shape(*[() if isinstance(a, _NUMBER) else a.shape for a in cast])
-        if out_dtype == out.dtype and tuple(out.shape) == shape:
+        if out_dtype == _HALF:
+            bk.assign(out, bk.map_elementwise(self.fn, compute, compute, cast, ufunc=self.ufunc))
+        elif out_dtype == out.dtype and tuple(out.shape) == shape:
             bk.map_elementwise(self.fn, compute, out_dtype, cast, out=out, ufunc=self.ufunc)
         else:
             bk.assign(out, bk.map_elementwise(self.fn, compute, out_dtype, cast,
@@ -368,6 +383,31 @@ def _is_zero(x):
     return x == 0
 
 
+def _is_negative(x):
+    return x < 0
+
+
+class _IntegerPower(Elementwise):
+    """``**``: an integer base must not take a negative integer exponent (PyTorch raises)."""
+
+    def _check_exponent(self, bk, args) -> None:
+        compute, _ = self.dtypes(args)
+        e = args[1]
+        if compute.kind in "iu":
+            negative = e < 0 if isinstance(e, (int, bool)) else bk.any_true(
+                bk.map_elementwise(_is_negative, e.dtype, np.dtype(np.bool_), (e,)))
+            if negative:
+                raise RuntimeError("Integers to negative integer powers are not allowed.")
+
+    def forward(self, bk, params, *args):
+        self._check_exponent(bk, args)
+        return super().forward(bk, params, *args)
+
+    def forward_into(self, bk, params, out, *args):
+        self._check_exponent(bk, args)
+        return super().forward_into(bk, params, out, *args)
+
+
 def _plain_scalar(value):
     """A Python number as a builtin (``np.float64`` is a float subclass that numpy would treat
     as a typed operand rather than a weak scalar)."""
@@ -428,6 +468,13 @@ def _pow_grad_exponent(grad, a, b, out):
     return where((a == 0) * (b >= 0), 0.0, grad * out * a.log())
 
 
+def _ln(b):
+    """``log(b)`` of a Tensor or a Python number (nan below 0, as the Log row)."""
+    if isinstance(b, Tensor):
+        return b.log()
+    return math.log(b) if b > 0 else (-math.inf if b == 0 else math.nan)
+
+
 def _zeros(grad: Tensor) -> Tensor:
     """A zero gradient (not ``grad * 0``, which would turn inf/nan into nan)."""
     return zeros_like(grad)
@@ -449,6 +496,9 @@ def _gelu_derivative(x):
     return 0.5 * (1.0 + math.erf(x * 0.7071067811865476)) + x * 0.3989422804014327 * math.exp(
         -0.5 * x * x
     )
+
+
+_gelu_derivative.cpu_float32 = "gelu_derivative"  # float32 on the CPU: a vectorised loop
 
 
 # gelu'(x) as one kernel, so gelu's backward is one pass; itself differentiable.
@@ -497,6 +547,8 @@ UNARY: dict[str, Elementwise] = {}
 BINARY: dict[str, Elementwise] = {}
 TERNARY: dict[str, Elementwise] = {}
 COMPARISONS: dict[str, Elementwise] = {}
+PREDICATES: dict[str, Elementwise] = {}  # one argument, a bool result, no gradient
+BITWISE: dict[str, Elementwise] = {}  # integer and bool tensors only, no gradient
 
 
 def row(table: dict, name: str, **keywords):
@@ -712,6 +764,9 @@ def _erf(x):
     return math.erf(x)
 
 
+_erf.cpu_float32 = "erf"  # float32 on the CPU: a vectorised loop (backends/cpu/vector_math.py)
+
+
 @row(
     UNARY,
     "Gelu",
@@ -721,6 +776,9 @@ def _erf(x):
 )
 def _gelu(x):
     return 0.5 * x * (1.0 + math.erf(x * 0.7071067811865476))
+
+
+_gelu.cpu_float32 = "gelu"  # float32 on the CPU: a vectorised loop (backends/cpu/vector_math.py)
 
 
 @row(
@@ -780,6 +838,279 @@ def _round(x):  # half to even
     return (x // 1) + ((x - x // 1 > 0.5) or (x - x // 1 == 0.5 and (x // 1) % 2 == 1))
 
 
+# Trigonometric and hyperbolic functions, logarithms and exponentials of other bases ------
+_LN2 = 0.6931471805599453
+_LN10 = 2.302585092994046
+_RAD_PER_DEG = math.pi / 180.0
+
+
+@row(
+    UNARY,
+    "Asin",
+    grad={"x": lambda grad, x: grad * (1 - x * x).rsqrt()},
+    kind="float",
+    ufunc=np.arcsin,
+    aliases=("arcsin",),
+    example=([0.0, 0.5], "tensor([0.0000, 0.5236])"),
+)
+def _asin(x):
+    return math.asin(x) if -1.0 <= x <= 1.0 else math.nan
+
+
+@row(
+    UNARY,
+    "Acos",
+    grad={"x": lambda grad, x: -grad * (1 - x * x).rsqrt()},
+    kind="float",
+    ufunc=np.arccos,
+    aliases=("arccos",),
+    example=([0.0, 0.5], "tensor([1.5708, 1.0472])"),
+)
+def _acos(x):
+    return math.acos(x) if -1.0 <= x <= 1.0 else math.nan
+
+
+@row(
+    UNARY,
+    "Atan",
+    grad={"x": lambda grad, x: grad / (1 + x * x)},
+    kind="float",
+    ufunc=np.arctan,
+    aliases=("arctan",),
+    example=([0.0, 1.0], "tensor([0.0000, 0.7854])"),
+)
+def _atan(x):
+    return math.atan(x)
+
+
+@row(
+    UNARY,
+    "Sinh",
+    grad={"x": lambda grad, x: grad * x.cosh()},
+    kind="float",
+    ufunc=np.sinh,
+    example=([1.0, -2.0], "tensor([ 1.1752, -3.6269])"),
+)
+def _sinh(x):
+    return math.sinh(x)
+
+
+@row(
+    UNARY,
+    "Cosh",
+    grad={"x": lambda grad, x: grad * x.sinh()},
+    kind="float",
+    ufunc=np.cosh,
+    example=([0.0, 1.0], "tensor([1.0000, 1.5431])"),
+)
+def _cosh(x):
+    return math.cosh(x)
+
+
+@row(
+    UNARY,
+    "Asinh",
+    grad={"x": lambda grad, x: grad * (x * x + 1).rsqrt()},
+    kind="float",
+    ufunc=np.arcsinh,
+    aliases=("arcsinh",),
+    example=([0.0, 1.0], "tensor([0.0000, 0.8814])"),
+)
+def _asinh(x):
+    return math.asinh(x)
+
+
+@row(
+    UNARY,
+    "Acosh",
+    grad={"x": lambda grad, x: grad * ((x - 1) * (x + 1)).rsqrt()},
+    kind="float",
+    ufunc=np.arccosh,
+    aliases=("arccosh",),
+    example=([1.0, 2.0], "tensor([0.0000, 1.3170])"),
+)
+def _acosh(x):
+    return math.acosh(x) if x >= 1.0 else math.nan
+
+
+@row(
+    UNARY,
+    "Atanh",
+    grad={"x": lambda grad, x: grad / (1 - x * x)},
+    kind="float",
+    ufunc=np.arctanh,
+    aliases=("arctanh",),
+    example=([0.0, 0.5], "tensor([0.0000, 0.5493])"),
+)
+def _atanh(x):
+    if x == 1.0 or x == -1.0:
+        return math.copysign(math.inf, x)
+    return math.atanh(x) if -1.0 < x < 1.0 else math.nan
+
+
+@row(
+    UNARY,
+    "Log2",
+    grad={"x": lambda grad, x: grad / (x * _LN2)},
+    kind="float",
+    ufunc=np.log2,
+    example=([1.0, 8.0], "tensor([0., 3.])"),
+)
+def _log2(x):
+    return math.log2(x) if x > 0 else (-math.inf if x == 0 else math.nan)
+
+
+@row(
+    UNARY,
+    "Log10",
+    grad={"x": lambda grad, x: grad / (x * _LN10)},
+    kind="float",
+    ufunc=np.log10,
+    example=([1.0, 100.0], "tensor([0., 2.])"),
+)
+def _log10(x):
+    return math.log10(x) if x > 0 else (-math.inf if x == 0 else math.nan)
+
+
+@row(
+    UNARY,
+    "Exp2",
+    grad={"x": lambda grad, out: grad * out * _LN2},
+    kind="float",
+    ufunc=np.exp2,
+    example=([0.0, 3.0], "tensor([1., 8.])"),
+)
+def _exp2(x):
+    return 2.0 ** x
+
+
+@row(
+    UNARY,
+    "Erfc",
+    grad={"x": lambda grad, x: grad * -1.1283791670955126 * (-x * x).exp()},
+    kind="float",
+    example=([0.0, 1.0], "tensor([1.0000, 0.1573])"),
+)
+def _erfc(x):
+    return math.erfc(x)
+
+
+@row(
+    UNARY,
+    "Erfinv",
+    grad={"x": lambda grad, out: grad * 0.886226925452758 * (out * out).exp()},
+    kind="float",
+    example=([0.0, 0.5], "tensor([0.0000, 0.4769])"),
+)
+def _erfinv(x):
+    # Giles' single-precision approximation, refined by two Newton steps on erf
+    if x <= -1.0 or x >= 1.0:
+        return math.copysign(math.inf, x) if x == 1.0 or x == -1.0 else math.nan
+    if x != x:
+        return x
+    w = -math.log((1.0 - x) * (1.0 + x))
+    if w < 5.0:
+        w = w - 2.5
+        p = 2.81022636e-08
+        p = 3.43273939e-07 + p * w
+        p = -3.5233877e-06 + p * w
+        p = -4.39150654e-06 + p * w
+        p = 0.00021858087 + p * w
+        p = -0.00125372503 + p * w
+        p = -0.00417768164 + p * w
+        p = 0.246640727 + p * w
+        p = 1.50140941 + p * w
+    else:
+        w = math.sqrt(w) - 3.0
+        p = -0.000200214257
+        p = 0.000100950558 + p * w
+        p = 0.00134934322 + p * w
+        p = -0.00367342844 + p * w
+        p = 0.00573950773 + p * w
+        p = -0.0076224613 + p * w
+        p = 0.00943887047 + p * w
+        p = 1.00167406 + p * w
+        p = 2.83297682 + p * w
+    y = p * x
+    y = y - (math.erf(y) - x) / (1.1283791670955126 * math.exp(-y * y))
+    return y - (math.erf(y) - x) / (1.1283791670955126 * math.exp(-y * y))
+
+
+@row(
+    UNARY,
+    "Sinc",
+    grad={"x": lambda grad, x, out: grad * where(
+        x == 0, 0.0, ((x * math.pi).cos() - out) / where(x == 0, 1.0, x))},
+    kind="float",
+    example=([0.0, 0.5], "tensor([1.0000, 0.6366])"),
+)
+def _sinc(x):
+    if x == 0:
+        return 1.0
+    px = math.pi * x
+    return math.sin(px) / px if abs(px) != math.inf else 0.0
+
+
+@row(
+    UNARY,
+    "Deg2rad",
+    grad={"x": lambda grad: grad * _RAD_PER_DEG},
+    kind="float",
+    example=([180.0, 90.0], "tensor([3.1416, 1.5708])"),
+)
+def _deg2rad(x):
+    return x * 0.017453292519943295
+
+
+@row(
+    UNARY,
+    "Rad2deg",
+    grad={"x": lambda grad: grad * (1.0 / _RAD_PER_DEG)},
+    kind="float",
+    example=([3.141592653589793, 1.0], "tensor([180.0000,  57.2958])"),
+)
+def _rad2deg(x):
+    return x * 57.29577951308232
+
+
+@row(
+    UNARY,
+    "Square",
+    grad={"x": lambda grad, x: grad * 2 * x},
+    ufunc=np.square,
+    example=([-2.0, 3.0], "tensor([4., 9.])"),
+)
+def _square(x):
+    return x * x
+
+
+@row(
+    UNARY,
+    "Trunc",
+    grad={"x": lambda grad: _zeros(grad)},
+    allow_bool=False,
+    aliases=("fix",),
+    example=([-1.5, 1.5], "tensor([-1.,  1.])"),
+)
+def _trunc(x):
+    if abs(x) == math.inf:
+        return x
+    return x // 1 if x >= 0 else -((-x) // 1)
+
+
+@row(
+    UNARY,
+    "Frac",
+    grad={"x": lambda grad: grad},
+    allow_bool=False,
+    example=([-1.5, 2.25], "tensor([-0.5000,  0.2500])"),
+)
+def _frac(x):
+    if abs(x) == math.inf:
+        return math.nan
+    return x - (x // 1 if x >= 0 else -((-x) // 1))
+
+
 # Two arguments (broadcast; a Python number on either side) ----------------------------------
 @row(
     BINARY,
@@ -807,6 +1138,7 @@ def _add(a, b):
     allow_bool=False,
     ufunc=np.subtract,
     dunder="__sub__",
+    aliases=("subtract",),
     alpha=True,
     overloads={"number_first": "RsubBackward1"},  # 2 - x is PyTorch's rsub.Scalar
     example=([5.0, 7.0], [1.0, 2.0], "tensor([4., 5.])"),
@@ -824,6 +1156,7 @@ def _sub(a, b):
     },
     ufunc=np.multiply,
     dunder="__mul__",
+    aliases=("multiply",),
     example=([1.0, 2.0], [3.0, 4.0], "tensor([3., 8.])"),
 )
 def _mul(a, b):
@@ -840,6 +1173,7 @@ def _mul(a, b):
     kind="float",
     ufunc=np.true_divide,
     dunder="__truediv__",
+    aliases=("divide", "true_divide"),
     example=([1.0, 3.0], [2.0, 4.0], "tensor([0.5000, 0.7500])"),
 )
 def _div(a, b):
@@ -849,6 +1183,7 @@ def _div(a, b):
 @row(
     BINARY,
     "Pow",
+    op_class=_IntegerPower,
     grad={
         "a": lambda grad, a, b: _pow_grad_base(grad, a, b),
         "b": lambda grad, a, b, out: _pow_grad_exponent(grad, a, b, out),
@@ -970,6 +1305,130 @@ def _clamp_max(x, hi):
     return hi if x > hi else x
 
 
+@row(
+    BINARY,
+    "Fmod",
+    op_class=_IntegerDivision,
+    grad={
+        "a": lambda grad: grad,
+        "b": lambda grad, a, b: -grad * apply(_DIV_TRUNC, (a, b)),
+    },
+    allow_bool=False,
+    overloads={"tensor": "FmodBackward1"},
+    example=([-7.0, 7.0], 3, "tensor([-1.,  1.])"),
+)
+def _fmod(a, b):
+    r = abs(a) % abs(b)  # exact: both operands non-negative
+    return -r if a < 0 else r
+
+
+@row(
+    BINARY,
+    "Copysign",
+    grad={
+        "a": lambda grad, a, out: grad * where(a == 0, 0.0, out / where(a == 0, 1.0, a)),
+        "b": lambda grad: _zeros(grad),
+    },
+    kind="float",
+    ufunc=np.copysign,
+    overloads={"tensor": "CopysignBackward1"},
+    example=([1.0, 2.0], -1.0, "tensor([-1., -2.])"),
+)
+def _copysign(a, b):
+    return math.copysign(a, b)
+
+
+@row(
+    BINARY,
+    "Hypot",
+    grad={
+        "a": lambda grad, a, out: grad * a / out,
+        "b": lambda grad, b, out: grad * b / out,
+    },
+    kind="float",
+    ufunc=np.hypot,
+    example=([3.0, 5.0], [4.0, 12.0], "tensor([ 5., 13.])"),
+)
+def _hypot(a, b):
+    return math.hypot(a, b)
+
+
+@row(
+    BINARY,
+    "Logaddexp",
+    grad={
+        "a": lambda grad, a, b: grad * (a - b).sigmoid(),
+        "b": lambda grad, a, b: grad * (b - a).sigmoid(),
+    },
+    kind="float",
+    ufunc=np.logaddexp,
+    node_name="LogaddexpBackward0",
+    example=([0.0, 1.0], [0.0, 2.0], "tensor([0.6931, 2.3133])"),
+)
+def _logaddexp(a, b):
+    if a == b:  # also both infinite of one sign
+        return a + 0.6931471805599453
+    m = a if a > b else b
+    return m + math.log1p(math.exp(-abs(a - b)))
+
+
+@row(
+    BINARY,
+    "Logaddexp2",
+    grad={
+        "a": lambda grad, a, b: grad * ((a - b) * _LN2).sigmoid(),
+        "b": lambda grad, a, b: grad * ((b - a) * _LN2).sigmoid(),
+    },
+    kind="float",
+    ufunc=np.logaddexp2,
+    example=([0.0, 1.0], [0.0, 3.0], "tensor([1.0000, 3.3219])"),
+)
+def _logaddexp2(a, b):
+    if a == b:
+        return a + 1.0
+    m = a if a > b else b
+    return m + math.log1p(2.0 ** -abs(a - b)) * 1.4426950408889634
+
+
+@row(
+    BINARY,
+    "Xlogy",
+    grad={
+        "a": lambda grad, a, b: grad * where(a == 0, 0.0, _ln(b)),
+        "b": lambda grad, a, b: grad * a / b,
+    },
+    kind="float",
+    overloads={"tensor": "XlogyBackward0", "number_first": "XlogyBackward2"},
+    node_name="XlogyBackward1",
+    example=([0.0, 2.0], [0.0, 3.0], "tensor([0.0000, 2.1972])"),
+)
+def _xlogy(a, b):
+    if b != b:
+        return b
+    if a == 0:
+        return 0.0
+    return a * (math.log(b) if b > 0 else (-math.inf if b == 0 else math.nan))
+
+
+# ``div(a, b, rounding_mode="trunc")``: the quotient rounded toward zero (Python's ``//`` is
+# the "floor" mode, the FloorDivide row); integers go through float64, exact up to 2**53.
+def _div_trunc(a, b):
+    q = a / b
+    if q != q or abs(q) == math.inf:
+        return q
+    return q // 1 if q >= 0 else -((-q) // 1)
+
+
+_DIV_TRUNC = _IntegerDivision(
+    "DivTrunc",
+    _div_trunc,
+    grad={"a": lambda grad: _zeros(grad), "b": lambda grad: _zeros(grad)},
+    allow_bool=False,
+    key="div",
+    node_name="DivBackward2",
+)
+
+
 # Three arguments: ``where(cond, a, b)`` (cond is computed in the promoted dtype, any nonzero is
 # true) and ``clamp(x, min, max)`` = ``min(max(x, min), max)`` (all gradient to ``max`` when
 # ``min > max``, like PyTorch) ----------------------------------------------------------------
@@ -1000,6 +1459,24 @@ def _where(c, a, b):
 )
 def _clamp(x, lo, hi):
     return hi if (lo if x < lo else x) > hi else (lo if x < lo else x)
+
+
+# lerp(start, end, weight) = start + weight * (end - start), from the nearer end (as PyTorch)
+@row(
+    TERNARY,
+    "Lerp",
+    grad={
+        "start": lambda grad, weight: grad * (1 - weight),
+        "end": lambda grad, weight: grad * weight,
+        "weight": lambda grad, start, end: grad * (end - start),
+    },
+    allow_bool=False,
+    example=([1.0, 2.0], [3.0, 4.0], 0.5, "tensor([2., 3.])"),
+)
+def _lerp(start, end, weight):
+    if abs(weight) < 0.5:
+        return start + weight * (end - start)
+    return end - (end - start) * (1 - weight)
 
 
 # Comparisons: a bool result, no gradient -----------------------------------------------------
@@ -1075,6 +1552,206 @@ def _ge(a, b):
     return a >= b
 
 
+@row(
+    COMPARISONS,
+    "LogicalAnd",
+    grad=None,
+    kind="bool",
+    key="logical_and",
+    example=([1, 0, 2], [3, 3, 0], "tensor([ True, False, False])"),
+)
+def _logical_and(a, b):
+    return a != 0 and b != 0
+
+
+@row(
+    COMPARISONS,
+    "LogicalOr",
+    grad=None,
+    kind="bool",
+    key="logical_or",
+    example=([1, 0, 0], [0, 3, 0], "tensor([ True,  True, False])"),
+)
+def _logical_or(a, b):
+    return a != 0 or b != 0
+
+
+@row(
+    COMPARISONS,
+    "LogicalXor",
+    grad=None,
+    kind="bool",
+    key="logical_xor",
+    example=([1, 0, 2], [3, 3, 0], "tensor([False,  True,  True])"),
+)
+def _logical_xor(a, b):
+    return (a != 0) != (b != 0)
+
+
+# Tests of one value: a bool result, no gradient ----------------------------------------------
+@row(
+    PREDICATES,
+    "LogicalNot",
+    grad=None,
+    kind="bool",
+    key="logical_not",
+    example=([1.0, 0.0], "tensor([False,  True])"),
+)
+def _logical_not(x):
+    return x == 0
+
+
+@row(
+    PREDICATES,
+    "Isnan",
+    grad=None,
+    kind="bool",
+    example=("nb.tensor([1.0, float('nan')])", "tensor([False,  True])"),
+)
+def _isnan(x):
+    return x != x
+
+
+@row(
+    PREDICATES,
+    "Isinf",
+    grad=None,
+    kind="bool",
+    example=("nb.tensor([1.0, -float('inf')])", "tensor([False,  True])"),
+)
+def _isinf(x):
+    return abs(x) == math.inf
+
+
+@row(
+    PREDICATES,
+    "Isfinite",
+    grad=None,
+    kind="bool",
+    example=("nb.tensor([1.0, float('inf'), float('nan')])", "tensor([ True, False, False])"),
+)
+def _isfinite(x):
+    return x == x and abs(x) != math.inf
+
+
+@row(
+    PREDICATES,
+    "Isposinf",
+    grad=None,
+    kind="bool",
+    example=("nb.tensor([1.0, float('inf'), -float('inf')])", "tensor([False,  True, False])"),
+)
+def _isposinf(x):
+    return x == math.inf
+
+
+@row(
+    PREDICATES,
+    "Isneginf",
+    grad=None,
+    kind="bool",
+    example=("nb.tensor([1.0, float('inf'), -float('inf')])", "tensor([False, False,  True])"),
+)
+def _isneginf(x):
+    return x == -math.inf
+
+
+@row(
+    PREDICATES,
+    "Signbit",
+    grad=None,
+    kind="bool",
+    example=([-0.0, 0.0, -2.0], "tensor([ True, False,  True])"),
+)
+def _signbit(x):
+    return math.copysign(1.0, x * 1.0) < 0
+
+
+# Bitwise ops (integer and bool tensors; bool as logical ops) -----------------------------------
+@row(
+    BITWISE,
+    "BitwiseAnd",
+    grad=None,
+    kind="integer",
+    key="bitwise_and",
+    ufunc=np.bitwise_and,
+    dunder="__and__",
+    example=([12, 10], 6, "tensor([4, 2])"),
+)
+def _bitwise_and(a, b):
+    return a & b
+
+
+@row(
+    BITWISE,
+    "BitwiseOr",
+    grad=None,
+    kind="integer",
+    key="bitwise_or",
+    ufunc=np.bitwise_or,
+    dunder="__or__",
+    example=([12, 10], 6, "tensor([14, 14])"),
+)
+def _bitwise_or(a, b):
+    return a | b
+
+
+@row(
+    BITWISE,
+    "BitwiseXor",
+    grad=None,
+    kind="integer",
+    key="bitwise_xor",
+    ufunc=np.bitwise_xor,
+    dunder="__xor__",
+    example=([12, 10], 6, "tensor([10, 12])"),
+)
+def _bitwise_xor(a, b):
+    return a ^ b
+
+
+@row(
+    BITWISE,
+    "BitwiseLeftShift",
+    grad=None,
+    kind="integer",
+    key="bitwise_left_shift",
+    dunder="__lshift__",
+    example=([1, 3], 2, "tensor([ 4, 12])"),
+)
+def _bitwise_left_shift(a, b):
+    return a << b if 0 <= b < 64 else a * 0
+
+
+@row(
+    BITWISE,
+    "BitwiseRightShift",
+    grad=None,
+    kind="integer",
+    key="bitwise_right_shift",
+    dunder="__rshift__",
+    example=([-8, 12], 2, "tensor([-2,  3])"),
+)
+def _bitwise_right_shift(a, b):
+    if 0 <= b < 64:
+        return a >> b
+    return a * 0 - 1 if a < 0 else a * 0
+
+
+@row(
+    BITWISE,
+    "BitwiseNot",
+    grad=None,
+    kind="integer",
+    key="bitwise_not",
+    ufunc=np.invert,
+    dunder="__invert__",
+    example=([0, 5], "tensor([-1, -6])"),
+)
+def _bitwise_not(x):
+    return ~x
+
+
 # --------------------------------------------------------------------------- public faces
 # The examples of the functions made below, for the doctest collection (one per public name;
 # the function and the Tensor method of one op are one function).
@@ -1087,7 +1764,8 @@ def example_doc(op: Elementwise, call: str | None = None, inplace: bool = False)
     if op.example is None:
         return ""
     *inputs, expected = op.example
-    args = [f"nb.tensor({v!r})" if isinstance(v, list) else repr(v) for v in inputs]
+    args = [f"nb.tensor({v!r})" if isinstance(v, list) else v if isinstance(v, str) else repr(v)
+            for v in inputs]  # a string is an expression, written as it is
     lines = [">>> import nbgrad as nb"]
     if inplace:
         lines += [f">>> x = {args[0]}", f">>> x.{op.key}_({', '.join(args[1:])})"]
@@ -1217,6 +1895,31 @@ def _inplace(op: Elementwise, tensor_op: Elementwise):
     return with_example(fn, op, inplace=True)
 
 
+def _with_rounding_mode(plain, rounded: dict, inplace: bool):
+    """``div`` (or ``div_``) taking ``rounding_mode=None | "trunc" | "floor"``; ``rounded``
+    maps each mode to the function computing it."""
+
+    def div(self: Tensor | float, other: Tensor | float, *,
+            rounding_mode: str | None = None) -> Tensor:
+        if rounding_mode is None:
+            return plain(self, other)
+        fn = rounded.get(rounding_mode) if isinstance(rounding_mode, str) else None
+        if fn is None:
+            raise ValueError(
+                "div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
+                f"{rounding_mode!r}"
+            )
+        return fn(self, other)
+
+    div.__name__ = plain.__name__
+    div.__doc__ = (
+        "Elementwise division with broadcasting (differentiable); ``rounding_mode=\"trunc\"``"
+        " rounds the quotient toward zero, ``\"floor\"`` down (as ``//``; no gradient)."
+        if not inplace else "In-place ``div`` (with ``rounding_mode=`` as ``nb.div``)."
+    )
+    return with_example(div, BINARY["div"], inplace=inplace)
+
+
 def _publish(op: Elementwise, inplace: bool) -> None:
     """Declare a row's public faces: ``nb.<key>``, ``Tensor.<key>``, ``Tensor.<key>_`` (when
     ``inplace``) and its operator; a binary operator also gets the reflected and in-place ones.
@@ -1224,11 +1927,19 @@ def _publish(op: Elementwise, inplace: bool) -> None:
     tensor_op, number_first_op = _call_forms(op)
     plain = _unary(op) if op.nargs == 1 else _binary(op, tensor_op, number_first_op)
     public = _with_alpha(plain, op) if op.alpha else plain
+    in_place = _inplace(op, tensor_op) if inplace else None
+    if op.key == "div":
+        floor = BINARY["floor_divide"]
+        public = _with_rounding_mode(public, {
+            "trunc": _binary(_DIV_TRUNC, _DIV_TRUNC, _DIV_TRUNC),
+            "floor": _binary(floor, *_call_forms(floor))}, inplace=False)
+        in_place = _with_rounding_mode(in_place, {
+            "trunc": _inplace(_DIV_TRUNC, _DIV_TRUNC),
+            "floor": _inplace(floor, _call_forms(floor)[0])}, inplace=True)
     names = (op.key, *op.aliases)
     register(public, function=names, method=names, doc=op)
-    in_place = _inplace(op, tensor_op) if inplace else None
     if in_place is not None:
-        register(in_place, inplace=op.key + "_", doc=op)
+        register(in_place, inplace=tuple(n + "_" for n in names), doc=op)
     if op.dunder is not None:
         register(plain, dunder=op.dunder, doc=op)
         if op.nargs == 2 and in_place is not None:
@@ -1237,16 +1948,32 @@ def _publish(op: Elementwise, inplace: bool) -> None:
             register(in_place, dunder="__i" + stem, doc=op)
 
 
-for _op in (*UNARY.values(), *BINARY.values()):
+for _op in (*UNARY.values(), *BINARY.values(), *BITWISE.values()):
     _publish(_op, inplace=True)
-for _op in COMPARISONS.values():
+for _op in (*COMPARISONS.values(), *PREDICATES.values()):
     _publish(_op, inplace=False)
-del _op
+for _key in ("logical_and", "logical_or", "logical_xor", "logical_not"):  # these have x.op_()
+    _op = COMPARISONS.get(_key) or PREDICATES[_key]
+    _fn = _inplace(_op, _call_forms(_op)[0])
+    _fn.__doc__ = (
+        f"In-place ``{_key}``: the bool result written in self's dtype.\n\n"
+        ">>> import nbgrad as nb\n>>> x = nb.tensor([2.0, 0.0])\n"
+        f">>> x.{_key}_({'' if _op.nargs == 1 else 'nb.tensor([1.0, 1.0])'})\n"
+        + {"logical_and": "tensor([1., 0.])", "logical_or": "tensor([1., 1.])"}.get(
+            _key, "tensor([0., 1.])")
+        + "\n"
+    )
+    register(_fn, inplace=_key + "_", doc=_op)
+del _op, _key, _fn
 
 
 @register(function=True, doc=TERNARY["where"])
-def where(condition: Tensor, input: Tensor | float, other: Tensor | float) -> Tensor:
-    """``input`` where ``condition`` is true, else ``other`` (broadcast; differentiable in both)."""
+def where(condition: Tensor, input: Tensor | float | None = None,
+          other: Tensor | float | None = None) -> Tensor:
+    """``input`` where ``condition`` is true, else ``other`` (broadcast; differentiable in both).
+    With ``condition`` alone: ``nonzero(condition, as_tuple=True)``."""
+    if input is None and other is None and isinstance(condition, Tensor):
+        return condition.nonzero(as_tuple=True)
     if not isinstance(condition, Tensor) or condition.dtype is not _dtype.bool_:
         got = condition.dtype.name if isinstance(condition, Tensor) else type(condition).__name__
         raise TypeError(f"where expected condition to be a boolean tensor, but got {got}")
@@ -1323,3 +2050,109 @@ def clamp_(
 with_example(where, TERNARY["where"])
 with_example(clamp, TERNARY["clamp"])
 with_example(clamp_, TERNARY["clamp"], inplace=True)
+
+
+# lerp records PyTorch's overloads: LerpBackward0 with a number weight, LerpBackward1 with a tensor
+_LERP = {by_tensor: TERNARY["lerp"].overload(f"LerpBackward{int(by_tensor)}")
+         for by_tensor in (False, True)}
+
+
+def _lerp_args(name, input, end, weight):
+    for arg, value in (("input", input), ("end", end)):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"{name}(): argument '{arg}' must be a Tensor, not "
+                            f"{type(value).__name__}")
+    _check_operand(name, weight)
+    broadcast_shape(*[t.shape for t in (input, end, weight) if isinstance(t, Tensor)],
+                    op=name)
+    return _LERP[isinstance(weight, Tensor)]
+
+
+@register(function=True, method=True, doc=TERNARY["lerp"])
+def lerp(input: Tensor, end: Tensor, weight: Tensor | float) -> Tensor:
+    """``input + weight * (end - input)`` (broadcast; differentiable in all three)."""
+    return apply(_lerp_args("lerp", input, end, weight), (input, end, weight))
+
+
+@register(inplace="lerp_", doc=TERNARY["lerp"])
+def lerp_(input: Tensor, end: Tensor, weight: Tensor | float) -> Tensor:
+    """In-place ``lerp`` (one version bump)."""
+    op = _lerp_args("lerp_", input, end, weight)
+    for b in (end, weight):
+        if isinstance(b, Tensor) and broadcast_shape(input.shape, b.shape) != input.shape:
+            raise ValueError(f"lerp_: operand of shape {b.shape} does not broadcast to the "
+                             f"output shape {input.shape}")
+    return apply_inplace(op, input, (end, weight))
+
+
+with_example(lerp, TERNARY["lerp"])
+with_example(lerp_, TERNARY["lerp"], inplace=True)
+
+_LOGIT_DOC = Doc("Elementwise: one argument", "float32, float64; integers compute in float32",
+                 "g / (x (1 - x)) (0 outside [eps, 1 - eps] when eps is given)")
+
+
+@register(function=True, method=True, doc=_LOGIT_DOC)
+def logit(input: Tensor, eps: float | None = None) -> Tensor:
+    """``log(p / (1 - p))``, with ``p`` clamped to ``[eps, 1 - eps]`` when ``eps`` is given.
+
+    >>> import nbgrad as nb
+    >>> nb.logit(nb.tensor([0.25, 0.5]))
+    tensor([-1.0986,  0.0000])
+    """
+    if not isinstance(input, Tensor):
+        raise TypeError(f"logit(): argument 'input' must be a Tensor, not {type(input).__name__}")
+    p = input if input.dtype.is_floating_point else input.to(_dtype.float32)
+    if eps is not None:
+        p = clamp(p, eps, 1 - eps)
+    return (p / (1 - p)).log()
+
+
+@register(inplace="logit_", doc=_LOGIT_DOC)
+def logit_(input: Tensor, eps: float | None = None) -> Tensor:
+    """In-place ``logit``.
+
+    >>> import nbgrad as nb
+    >>> nb.tensor([0.5]).logit_()
+    tensor([0.])
+    """
+    return input.copy_(logit(input, eps))
+
+
+_NAN_TO_NUM_DOC = Doc("Elementwise: one argument", "every dtype (integers and bool unchanged)",
+                      "g where x is finite, else 0")
+
+
+@register(function=True, method=True, doc=_NAN_TO_NUM_DOC)
+def nan_to_num(input: Tensor, nan: float = 0.0, posinf: float | None = None,
+               neginf: float | None = None) -> Tensor:
+    """NaN, +inf and -inf replaced by ``nan``, ``posinf`` and ``neginf`` (by default 0 and
+    the dtype's largest and lowest finite values).
+
+    >>> import nbgrad as nb
+    >>> nb.nan_to_num(nb.tensor([float("nan"), 1.0, float("inf")]), posinf=9.0)
+    tensor([0., 1., 9.])
+    """
+    if not isinstance(input, Tensor):
+        raise TypeError(
+            f"nan_to_num(): argument 'input' must be a Tensor, not {type(input).__name__}")
+    if not input.dtype.is_floating_point:
+        return input.clone()
+    info = np.finfo(input.dtype.np)
+    posinf = float(info.max) if posinf is None else posinf
+    neginf = float(info.min) if neginf is None else neginf
+    out = where(input == math.inf, posinf, input)
+    out = where(out == -math.inf, neginf, out)
+    return where(out != out, nan, out)
+
+
+@register(inplace="nan_to_num_", doc=_NAN_TO_NUM_DOC)
+def nan_to_num_(input: Tensor, nan: float = 0.0, posinf: float | None = None,
+                neginf: float | None = None) -> Tensor:
+    """In-place ``nan_to_num``.
+
+    >>> import nbgrad as nb
+    >>> nb.tensor([float("-inf"), 2.0]).nan_to_num_(neginf=-1.0)
+    tensor([-1.,  2.])
+    """
+    return input.copy_(nan_to_num(input, nan, posinf, neginf))

@@ -4,14 +4,22 @@ declared in the op registry (``ops/_register.py``), once each op module has decl
 from __future__ import annotations
 
 from nbgrad.ops import (  # noqa: F401  (importing an op module declares its public names)
+    conv,
     creation,
     device,
     elementwise,
     indexing,
+    inplace_views,
+    interop,
     join,
     linalg,
+    pooling,
+    random,
     reduce,
+    resample,
+    scan,
     shape,
+    sorting,
 )
 from nbgrad.ops._register import functions as _functions
 

@@ -5,21 +5,46 @@ declares (see ``nbgrad/ops/_register.py``)."""
 
 import numpy as np
 
+from nbgrad.ops.reduce import MinMax
+from nbgrad.ops.scan import ValuesIndices
+from nbgrad.ops.sorting import TopK
 from nbgrad.tensor import Tensor
 
 __all__ = [
     "tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "arange", "linspace",
-    "eye", "rand", "randn", "randint", "manual_seed", "zeros_like", "ones_like", "empty_like",
-    "rand_like", "randn_like", "full_like", "neg", "abs", "sign", "exp", "log", "sin", "cos",
-    "tanh", "sigmoid", "relu", "sqrt", "reciprocal", "rsqrt", "log1p", "expm1", "tan", "erf",
-    "gelu", "silu", "softplus", "floor", "ceil", "round", "add", "sub", "mul", "div", "pow",
-    "maximum", "minimum", "floor_divide", "remainder", "atan2", "arctan2", "clamp_min", "clamp_max",
-    "eq", "ne", "lt", "le", "gt", "ge", "where", "clamp", "clip", "reshape", "flatten", "squeeze",
-    "unsqueeze", "permute", "transpose", "t", "narrow", "clone", "gather", "take_along_dim",
-    "scatter_add", "index_select", "masked_fill", "cat", "concat", "concatenate", "stack", "split",
-    "chunk", "unbind", "flip", "tril", "triu", "matmul", "mm", "bmm", "dot", "outer", "sum", "mean",
-    "prod", "amax", "amin", "max", "min", "argmax", "argmin", "var", "std", "var_mean", "std_mean",
-    "logsumexp", "norm",
+    "eye", "Generator", "rand", "randn", "randint", "manual_seed", "zeros_like", "ones_like",
+    "empty_like", "rand_like", "randn_like", "full_like", "neg", "abs", "sign", "exp", "log", "sin",
+    "cos", "tanh", "sigmoid", "relu", "sqrt", "reciprocal", "rsqrt", "log1p", "expm1", "tan", "erf",
+    "gelu", "silu", "softplus", "floor", "ceil", "round", "asin", "arcsin", "acos", "arccos",
+    "atan", "arctan", "sinh", "cosh", "asinh", "arcsinh", "acosh", "arccosh", "atanh", "arctanh",
+    "log2", "log10", "exp2", "erfc", "erfinv", "sinc", "deg2rad", "rad2deg", "square", "trunc",
+    "fix", "frac", "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide",
+    "pow", "maximum", "minimum", "floor_divide", "remainder", "atan2", "arctan2", "clamp_min",
+    "clamp_max", "fmod", "copysign", "hypot", "logaddexp", "logaddexp2", "xlogy", "bitwise_and",
+    "bitwise_or", "bitwise_xor", "bitwise_left_shift", "bitwise_right_shift", "bitwise_not", "eq",
+    "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor", "logical_not",
+    "isnan", "isinf", "isfinite", "isposinf", "isneginf", "signbit", "where", "clamp", "clip",
+    "lerp", "logit", "nan_to_num", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
+    "conv_transpose2d", "conv_transpose3d", "finfo", "iinfo", "from_dlpack", "reshape", "flatten",
+    "squeeze", "unsqueeze", "permute", "transpose", "t", "narrow", "clone", "gather",
+    "take_along_dim", "scatter_add", "index_select", "masked_fill", "scatter", "scatter_reduce",
+    "index_add", "index_copy", "index_fill", "index_put", "masked_select", "masked_scatter",
+    "nonzero", "argwhere", "take", "put", "diagonal", "diag_embed", "diag", "diagflat", "trace",
+    "tril_indices", "triu_indices", "as_strided", "is_inference", "cat", "concat", "concatenate",
+    "stack", "split", "chunk", "unbind", "flip", "tril", "triu", "movedim", "moveaxis", "swapaxes",
+    "swapdims", "unflatten", "broadcast_to", "broadcast_shapes", "broadcast_tensors", "tile",
+    "roll", "rot90", "atleast_1d", "atleast_2d", "atleast_3d", "hstack", "vstack", "row_stack",
+    "dstack", "column_stack", "tensor_split", "hsplit", "vsplit", "dsplit", "split_with_sizes",
+    "select", "narrow_copy", "meshgrid", "cartesian_prod", "combinations", "block_diag", "matmul",
+    "mm", "bmm", "dot", "outer", "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d",
+    "adaptive_avg_pool1d", "adaptive_max_pool1d", "seed", "initial_seed", "get_rng_state",
+    "set_rng_state", "randperm", "multinomial", "bernoulli", "normal", "poisson", "randint_like",
+    "sum", "mean", "prod", "amax", "amin", "max", "min", "argmax", "argmin", "var", "std",
+    "var_mean", "std_mean", "logsumexp", "norm", "all", "any", "count_nonzero", "nansum", "nanmean",
+    "aminmax", "isclose", "allclose", "equal", "pixel_shuffle", "pixel_unshuffle", "cumsum",
+    "cumprod", "cummax", "cummin", "logcumsumexp", "diff", "sort", "argsort", "msort", "topk",
+    "kthvalue", "median", "nanmedian", "mode", "quantile", "nanquantile", "unique",
+    "unique_consecutive", "searchsorted", "bucketize", "softmax", "log_softmax",
 ]
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor: ...
@@ -65,11 +90,28 @@ def eye(
     requires_grad: bool = False,
 ) -> Tensor: ...
 
-def rand(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor: ...
+def Generator(device='cpu') -> None: ...
 
-def randn(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor: ...
+def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor: ...
 
-def randint(low, high=None, size=(), *, dtype=None, device=None) -> Tensor: ...
+def randn(
+    *size,
+    generator=None,
+    dtype=None,
+    device=None,
+    requires_grad: bool = False,
+) -> Tensor: ...
+
+def randint(
+    low,
+    high=None,
+    size=(),
+    *,
+    generator=None,
+    dtype=None,
+    device=None,
+    requires_grad: bool = False,
+) -> Tensor: ...
 
 def manual_seed(seed: int) -> None: ...
 
@@ -138,13 +180,88 @@ def ceil(x: Tensor) -> Tensor: ...
 
 def round(x: Tensor) -> Tensor: ...
 
+def asin(x: Tensor) -> Tensor: ...
+
+def arcsin(x: Tensor) -> Tensor: ...
+
+def acos(x: Tensor) -> Tensor: ...
+
+def arccos(x: Tensor) -> Tensor: ...
+
+def atan(x: Tensor) -> Tensor: ...
+
+def arctan(x: Tensor) -> Tensor: ...
+
+def sinh(x: Tensor) -> Tensor: ...
+
+def cosh(x: Tensor) -> Tensor: ...
+
+def asinh(x: Tensor) -> Tensor: ...
+
+def arcsinh(x: Tensor) -> Tensor: ...
+
+def acosh(x: Tensor) -> Tensor: ...
+
+def arccosh(x: Tensor) -> Tensor: ...
+
+def atanh(x: Tensor) -> Tensor: ...
+
+def arctanh(x: Tensor) -> Tensor: ...
+
+def log2(x: Tensor) -> Tensor: ...
+
+def log10(x: Tensor) -> Tensor: ...
+
+def exp2(x: Tensor) -> Tensor: ...
+
+def erfc(x: Tensor) -> Tensor: ...
+
+def erfinv(x: Tensor) -> Tensor: ...
+
+def sinc(x: Tensor) -> Tensor: ...
+
+def deg2rad(x: Tensor) -> Tensor: ...
+
+def rad2deg(x: Tensor) -> Tensor: ...
+
+def square(x: Tensor) -> Tensor: ...
+
+def trunc(x: Tensor) -> Tensor: ...
+
+def fix(x: Tensor) -> Tensor: ...
+
+def frac(x: Tensor) -> Tensor: ...
+
 def add(self: Tensor | float, other: Tensor | float, *, alpha: float = 1) -> Tensor: ...
 
 def sub(self: Tensor | float, other: Tensor | float, *, alpha: float = 1) -> Tensor: ...
 
+def subtract(self: Tensor | float, other: Tensor | float, *, alpha: float = 1) -> Tensor: ...
+
 def mul(self: Tensor | float, other: Tensor | float) -> Tensor: ...
 
-def div(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+def multiply(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+
+def div(
+    self: Tensor | float,
+    other: Tensor | float,
+    *,
+    rounding_mode: str | None = None,
+) -> Tensor: ...
+
+def divide(
+    self: Tensor | float,
+    other: Tensor | float,
+    *,
+    rounding_mode: str | None = None,
+) -> Tensor: ...
+
+def true_divide(
+    self: Tensor | float,
+    other: Tensor | float,
+    *,
+    rounding_mode: str | None = None,
+) -> Tensor: ...
 
 def pow(self: Tensor | float, other: Tensor | float) -> Tensor: ...
 
@@ -164,6 +281,30 @@ def clamp_min(self: Tensor | float, other: Tensor | float) -> Tensor: ...
 
 def clamp_max(self: Tensor | float, other: Tensor | float) -> Tensor: ...
 
+def fmod(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+
+def copysign(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+
+def hypot(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+
+def logaddexp(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+
+def logaddexp2(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+
+def xlogy(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+
+def bitwise_and(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+
+def bitwise_or(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+
+def bitwise_xor(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+
+def bitwise_left_shift(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+
+def bitwise_right_shift(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+
+def bitwise_not(x: Tensor) -> Tensor: ...
+
 def eq(self: Tensor | float, other: Tensor | float) -> Tensor: ...
 
 def ne(self: Tensor | float, other: Tensor | float) -> Tensor: ...
@@ -176,7 +317,31 @@ def gt(self: Tensor | float, other: Tensor | float) -> Tensor: ...
 
 def ge(self: Tensor | float, other: Tensor | float) -> Tensor: ...
 
-def where(condition: Tensor, input: Tensor | float, other: Tensor | float) -> Tensor: ...
+def logical_and(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+
+def logical_or(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+
+def logical_xor(self: Tensor | float, other: Tensor | float) -> Tensor: ...
+
+def logical_not(x: Tensor) -> Tensor: ...
+
+def isnan(x: Tensor) -> Tensor: ...
+
+def isinf(x: Tensor) -> Tensor: ...
+
+def isfinite(x: Tensor) -> Tensor: ...
+
+def isposinf(x: Tensor) -> Tensor: ...
+
+def isneginf(x: Tensor) -> Tensor: ...
+
+def signbit(x: Tensor) -> Tensor: ...
+
+def where(
+    condition: Tensor,
+    input: Tensor | float | None = None,
+    other: Tensor | float | None = None,
+) -> Tensor: ...
 
 def clamp(
     x: Tensor,
@@ -189,6 +354,86 @@ def clip(
     min: Tensor | float | None = None,
     max: Tensor | float | None = None,
 ) -> Tensor: ...
+
+def lerp(input: Tensor, end: Tensor, weight: Tensor | float) -> Tensor: ...
+
+def logit(input: Tensor, eps: float | None = None) -> Tensor: ...
+
+def nan_to_num(
+    input: Tensor,
+    nan: float = 0.0,
+    posinf: float | None = None,
+    neginf: float | None = None,
+) -> Tensor: ...
+
+def conv1d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups: int = 1,
+) -> Tensor: ...
+
+def conv2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups: int = 1,
+) -> Tensor: ...
+
+def conv3d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups: int = 1,
+) -> Tensor: ...
+
+def conv_transpose1d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups: int = 1,
+    dilation=1,
+) -> Tensor: ...
+
+def conv_transpose2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups: int = 1,
+    dilation=1,
+) -> Tensor: ...
+
+def conv_transpose3d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups: int = 1,
+    dilation=1,
+) -> Tensor: ...
+
+def finfo(type=None) -> None: ...
+
+def iinfo(type) -> None: ...
+
+def from_dlpack(ext_tensor) -> Tensor: ...
 
 def reshape(x: Tensor, *shape) -> Tensor: ...
 
@@ -218,6 +463,64 @@ def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor: ...
 
 def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor: ...
 
+def scatter(
+    input: Tensor,
+    dim: int,
+    index: Tensor,
+    src=None,
+    *,
+    value=None,
+    reduce: str | None = None,
+) -> Tensor: ...
+
+def scatter_reduce(
+    input: Tensor,
+    dim: int,
+    index: Tensor,
+    src: Tensor,
+    reduce: str,
+    *,
+    include_self: bool = True,
+) -> Tensor: ...
+
+def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor: ...
+
+def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor: ...
+
+def index_fill(input: Tensor, dim: int, index: Tensor, value) -> Tensor: ...
+
+def index_put(input: Tensor, indices, values: Tensor, accumulate: bool = False) -> Tensor: ...
+
+def masked_select(input: Tensor, mask: Tensor) -> Tensor: ...
+
+def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor: ...
+
+def nonzero(input: Tensor, *, as_tuple: bool = False): ...
+
+def argwhere(input: Tensor) -> Tensor: ...
+
+def take(input: Tensor, index: Tensor) -> Tensor: ...
+
+def put(input: Tensor, index: Tensor, source: Tensor, accumulate: bool = False) -> Tensor: ...
+
+def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor: ...
+
+def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor: ...
+
+def diag(input: Tensor, diagonal: int = 0) -> Tensor: ...
+
+def diagflat(input: Tensor, offset: int = 0) -> Tensor: ...
+
+def trace(input: Tensor) -> Tensor: ...
+
+def tril_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None) -> Tensor: ...
+
+def triu_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None) -> Tensor: ...
+
+def as_strided(input: Tensor, size, stride, storage_offset: int | None = None) -> Tensor: ...
+
+def is_inference(self) -> bool: ...
+
 def cat(tensors, dim: int = 0) -> Tensor: ...
 
 def concat(tensors, dim: int = 0) -> Tensor: ...
@@ -238,6 +541,66 @@ def tril(x: Tensor, diagonal: int = 0) -> Tensor: ...
 
 def triu(x: Tensor, diagonal: int = 0) -> Tensor: ...
 
+def movedim(input: Tensor, source, destination) -> Tensor: ...
+
+def moveaxis(input: Tensor, source, destination) -> Tensor: ...
+
+def swapaxes(input: Tensor, axis0: int, axis1: int) -> Tensor: ...
+
+def swapdims(input: Tensor, axis0: int, axis1: int) -> Tensor: ...
+
+def unflatten(input: Tensor, dim: int, sizes) -> Tensor: ...
+
+def broadcast_to(input: Tensor, size) -> Tensor: ...
+
+def broadcast_shapes(*shapes) -> tuple: ...
+
+def broadcast_tensors(*tensors) -> tuple[Tensor, ...]: ...
+
+def tile(input: Tensor, dims) -> Tensor: ...
+
+def roll(input: Tensor, shifts, dims=None) -> Tensor: ...
+
+def rot90(input: Tensor, k: int = 1, dims=(0, 1)) -> Tensor: ...
+
+def atleast_1d(*tensors): ...
+
+def atleast_2d(*tensors): ...
+
+def atleast_3d(*tensors): ...
+
+def hstack(tensors) -> Tensor: ...
+
+def vstack(tensors) -> Tensor: ...
+
+def row_stack(tensors) -> Tensor: ...
+
+def dstack(tensors) -> Tensor: ...
+
+def column_stack(tensors) -> Tensor: ...
+
+def tensor_split(input: Tensor, indices_or_sections, dim: int = 0) -> tuple[Tensor, ...]: ...
+
+def hsplit(input: Tensor, indices_or_sections) -> tuple[Tensor, ...]: ...
+
+def vsplit(input: Tensor, indices_or_sections) -> tuple[Tensor, ...]: ...
+
+def dsplit(input: Tensor, indices_or_sections) -> tuple[Tensor, ...]: ...
+
+def split_with_sizes(input: Tensor, split_sizes, dim: int = 0) -> tuple[Tensor, ...]: ...
+
+def select(input: Tensor, dim: int, index: int) -> Tensor: ...
+
+def narrow_copy(input: Tensor, dim: int, start: int, length: int) -> Tensor: ...
+
+def meshgrid(*tensors, indexing: str | None = None) -> tuple[Tensor, ...]: ...
+
+def cartesian_prod(*tensors) -> Tensor: ...
+
+def combinations(input: Tensor, r: int = 2, with_replacement: bool = False) -> Tensor: ...
+
+def block_diag(*tensors) -> Tensor: ...
+
 def matmul(a: Tensor, b: Tensor) -> Tensor: ...
 
 def mm(a: Tensor, b: Tensor) -> Tensor: ...
@@ -247,6 +610,99 @@ def bmm(a: Tensor, b: Tensor) -> Tensor: ...
 def dot(a: Tensor, b: Tensor) -> Tensor: ...
 
 def outer(a: Tensor, b: Tensor) -> Tensor: ...
+
+def max_pool1d(
+    input: Tensor,
+    kernel_size,
+    stride=None,
+    padding=0,
+    dilation=1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+): ...
+
+def max_pool2d(
+    input: Tensor,
+    kernel_size,
+    stride=None,
+    padding=0,
+    dilation=1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+): ...
+
+def max_pool3d(
+    input: Tensor,
+    kernel_size,
+    stride=None,
+    padding=0,
+    dilation=1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+): ...
+
+def avg_pool1d(
+    input: Tensor,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> Tensor: ...
+
+def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor: ...
+
+def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False): ...
+
+def seed() -> int: ...
+
+def initial_seed() -> int: ...
+
+def get_rng_state() -> Tensor: ...
+
+def set_rng_state(new_state: Tensor) -> None: ...
+
+def randperm(
+    n: int,
+    *,
+    generator=None,
+    dtype=None,
+    device=None,
+    requires_grad: bool = False,
+) -> Tensor: ...
+
+def multinomial(
+    input: Tensor,
+    num_samples: int,
+    replacement: bool = False,
+    *,
+    generator=None,
+) -> Tensor: ...
+
+def bernoulli(input: Tensor, p: float | None = None, *, generator=None) -> Tensor: ...
+
+def normal(
+    mean,
+    std=1.0,
+    size=None,
+    *,
+    generator=None,
+    dtype=None,
+    device=None,
+    requires_grad: bool = False,
+) -> Tensor: ...
+
+def poisson(input: Tensor, generator=None) -> Tensor: ...
+
+def randint_like(
+    input: Tensor,
+    low: int = 0,
+    high: int | None = None,
+    *,
+    dtype=None,
+    device=None,
+    generator=None,
+) -> Tensor: ...
 
 def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor: ...
 
@@ -305,3 +761,144 @@ def std_mean(
 def logsumexp(x: Tensor, dim=None, keepdim: bool = False) -> Tensor: ...
 
 def norm(x: Tensor, p='fro', dim=None, keepdim: bool = False, *, dtype=None) -> Tensor: ...
+
+def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor: ...
+
+def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor: ...
+
+def count_nonzero(x: Tensor, dim=None) -> Tensor: ...
+
+def nansum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor: ...
+
+def nanmean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor: ...
+
+def aminmax(x: Tensor, *, dim=None, keepdim: bool = False) -> MinMax: ...
+
+def isclose(
+    input: Tensor,
+    other: Tensor,
+    rtol: float = 1e-05,
+    atol: float = 1e-08,
+    equal_nan: bool = False,
+) -> Tensor: ...
+
+def allclose(
+    input: Tensor,
+    other: Tensor,
+    rtol: float = 1e-05,
+    atol: float = 1e-08,
+    equal_nan: bool = False,
+) -> bool: ...
+
+def equal(input: Tensor, other: Tensor) -> bool: ...
+
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor: ...
+
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor: ...
+
+def cumsum(input: Tensor, dim: int, *, dtype=None) -> Tensor: ...
+
+def cumprod(input: Tensor, dim: int, *, dtype=None) -> Tensor: ...
+
+def cummax(input: Tensor, dim: int) -> ValuesIndices: ...
+
+def cummin(input: Tensor, dim: int) -> ValuesIndices: ...
+
+def logcumsumexp(input: Tensor, dim: int) -> Tensor: ...
+
+def diff(
+    input: Tensor,
+    n: int = 1,
+    dim: int = -1,
+    prepend: Tensor | None = None,
+    append: Tensor | None = None,
+) -> Tensor: ...
+
+def sort(
+    input: Tensor,
+    dim: int = -1,
+    descending: bool = False,
+    *,
+    stable: bool = False,
+) -> ValuesIndices: ...
+
+def argsort(
+    input: Tensor,
+    dim: int = -1,
+    descending: bool = False,
+    *,
+    stable: bool = False,
+) -> Tensor: ...
+
+def msort(input: Tensor) -> Tensor: ...
+
+def topk(
+    input: Tensor,
+    k: int,
+    dim: int = -1,
+    largest: bool = True,
+    sorted: bool = True,
+) -> TopK: ...
+
+def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> ValuesIndices: ...
+
+def median(input: Tensor, dim: int | None = None, keepdim: bool = False): ...
+
+def nanmedian(input: Tensor, dim: int | None = None, keepdim: bool = False): ...
+
+def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> ValuesIndices: ...
+
+def quantile(
+    input: Tensor,
+    q,
+    dim: int | None = None,
+    keepdim: bool = False,
+    *,
+    interpolation: str = 'linear',
+) -> Tensor: ...
+
+def nanquantile(
+    input: Tensor,
+    q,
+    dim: int | None = None,
+    keepdim: bool = False,
+    *,
+    interpolation: str = 'linear',
+) -> Tensor: ...
+
+def unique(
+    input: Tensor,
+    sorted: bool = True,
+    return_inverse: bool = False,
+    return_counts: bool = False,
+    dim: int | None = None,
+): ...
+
+def unique_consecutive(
+    input: Tensor,
+    return_inverse: bool = False,
+    return_counts: bool = False,
+    dim: int | None = None,
+): ...
+
+def searchsorted(
+    sorted_sequence: Tensor,
+    input,
+    *,
+    out_int32: bool = False,
+    right: bool = False,
+    side: str | None = None,
+    sorter: Tensor | None = None,
+) -> Tensor: ...
+
+def bucketize(
+    input,
+    boundaries: Tensor,
+    *,
+    out_int32: bool = False,
+    right: bool = False,
+) -> Tensor: ...
+
+def softmax(input: Tensor, dim: int, dtype=None) -> Tensor: ...
+
+def log_softmax(input: Tensor, dim: int, dtype=None) -> Tensor: ...

@@ -7,12 +7,14 @@ differentiable again.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import namedtuple
 
 import numpy as np
 
 from nbgrad import _dtype
+from nbgrad._device import backend_for
 from nbgrad.ops._dispatch import OpDef, apply, new_tensor
 from nbgrad.ops._register import Doc, register
 from nbgrad.ops.creation import eye, zeros
@@ -22,7 +24,8 @@ from nbgrad.tensor import Tensor, _wrap_dim
 
 __all__ = [
     "sum", "mean", "normalize_dims", "prod", "var", "std", "var_mean", "std_mean", "amax",
-    "amin", "max", "min", "argmax", "argmin", "logsumexp", "norm",
+    "amin", "max", "min", "argmax", "argmin", "logsumexp", "norm", "axis_alias", "all", "any",
+    "count_nonzero", "nansum", "nanmean", "aminmax", "isclose", "allclose", "equal",
 ]
 
 
@@ -38,6 +41,20 @@ def normalize_dims(dim, ndim: int) -> tuple[int, ...]:
     if len(dims) != len(tuple(dim)):
         raise RuntimeError(f"dim {tuple(dim)} appears multiple times in the list of dims")
     return dims if ndim else ()  # a 0-d tensor accepts dim 0 / -1 and has nothing to reduce
+
+
+def axis_alias(fn):
+    """Accept ``axis=`` as PyTorch does: another name for ``dim``."""
+
+    @functools.wraps(fn)
+    def with_axis(*args, **kwargs):
+        if "axis" in kwargs:
+            if "dim" in kwargs:
+                raise TypeError(f"{fn.__name__}() got both dim and its alias axis")
+            kwargs["dim"] = kwargs.pop("axis")
+        return fn(*args, **kwargs)
+
+    return with_axis
 
 
 class Sum(OpDef):
@@ -71,6 +88,7 @@ def _sum_dtype(x: Tensor, dtype) -> np.dtype:
     doc=Doc("Reductions", "every dtype (integers and bool give int64)",
             "broadcast back"),
 )
+@axis_alias
 def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Sum of elements over ``dim`` (all by default).
 
@@ -89,6 +107,7 @@ def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     doc=Doc("Reductions", "float32, float64",
             "broadcast back, divided by the count"),
 )
+@axis_alias
 def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Mean over ``dim`` (all by default); floating-point tensors only.
 
@@ -198,6 +217,7 @@ PROD_DIM = PROD.overload("ProdBackward1")  # PyTorch's prod.dim_int: prod(dim) /
     doc=Doc("Reductions", "every dtype (integers and bool give int64)",
             "product of the other elements (exact with zeros)"),
 )
+@axis_alias
 def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Product of elements over ``dim`` (all by default); integers give int64.
 
@@ -284,6 +304,7 @@ _min_result = namedtuple("min", ["values", "indices"])
     doc=Doc("Reductions", "every dtype",
             "split evenly among the maximal elements"),
 )
+@axis_alias
 def amax(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     """Largest value over ``dim`` (all dims when empty or None); ties share the gradient.
 
@@ -302,6 +323,7 @@ def amax(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     doc=Doc("Reductions", "every dtype",
             "split evenly among the minimal elements"),
 )
+@axis_alias
 def amin(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     """Smallest value over ``dim`` (all dims when empty or None); ties share the gradient.
 
@@ -337,6 +359,7 @@ def _extreme(x, dim, keepdim, name, whole_op, dim_op, result, elementwise):
     doc=Doc("Reductions", "every dtype",
             "whole: split among ties; with dim: to the returned index; with a tensor: maximum"),
 )
+@axis_alias
 def max(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
     """``max(x)``: the largest value; ``max(x, dim)``: ``(values, indices)`` along ``dim``;
     ``max(x, other)``: elementwise ``maximum``.
@@ -356,6 +379,7 @@ def max(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
     doc=Doc("Reductions", "every dtype",
             "whole: split among ties; with dim: to the returned index; with a tensor: minimum"),
 )
+@axis_alias
 def min(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
     """``min(x)``: the smallest value; ``min(x, dim)``: ``(values, indices)`` along ``dim``;
     ``min(x, other)``: elementwise ``minimum``.
@@ -397,6 +421,7 @@ def _arg(op, x: Tensor, dim, keepdim: bool, name: str) -> Tensor:
 
 @register(function=True, method=True, doc=Doc("Reductions", "every dtype (int64 result)",
                                               "none"))
+@axis_alias
 def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     """Index of the largest value (first one at ties) along ``dim``, or in the flattened input.
 
@@ -410,6 +435,7 @@ def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
 
 @register(function=True, method=True, doc=Doc("Reductions", "every dtype (int64 result)",
                                               "none"))
+@axis_alias
 def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     """Index of the smallest value (first one at ties) along ``dim``, or in the flattened input.
 
@@ -459,6 +485,7 @@ def _correction(name, dim, unbiased, correction):
     doc=Doc("Reductions", "float32, float64",
             "composed: mean, subtract, square, sum"),
 )
+@axis_alias
 def var(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False, *,
         correction=None) -> Tensor:
     """Variance over ``dim`` with Bessel's ``correction`` (1 by default; ``unbiased=False``
@@ -484,6 +511,7 @@ def var(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False
     doc=Doc("Reductions", "float32, float64",
             "composed; 0 where the result is 0"),
 )
+@axis_alias
 def std(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False, *,
         correction=None) -> Tensor:
     """Standard deviation: ``sqrt(var(...))``; the gradient is 0 where it is 0.
@@ -498,6 +526,7 @@ def std(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False
 
 
 @register(function=True, doc=Doc("Reductions", "float32, float64", "as var and mean"))
+@axis_alias
 def var_mean(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False, *,
              correction=None) -> tuple[Tensor, Tensor]:
     """``(var(x, ...), mean(x, ...))``.
@@ -512,6 +541,7 @@ def var_mean(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = 
 
 
 @register(function=True, doc=Doc("Reductions", "float32, float64", "as std and mean"))
+@axis_alias
 def std_mean(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False, *,
              correction=None) -> tuple[Tensor, Tensor]:
     """``(std(x, ...), mean(x, ...))``.
@@ -530,6 +560,7 @@ def std_mean(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = 
     doc=Doc("Reductions", "float32, float64; integers compute in float32",
             "composed around the (detached) maximum: softmax"),
 )
+@axis_alias
 def logsumexp(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     """``log(sum(exp(x)))`` over ``dim``, computed stably around the maximum (float32 safe).
 
@@ -556,6 +587,7 @@ def logsumexp(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     doc=Doc("Reductions", "float32, float64",
             "p=2: g * x / norm; p=1: g * sign(x); inf: split among ties; 0 at a zero norm"),
 )
+@axis_alias
 def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Vector norm over ``dim`` (all elements by default): ``p`` = 2/'fro' (default), 1, any
     real, ``inf``/``-inf`` (max/min of ``|x|``) or 0 (count of nonzeros). The gradient at an
@@ -585,3 +617,177 @@ def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, *, dtype=None) -> 
     if p == 0:
         return (x != 0).to(x.dtype).sum(dim=axes, keepdim=keepdim)
     return apply(NORM_ROOT, ((x.abs() ** p).sum(dim=axes, keepdim=keepdim),), float(p))
+
+
+# ---------------------------------------------------------------- tests and nan-aware reductions
+MinMax = namedtuple("aminmax", ["min", "max"])
+
+
+def _host_reduce(name, fn, x: Tensor, dim, keepdim: bool, dtype=None) -> Tensor:
+    axes = normalize_dims(dim, x.ndim)
+    a = x._host()
+    out = np.asarray(fn(a, axis=axes, keepdims=keepdim))
+    if dtype is not None:
+        out = out.astype(dtype)
+    return new_tensor(_backend(x).asarray(out, out.dtype), x.device)
+
+
+def _backend(x: Tensor):
+    return backend_for(x.device)
+
+
+def _test_dtype(x: Tensor):
+    return np.uint8 if x.dtype.name == "uint8" else np.bool_
+
+
+@register(function=True, method=True, doc=Doc("Reductions", "every dtype (bool result)",
+                                              "not differentiable"))
+@axis_alias
+def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    """Whether every element (over ``dim``) is non-zero.
+
+    >>> import nbgrad as nb
+    >>> nb.all(nb.tensor([[True, False], [True, True]]), dim=1)
+    tensor([False,  True])
+    """
+    return _host_reduce("all", np.all, x, dim, keepdim, _test_dtype(x))
+
+
+@register(function=True, method=True, doc=Doc("Reductions", "every dtype (bool result)",
+                                              "not differentiable"))
+@axis_alias
+def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    """Whether any element (over ``dim``) is non-zero.
+
+    >>> import nbgrad as nb
+    >>> nb.any(nb.tensor([0, 0, 3])), nb.tensor([[0, 1], [0, 0]]).any(1)
+    (tensor(True), tensor([ True, False]))
+    """
+    return _host_reduce("any", np.any, x, dim, keepdim, _test_dtype(x))
+
+
+@register(function=True, method=True, doc=Doc("Reductions", "every dtype (int64 result)",
+                                              "not differentiable"))
+@axis_alias
+def count_nonzero(x: Tensor, dim=None) -> Tensor:
+    """The number of non-zero elements (over ``dim``).
+
+    >>> import nbgrad as nb
+    >>> nb.count_nonzero(nb.tensor([[0, 1], [2, 3]]), dim=0)
+    tensor([1, 2])
+    """
+    return _host_reduce("count_nonzero", lambda a, axis, keepdims: np.count_nonzero(
+        a, axis=axis, keepdims=keepdims), x, dim, False, np.int64)
+
+
+def _isnan(x: Tensor) -> Tensor:
+    return x != x
+
+
+@register(function=True, method=True, doc=Doc("Reductions", "every dtype",
+                                              "g where the input is not NaN"))
+@axis_alias
+def nansum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """Sum treating NaN as zero.
+
+    >>> import nbgrad as nb
+    >>> nb.nansum(nb.tensor([1.0, float("nan"), 2.0]))
+    tensor(3.)
+    """
+    if x.dtype.is_floating_point:
+        x = where(_isnan(x), 0.0, x)
+    return sum(x, dim, keepdim, dtype=dtype)
+
+
+@register(function=True, method=True, doc=Doc("Reductions", "float32, float64",
+                                              "g / count where the input is not NaN"))
+@axis_alias
+def nanmean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """Mean of the non-NaN elements.
+
+    >>> import nbgrad as nb
+    >>> nb.nanmean(nb.tensor([1.0, float("nan"), 2.0]))
+    tensor(1.5000)
+    """
+    if not x.dtype.is_floating_point:
+        raise RuntimeError(f"nanmean(): expected input to have floating point dtype but got "
+                           f"{x.dtype.name}")
+    count = sum((x == x).to(x.dtype), dim, keepdim)
+    return nansum(x, dim, keepdim, dtype=dtype) / count
+
+
+@register(function=True, method=True, doc=Doc("Reductions", "every dtype",
+                                              "as amin and amax"))
+@axis_alias
+def aminmax(x: Tensor, *, dim=None, keepdim: bool = False) -> MinMax:
+    """``(min, max)`` over all elements or along ``dim``.
+
+    >>> import nbgrad as nb
+    >>> nb.aminmax(nb.tensor([3.0, 1.0, 2.0]))
+    aminmax(min=tensor(1.), max=tensor(3.))
+    """
+    d = () if dim is None else dim
+    if dim is None and keepdim:
+        d = tuple(range(x.ndim))
+    return MinMax(amin(x, d, keepdim), amax(x, d, keepdim))
+
+
+def _same_dtype(name, a: Tensor, b: Tensor) -> None:
+    if not isinstance(b, Tensor) or not isinstance(a, Tensor):
+        raise TypeError(f"{name}(): argument 'other' must be Tensor")
+    if a.dtype is not b.dtype:
+        raise RuntimeError(f"{_SCALAR_NAMES.get(a.dtype.name, a.dtype.name)} did not match "
+                           f"{_SCALAR_NAMES.get(b.dtype.name, b.dtype.name)}")
+
+
+_SCALAR_NAMES = {"float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int",
+                 "bool": "Bool", "float16": "Half", "bfloat16": "BFloat16", "int16": "Short",
+                 "int8": "Char", "uint8": "Byte"}
+
+
+@register(function=True, method=True, doc=Doc("Reductions", "every dtype (bool result)",
+                                              "not differentiable"))
+def isclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08,
+            equal_nan: bool = False) -> Tensor:
+    """Elementwise ``|input - other| <= atol + rtol * |other|`` (equal infinities too).
+
+    >>> import nbgrad as nb
+    >>> nb.isclose(nb.tensor([1.0, 2.0]), nb.tensor([1.0 + 1e-9, 2.1]))
+    tensor([ True, False])
+    """
+    _same_dtype("isclose", input, other)
+    if rtol < 0:
+        raise RuntimeError(f"rtol must be greater than or equal to zero, but got {rtol}")
+    if atol < 0:
+        raise RuntimeError(f"atol must be greater than or equal to zero, but got {atol}")
+    out = np.isclose(input._host(), other._host(), rtol=rtol, atol=atol, equal_nan=equal_nan)
+    return new_tensor(_backend(input).asarray(np.asarray(out), np.bool_), input.device)
+
+
+@register(function=True, method=True, doc=Doc("Reductions", "every dtype (Python bool)",
+                                              "not differentiable"))
+def allclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08,
+             equal_nan: bool = False) -> bool:
+    """Whether ``isclose`` holds everywhere.
+
+    >>> import nbgrad as nb
+    >>> nb.allclose(nb.tensor([1.0, 2.0]), nb.tensor([1.0, 2.0000001]))
+    True
+    """
+    return bool(isclose(input, other, rtol, atol, equal_nan)._host().all())
+
+
+@register(function=True, method=True, doc=Doc("Reductions", "every dtype (Python bool)",
+                                              "not differentiable"))
+def equal(input: Tensor, other: Tensor) -> bool:
+    """Whether both tensors have the same shape and the same values.
+
+    >>> import nbgrad as nb
+    >>> nb.equal(nb.tensor([1, 2]), nb.tensor([1, 2])), nb.equal(nb.tensor([1]), nb.tensor([1, 1]))
+    (True, False)
+    """
+    if not isinstance(other, Tensor):
+        raise TypeError("equal(): argument 'other' must be Tensor")
+    if input.shape != other.shape:
+        return False
+    return bool(np.array_equal(input._host(), other._host()))

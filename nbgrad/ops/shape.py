@@ -14,6 +14,7 @@ from nbgrad.ops._register import register
 from nbgrad.ops._shapes import broadcast_shape, parse_shape
 from nbgrad.ops.creation import ones, tensor, zeros_like
 from nbgrad.ops.elementwise import fit_gradient, sum_to
+from nbgrad.ops.interop import view_dtype
 from nbgrad.tensor import Tensor, _wrap_dim
 
 __all__ = [
@@ -117,6 +118,7 @@ class IndexPut(OpDef):
 
     name = "IndexPut"
     wants_meta = True
+    params_saved = True  # PyTorch saves the indices: a second backward raises
 
     def forward(self, bk, params, x, v):
         out = bk.copy(x)
@@ -220,6 +222,7 @@ UNSAFE_VIEW = Reshape("UnsafeView")
 PERMUTE, TRANSPOSE, T = Permute("Permute"), Permute("Transpose"), Permute("T")
 EXPAND = Expand("Expand")
 SELECT, SLICE, ADV_INDEX = Index("Select", True), Index("Slice", True), Index("Index", False)
+ADV_INDEX.params_saved = True  # PyTorch saves the indices: a second backward raises
 INDEX_ADD, INDEX_PUT, COPY, FILL = IndexAddIntoZeros(), IndexPut(), Copy(), Fill()
 ZERO = FILL.overload("ZeroBackward0")
 FILL_TENSOR = COPY.overload("FillBackward3")  # fill_ with a 0-d Tensor: PyTorch's fill_.Tensor
@@ -238,7 +241,7 @@ def view(x: Tensor, *shape) -> Tensor:
             [3, 4, 5]])
     """
     if len(shape) == 1 and isinstance(shape[0], _dtype.DType):
-        raise TypeError("view(dtype) is not supported; use .to(dtype)")
+        return view_dtype(x, shape[0])  # the bytes read as another dtype (ops/interop.py)
     target = _infer_shape(parse_shape(shape), x.numel(), "view", x.shape)
     return apply(VIEW, (x,), (x.shape, target))
 
@@ -291,7 +294,7 @@ def squeeze(x: Tensor, dim=None) -> Tensor:
         one = isinstance(dim, int)
         op = SQUEEZE_DIM if one else SQUEEZE_DIMS
         dims = {_wrap_dim(d, x.ndim) for d in ((dim,) if one else dim)}
-        dims = {d for d in dims if x.shape[d] == 1}
+        dims = {d for d in dims if x.ndim and x.shape[d] == 1}
     shape = tuple(s for d, s in enumerate(x.shape) if d not in dims)
     return apply(op, (x,), (x.shape, shape))
 

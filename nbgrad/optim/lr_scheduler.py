@@ -169,8 +169,13 @@ _LRScheduler = LRScheduler
 def _per_group(name: str, value, optimizer) -> list:
     n = len(optimizer.param_groups)
     if isinstance(value, (list, tuple)):
-        if len(value) != n:
-            raise ValueError(f"Expected {n} {name}s, but got {len(value)}")
+        if len(value) != n:  # PyTorch's three wordings
+            if name == "lr_lambda":
+                raise ValueError(f"Expected {n} lr_lambdas, but got {len(value)}")
+            if name == "min_lr":
+                raise ValueError(f"expected {n} min_lrs, got {len(value)}")
+            raise ValueError(f"{name} must have the same length as optimizer.param_groups. "
+                             f"{name} has {len(value)} values, param_groups has {n}.")
         return list(value)
     return [value] * n
 

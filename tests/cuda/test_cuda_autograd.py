@@ -191,3 +191,24 @@ def test_cuda_tensors_without_a_gpu_fail_clearly():
         nb.zeros(2, device="cuda")
     with pytest.raises(RuntimeError, match="CUDA is not available"):
         nb.ones(2).cuda()
+
+
+# ------------------------------------------- gradcheck keywords and forward mode on the device
+def test_gradcheck_keywords_on_the_device(device):
+    x = nb.tensor([0.5, 1.5], dtype=nb.float64, device=device, requires_grad=True)
+    assert nb.autograd.gradcheck(lambda t: (t * t).sin(), (x,), fast_mode=True,
+                                 check_forward_ad=True, check_batched_grad=True)
+    assert nb.autograd.gradgradcheck(lambda t: (t * t * t).sum(), (x,))
+    assert not nb.autograd.gradcheck(lambda t: t.detach() * t, (x,), raise_exception=False)
+    assert x.device == device and x._version == 0  # perturbed and restored in place
+
+
+def test_forward_mode_on_the_device(device):
+    import nbgrad.autograd.forward_ad as fwAD
+
+    x = nb.tensor([0.0, 1.0], device=device)
+    with fwAD.dual_level():
+        d = fwAD.make_dual(x, nb.ones(2, device=device))
+        primal, tangent = fwAD.unpack_dual((d * d).exp())
+    assert tangent.device == device
+    np.testing.assert_allclose(host(tangent), 2 * host(x) * np.exp(host(x) ** 2), rtol=1e-6)

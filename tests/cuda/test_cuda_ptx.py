@@ -60,7 +60,7 @@ def dry_run():
     mp = pytest.MonkeyPatch()
     mp.setattr(dispatcher, "get_current_device",
                lambda: types.SimpleNamespace(compute_capability=(8, 0)))
-    for extra in ("nn_kernels", "optim_kernels"):
+    for extra in ("nn_kernels", "optim_kernels", "conv_kernels"):
         try:
             importlib.import_module(f"nbgrad.backends.cuda.{extra}")
         except ModuleNotFoundError:
@@ -137,3 +137,18 @@ def test_reductions_indexing_and_copies_compile_for_the_gpu(dry_run):
     x = nb.ones(2, 3, device="cuda")
     for target in (nb.float64, nb.int32, nb.int64, nb.bool, nb.float32):
         x.to(target).to(nb.float32)
+
+
+def test_conv_and_pooling_compile_for_the_gpu(dry_run):
+    import nbgrad as nb
+    import nbgrad.nn.functional as F
+
+    for dtype in (nb.float32, nb.float64):
+        x = nb.ones(2, 4, 5, 5, dtype=dtype, device="cuda", requires_grad=True)
+        w = nb.ones(4, 2, 3, 3, dtype=dtype, device="cuda", requires_grad=True)
+        y = F.conv2d(x, w, padding=1, groups=2) + F.conv_transpose2d(x, w, padding=1, groups=2)
+        v, i = F.max_pool2d(y, 2, return_indices=True)
+        (v.sum() + F.avg_pool2d(y, 2).sum() + F.max_unpool2d(v, i, 2).sum()
+         + F.fold(F.unfold(x, 2), (5, 5), 2).sum()).backward()
+    names = {fn.__name__ for fn, _ in dry_run}
+    assert {"_im2col", "_col2im", "_max_pool", "_scatter"} <= names

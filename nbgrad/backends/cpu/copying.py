@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from nbgrad.backends.cpu.scatter import scatter_flat
+
 __all__ = [
     "gather", "scatter_add", "concatenate", "flip", "tril", "triu", "index_bounds", "any_true",
 ]
@@ -26,7 +28,11 @@ def _scatter_index(dim: int, index: np.ndarray) -> tuple:
 def scatter_add(out: np.ndarray, dim: int, index: np.ndarray, src: np.ndarray) -> None:
     """``out[i][index[i][j][k]][k] += src[i][j][k]`` in place, accumulating repeated indices."""
     if index.size:
-        np.add.at(out, _scatter_index(dim, index), src)
+        if src.shape != index.shape:  # only the part of src that index covers is added
+            src = src[tuple(slice(0, n) for n in index.shape)]
+        positions = np.arange(out.size, dtype=np.int64).reshape(out.shape)[
+            _scatter_index(dim, index)]
+        scatter_flat(out, positions, src)
 
 
 def concatenate(arrays, dim: int, dtype: np.dtype) -> np.ndarray:

@@ -8,7 +8,9 @@ A table row may also name an exactly equivalent numpy ufunc (``np.exp``, ``np.ad
 CPU uses it instead of compiling the scalar function when numpy's loop for that dtype returns
 the dtype the row asks for: numpy's own loops are SIMD-vectorised (llvmlite has no vector math
 library, so ``math.exp`` in a Numba loop is a scalar libm call, about 5x slower) and handle a
-Python-number operand without a casting buffer.
+Python-number operand without a casting buffer. A row whose scalar function names a loop of
+:mod:`nbgrad.backends.cpu.vector_math` (``fn.cpu_float32 = "gelu"``) runs float32 through that
+vectorised loop instead (erf-based rows: numpy has no erf).
 """
 
 from __future__ import annotations
@@ -28,9 +30,13 @@ _NB_TYPES = {
     np.dtype(np.float32): "float32",
     np.dtype(np.float64): "float64",
     np.dtype(np.int32): "int32",
+    np.dtype(np.int8): "int8",
+    np.dtype(np.uint8): "uint8",
+    np.dtype(np.int16): "int16",
     np.dtype(np.int64): "int64",
     np.dtype(np.bool_): "boolean",
 }
+_FLOAT32 = np.dtype(np.float32)
 _loops: dict = {}  # (fn, dtype) -> the ufunc computing fn for dtype (numpy's or compiled)
 _kernels: dict = {}
 _compile_lock = threading.Lock()
@@ -78,7 +84,12 @@ def _compile(fn, nargs: int, dtype: np.dtype, out_dtype: np.dtype, ufunc=None):
     with _compile_lock:  # several threads may ask for the same loop at once
         found = _loops.get((fn, dtype))
         if found is None:
-            if ufunc is not None and _numpy_fits(ufunc, nargs, dtype, out_dtype):
+            vector = getattr(fn, "cpu_float32", None)
+            if vector is not None and dtype == _FLOAT32 and out_dtype == _FLOAT32:
+                from nbgrad.backends.cpu.vector_math import LOOPS
+
+                found = LOOPS[vector]
+            elif ufunc is not None and _numpy_fits(ufunc, nargs, dtype, out_dtype):
                 found = ufunc
             else:
                 dufunc = elementwise(fn)

@@ -28,6 +28,7 @@ from numba import prange
 import nbgrad.backends.cpu as be
 from nbgrad.backends import _planning as plan
 from nbgrad.backends._jit import kernel, twins
+from nbgrad.backends.cpu import blas
 from nbgrad.backends.cpu.elementwise import quietly
 from nbgrad.backends.cpu.pool import empty
 
@@ -421,8 +422,13 @@ def nll_backward(g: np.ndarray, target: np.ndarray, weight, shape: tuple, ignore
 
 
 def linear_forward(x: np.ndarray, w: np.ndarray, b) -> np.ndarray:
-    """``x @ w.T + b``: BLAS reads the transposed weight in place; the bias is added in place."""
-    out = np.matmul(x, w.T)
+    """``x @ w.T + b``: BLAS reads the transposed weight in place; the bias is added in place.
+    A stacked input ``(..., in)`` is one 2-D product over all its rows (numpy would call BLAS
+    once per matrix of the stack)."""
+    if x.ndim > 2:
+        out = blas.matmul(x.reshape(-1, x.shape[-1]), w.T).reshape(x.shape[:-1] + w.shape[:1])
+    else:
+        out = blas.matmul(x, w.T)
     if b is not None:
         out += b
     return out

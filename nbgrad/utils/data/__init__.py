@@ -1,6 +1,8 @@
-"""``nb.utils.data``: data sets, samplers and the ``DataLoader``, at PyTorch's paths
-(``nbgrad.utils.data.dataset``, ``.sampler``, ``.dataloader``, ``._utils.collate``)."""
+"""``nb.utils.data``: data sets, samplers and the ``DataLoader``, at PyTorch's
+paths (``nbgrad.utils.data.dataset``, ``.sampler``, ``.dataloader``, ``._utils.collate``,
+``.distributed``)."""
 
+from nbgrad.utils.data import dataloader, dataset, distributed, sampler
 from nbgrad.utils.data._utils.collate import default_collate, default_convert
 from nbgrad.utils.data._utils.worker import WorkerInfo, get_worker_info
 from nbgrad.utils.data.dataloader import DataLoader
@@ -14,6 +16,7 @@ from nbgrad.utils.data.dataset import (
     TensorDataset,
     random_split,
 )
+from nbgrad.utils.data.distributed import DistributedSampler
 from nbgrad.utils.data.sampler import (
     BatchSampler,
     RandomSampler,
@@ -26,4 +29,5 @@ from nbgrad.utils.data.sampler import (
 __all__ = ["Dataset", "IterableDataset", "TensorDataset", "ConcatDataset", "ChainDataset",
            "Subset", "StackDataset", "random_split", "Sampler", "SequentialSampler",
            "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler", "BatchSampler",
-           "DataLoader", "default_collate", "default_convert", "get_worker_info", "WorkerInfo"]
+           "DataLoader", "default_collate", "default_convert", "get_worker_info", "WorkerInfo",
+           "DistributedSampler", "dataloader", "dataset", "distributed", "sampler"]
