@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 from _pytest.doctest import DoctestItem
 
@@ -9,6 +11,9 @@ from _pytest.doctest import DoctestItem
 # `examples` extra), and the CUDA kernels (importing them needs numba-cuda; they are tested
 # through tests/cuda).
 collect_ignore = ["docs/conf.py", "docs/_build", "nbgrad/examples", "nbgrad/backends/cuda"]
+# nbgrad.utils.tensorboard needs the optional `tensorboard` extra (its import says so).
+if importlib.util.find_spec("tensorboard") is None:
+    collect_ignore.append("nbgrad/utils/tensorboard")
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@
 tensor([2., 4., 6.])
 """
 
-from nbgrad import autograd, cuda, func, linalg, nn, ops, optim, random, utils
+from nbgrad import accelerator, autograd, cuda, func, linalg, nn, ops, optim, random, utils
 from nbgrad._device import Device as device
 from nbgrad._dtype import DType as dtype
 from nbgrad._dtype import bool_ as bool  # noqa: A001

@@ -23,7 +23,8 @@ LAYERS = [
     (4, ("nbgrad.ops",)),
     (5, ("nbgrad.autograd",)),
     (6, ("nbgrad.nn", "nbgrad.optim", "nbgrad.utils", "nbgrad.fusion", "nbgrad.serialization",
-         "nbgrad.distributed", "nbgrad.cuda", "nbgrad.func", "nbgrad.random", "nbgrad.linalg")),
+         "nbgrad.distributed", "nbgrad.cuda", "nbgrad.func", "nbgrad.random", "nbgrad.linalg",
+         "nbgrad.accelerator")),
     (7, ("nbgrad.examples",)),
 ]
 

@@ -322,3 +322,21 @@ def test_iterable_dataset_loader():
         DataLoader(Stream(3), shuffle=True)
     with pytest.raises(ValueError, match="expected unspecified sampler option"):
         DataLoader(Stream(3), sampler=[0])
+
+
+def test_nb_generator_drives_the_samplers_and_resumes():
+    if not hasattr(nb, "Generator"):
+        pytest.skip("nb.Generator not available")
+    a = list(RandomSampler(range(9), generator=nb.Generator().manual_seed(4)))
+    assert a == list(RandomSampler(range(9), generator=nb.Generator().manual_seed(4)))
+    assert sorted(a) == list(range(9))
+    dl = DataLoader(make_ds(9), batch_size=2, shuffle=True, generator=nb.Generator().manual_seed(1))
+    it = iter(dl)
+    next(it)
+    state = dl.state_dict()
+    rest, following = [b[1].tolist() for b in it], [b[1].tolist() for b in dl]
+    resumed = DataLoader(make_ds(9), batch_size=2, shuffle=True,
+                         generator=nb.Generator().manual_seed(77))
+    resumed.load_state_dict(state)
+    assert [b[1].tolist() for b in resumed] == rest
+    assert [b[1].tolist() for b in resumed] == following  # the generator's state came along

@@ -29,6 +29,8 @@ OPTIONAL_PACKAGES = ("nbgrad.nn", "nbgrad.optim", "nbgrad.utils", "nbgrad.cuda")
 # doctest collection, see ``collect_ignore`` in the root conftest.py) and the backends (kernels,
 # not public names; the CPU backend's doctests do run, the CUDA backend's are skipped there).
 NOT_COLLECTED = ("nbgrad.examples", "nbgrad.backends")
+if importlib.util.find_spec("tensorboard") is None:  # the optional `tensorboard` extra
+    NOT_COLLECTED += ("nbgrad.utils.tensorboard",)
 
 # Public names whose docstring need not show an example, each with the reason. Keep it tiny:
 # anything a user calls or reads can show a call. (Data such as the dtype constants is not

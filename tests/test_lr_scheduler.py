@@ -166,3 +166,35 @@ def test_state_dict_round_trip_and_resume_keys():
         S.StepLR(opt(), 2, last_epoch=4)
     lam = S.LambdaLR(opt(), lambda e: 1.0)
     assert lam.state_dict()["lr_lambdas"] == [None]
+
+
+def test_swalr_anneals_to_swa_lr():
+    from nbgrad.optim.swa_utils import SWALR
+
+    def cos(t):
+        return (1 - math.cos(math.pi * t)) / 2
+
+    for strategy, f in (("cos", cos), ("linear", lambda t: t)):
+        o = opt()
+        lrs = run(o, SWALR(o, 0.05, anneal_epochs=4, anneal_strategy=strategy), 7)
+        # lr_e = swa_lr * alpha(e / 4) + base * (1 - alpha(e / 4)), then held at swa_lr
+        close(lrs, [0.05 * f(min(e, 4) / 4) + 1.0 * (1 - f(min(e, 4) / 4)) for e in range(8)])
+    with pytest.raises(ValueError, match="anneal_strategy must by one of"):
+        SWALR(opt(), 0.1, anneal_strategy="step")
+
+
+def test_averaged_model_running_mean_and_ema():
+    from nbgrad.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    fc = nb.nn.Linear(2, 1)
+    swa = AveragedModel(fc)
+    ema = AveragedModel(fc, multi_avg_fn=get_ema_multi_avg_fn(0.5))
+    values = [1.0, 2.0, 6.0]
+    for v in values:
+        with nb.no_grad():
+            fc.weight.fill_(v)
+        swa.update_parameters(fc)
+        ema.update_parameters(fc)
+    assert swa.module.weight.tolist() == [[3.0, 3.0]] and swa.n_averaged.item() == 3
+    assert ema.module.weight.tolist() == [[0.5 * (0.5 * 1 + 0.5 * 2) + 0.5 * 6] * 2]
+    assert swa(nb.ones(1, 2)).shape == (1, 1)

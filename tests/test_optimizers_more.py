@@ -225,3 +225,68 @@ def test_beta_and_eta_errors():
         nb.optim.NAdam([w], betas=(0.9, 1.0))
     with pytest.raises(ValueError, match="Invalid eta values: 1.5, 1.2"):
         nb.optim.Rprop([w], etas=(1.5, 1.2))
+
+
+# ------------------------------------------------------------------ LBFGS
+def _rosenbrock_closure(opt, w):
+    def closure():
+        opt.zero_grad()
+        loss = (100 * (w[1:] - w[:-1] ** 2) ** 2 + (1 - w[:-1]) ** 2).sum()
+        loss.backward()
+        return loss
+    return closure
+
+
+def test_lbfgs_first_iteration_is_a_scaled_gradient_step():
+    w = nb.nn.Parameter(nb.tensor([-1.5, 2.0, 0.5], dtype=nb.float64))
+    opt = nb.optim.LBFGS([w], lr=0.1, max_iter=1)
+    x = np.array([-1.5, 2.0, 0.5])
+    g = np.zeros(3)
+    g[:-1] += -400 * x[:-1] * (x[1:] - x[:-1] ** 2) - 2 * (1 - x[:-1])
+    g[1:] += 200 * (x[1:] - x[:-1] ** 2)
+    loss = opt.step(_rosenbrock_closure(opt, w))
+    assert math.isclose(loss.item(), float((100 * (x[1:] - x[:-1] ** 2) ** 2
+                                            + (1 - x[:-1]) ** 2).sum()))
+    t = min(1.0, 1.0 / np.abs(g).sum()) * 0.1
+    np.testing.assert_allclose(w.detach().numpy(), x - t * g, rtol=1e-12)
+    assert opt.state[w]["n_iter"] == 1 and opt.state[w]["func_evals"] == 1
+
+
+@pytest.mark.parametrize("history", [100, 3])
+def test_lbfgs_strong_wolfe_minimises_rosenbrock(history):
+    w = nb.nn.Parameter(nb.tensor([-1.5, 2.0, 0.5], dtype=nb.float64))
+    opt = nb.optim.LBFGS([w], max_iter=15, history_size=history, line_search_fn="strong_wolfe")
+    closure = _rosenbrock_closure(opt, w)
+    for _ in range(4):
+        opt.step(closure)
+    np.testing.assert_allclose(w.detach().numpy(), np.ones(3), atol=1e-4)
+    assert len(opt.state[w]["old_dirs"]) <= history
+
+
+def test_lbfgs_solves_a_quadratic_exactly():
+    a = np.array([[3.0, 1.0], [1.0, 2.0]])
+    b = np.array([1.0, -1.0])
+    w = nb.nn.Parameter(nb.zeros(2, dtype=nb.float64))
+    opt = nb.optim.LBFGS([w], line_search_fn="strong_wolfe", tolerance_grad=1e-12)
+    am, bm = nb.tensor(a), nb.tensor(b)
+
+    def closure():
+        opt.zero_grad()
+        loss = 0.5 * (w @ (am @ w)) - (bm * w).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    np.testing.assert_allclose(w.detach().numpy(), np.linalg.solve(a, b), atol=1e-6)
+
+
+def test_lbfgs_errors():
+    w = nb.nn.Parameter(nb.ones(2))
+    with pytest.raises(ValueError, match="Invalid learning rate: -1.0"):
+        nb.optim.LBFGS([w], lr=-1.0)
+    with pytest.raises(RuntimeError, match="only 'strong_wolfe' is supported"):
+        nb.optim.LBFGS([w], line_search_fn="armijo")
+    with pytest.raises(ValueError, match="doesn't support per-parameter options"):
+        nb.optim.LBFGS([{"params": [w]}, {"params": [nb.nn.Parameter(nb.ones(1))]}])
+    with pytest.raises(RuntimeError, match="requires a closure"):
+        nb.optim.LBFGS([w]).step()

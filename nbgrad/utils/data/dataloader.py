@@ -326,8 +326,11 @@ class _MultiProcessIter:
     def _reset(self, loader: DataLoader, first: bool = False) -> None:
         self._epoch += 1
         self._sampler_iter = iter(loader._index_sampler)
-        self._send = 0
-        self._rcvd = 0
+        # task numbers keep counting across epochs: results of an epoch left unfinished
+        # (persistent workers) carry numbers no longer awaited and are dropped
+        if first:
+            self._send = 0
+        self._rcvd = self._send
         self._tasks: dict = {}
         self._active = [True] * self._num_workers
         self._next_worker = itertools.cycle(range(self._num_workers))

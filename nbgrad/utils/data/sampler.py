@@ -58,8 +58,8 @@ class RandomSampler(Sampler):
 
     Exact resume: :meth:`state_dict` gives the epoch, the current epoch's order and how many
     indices of it were handed out; :meth:`load_state_dict` makes the next ``iter`` continue
-    from there (then draw fresh epochs from the generator, whose state is saved too when it is
-    a numpy one).
+    from there (then draw fresh epochs from the generator, whose state is saved too: a numpy
+    generator's or an ``nb.Generator``'s).
 
     >>> import numpy as np
     >>> import nbgrad as nb

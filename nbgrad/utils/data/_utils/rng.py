@@ -93,13 +93,17 @@ def seed_from(generator=None) -> int:
 
 
 def get_state(generator):
-    """The state of a numpy generator (``None`` for other generators: save those yourself).
+    """The state of ``generator`` (a numpy generator's bit-generator state, or an
+    ``nb.Generator``'s ``get_state()``; ``None`` for the global generator: save that with
+    the other RNG states).
 
     >>> get_state(None) is None
     True
     """
     if isinstance(generator, np.random.Generator):
         return generator.bit_generator.state
+    if generator is not None and hasattr(generator, "get_state"):  # nb.Generator
+        return generator.get_state()
     return None
 
 
@@ -110,5 +114,9 @@ def set_state(generator, state) -> None:
     >>> set_state(g, s); g.random() == a
     True
     """
-    if state is not None and isinstance(generator, np.random.Generator):
+    if state is None or generator is None:
+        return
+    if isinstance(generator, np.random.Generator):
         generator.bit_generator.state = state
+    elif hasattr(generator, "set_state"):
+        generator.set_state(state)
