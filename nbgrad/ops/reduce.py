@@ -17,6 +17,7 @@ from nbgrad import _dtype
 from nbgrad._device import backend_for
 from nbgrad.ops._dispatch import OpDef, apply, new_tensor
 from nbgrad.ops._register import Doc, register
+from nbgrad.ops._shapes import broadcast_shape
 from nbgrad.ops.creation import eye, zeros
 from nbgrad.ops.elementwise import BINARY, UNARY, where
 from nbgrad.ops.indexing import scatter_add
@@ -760,6 +761,7 @@ def isclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-
         raise RuntimeError(f"rtol must be greater than or equal to zero, but got {rtol}")
     if atol < 0:
         raise RuntimeError(f"atol must be greater than or equal to zero, but got {atol}")
+    broadcast_shape(tuple(input.shape), tuple(other.shape), op="isclose")
     out = np.isclose(input._host(), other._host(), rtol=rtol, atol=atol, equal_nan=equal_nan)
     return new_tensor(_backend(input).asarray(np.asarray(out), np.bool_), input.device)
 

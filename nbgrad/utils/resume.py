@@ -151,7 +151,11 @@ class ResumableLoader:
         g = getattr(self.loader, "generator", None)
         if g is not None:
             return {"generator": _gen_state(g)}
-        return {"global": {n: m._rng.bit_generator.state for n, m in _backend_rngs().items()}}
+        state = {"global": {n: m._rng.bit_generator.state for n, m in _backend_rngs().items()}}
+        api = _public_rng_api()
+        if api is not None:  # the default nb.Generator, which shuffles draw from
+            state["nbgrad_api"] = api[0]()
+        return state
 
     def _set(self, state) -> None:
         if "generator" in state:
@@ -161,6 +165,9 @@ class ResumableLoader:
             for name, s in state["global"].items():
                 if name in rngs:
                     rngs[name]._rng.bit_generator.state = s
+            api = _public_rng_api()
+            if api is not None and "nbgrad_api" in state:
+                api[1](state["nbgrad_api"])
 
     def __len__(self) -> int:
         return len(self.loader)
