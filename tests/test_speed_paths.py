@@ -216,3 +216,17 @@ def test_blas_thread_count_follows_the_call_size():
     stacked = (np.ones((16, 4, 32, 16), np.float32), np.ones((16, 4, 16, 32), np.float32))
     blas.matmul(*stacked)  # 2 * 64 * 32 * 16 * 32 flops: serial
     assert blas._threads.is_serial
+
+
+def test_malloc_tuning_is_applied_once_and_can_be_switched_off():
+    import subprocess
+    import sys
+
+    code = "from nbgrad.backends.cpu import pool; print(pool.MALLOC_TUNED)"
+    env = {k: v for k, v in __import__("os").environ.items() if k != "NBGRAD_MALLOC_TUNING"}
+    on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**env, "NBGRAD_MALLOC_TUNING": "0"})
+    assert off.stdout.strip() == "False"
+    if sys.platform.startswith("linux"):
+        assert on.stdout.strip() in ("True", "False")  # False only without glibc's mallopt

@@ -224,36 +224,31 @@ def _wrap(op, data, inputs, mode, device, params) -> Tensor:
     return t
 
 
-def _edge_and_need(x):
-    """(edge, needs-grad) for one input of a recorded op."""
-    if isinstance(x, Tensor) and x._requires_grad:
-        fn = x._grad_fn
-        return ((x, 0) if fn is None else (fn, x._output_nr)), True
-    return None, False
-
-
 def _record(op, inputs, params, arrays, out, outputs) -> None:
+    # the hot path of every recorded op: edges and needs in one pass, no helper calls
     edges = []
     needs = []
     has_constant = False
     for x in inputs:
-        edge, need = _edge_and_need(x)
-        edges.append(edge)
-        needs.append(need)
-        if not need and not isinstance(x, Tensor):
+        if isinstance(x, Tensor):
+            if x._requires_grad:
+                fn = x._grad_fn
+                edges.append((x, 0) if fn is None else (fn, x._output_nr))
+                needs.append(True)
+            else:
+                edges.append(None)
+                needs.append(False)
+        else:
+            edges.append(None)
+            needs.append(False)
             has_constant = True
     node = Node(op, params, tuple(edges))  # named when handed out (see Node)
     save_inputs, save_output = op.save(tuple(needs))
     if save_inputs is not None:
-        saved = []
-        for x, keep in zip(inputs, save_inputs):
-            if not isinstance(x, Tensor):
-                saved.append(x)
-            elif keep:
-                saved.append(SavedTensor(x, False))
-            else:
-                saved.append(None)
-        node.saved = tuple(saved)
+        node.saved = tuple(
+            x if not isinstance(x, Tensor) else (SavedTensor(x, False) if keep else None)
+            for x, keep in zip(inputs, save_inputs)
+        )
     elif has_constant:  # Python numbers the gradient may need
         node.saved = tuple(None if isinstance(x, Tensor) else x for x in inputs)
     if op.wants_meta:
