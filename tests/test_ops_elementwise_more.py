@@ -265,3 +265,11 @@ def test_rsqrt_of_signed_zero_and_sinc_of_infinity():
     s = nb.sinc(nb.tensor([math.inf, -math.inf, 0.0, 0.5])).tolist()
     assert math.isnan(s[0]) and math.isnan(s[1]) and s[2] == 1.0
     assert s[3] == pytest.approx(float(np.sinc(0.5)), rel=1e-6)
+
+
+def test_abs_refuses_bool_as_pytorch():
+    with pytest.raises(TypeError, match="abs: operation not supported for bool"):
+        nb.abs(nb.tensor([True, False]))
+    with pytest.raises(TypeError, match="abs"):
+        abs(nb.tensor([True]))
+    assert nb.abs(nb.tensor([-2, 3])).tolist() == [2, 3]

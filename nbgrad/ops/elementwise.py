@@ -581,6 +581,7 @@ def _neg(x):
     UNARY,
     "Abs",
     grad={"x": lambda grad, x: grad * x.sign()},
+    allow_bool=False,
     ufunc=np.absolute,
     dunder="__abs__",
     example=([-1.0, 2.0], "tensor([1., 2.])"),

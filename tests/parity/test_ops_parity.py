@@ -104,7 +104,6 @@ RNG = np.random.default_rng(0)
 # Known differences from PyTorch, each an xfail(strict=True): the test id -> why.
 _ACCEPTS = "nbgrad accepts it; PyTorch refuses ({})"
 KNOWN = {
-    "abs-bool": _ACCEPTS.format("abs is not implemented for Bool"),
     "frac-int64": _ACCEPTS.format("frac is not implemented for Long"),
     "square-bool": "PyTorch's square(bool) is pow(x, 2): int64; nbgrad keeps bool",
     "clamp_max-bool": "nbgrad refuses bool; PyTorch clamps bool tensors",
