@@ -293,6 +293,40 @@ def test_type_promotion_with_scalars(case):
     np.testing.assert_allclose(_np(a).astype(float), _np(b).astype(float), rtol=1e-6)
 
 
+INPLACE_CASES = {
+    "int += 1": ("i", lambda t: t.add_(1)), "int += 1.5": ("i", lambda t: t.add_(1.5)),
+    "int *= float tensor": ("i", lambda t: t.mul_(t.double())),
+    "int /= 2": ("i", lambda t: t.div_(2)), "float32 += float64 tensor": ("f32", None),
+    "bool |= bool": ("b", lambda t: t.logical_or_(t)), "bool += 1": ("b", lambda t: t.add_(1)),
+    "float *= int tensor": ("f", lambda t: t.mul_(t.long())),
+    "int.clamp_(0.5)": ("i", lambda t: t.clamp_(0.5)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INPLACE_CASES))
+def test_in_place_type_rules(case):
+    """The result is written in self's dtype; a higher category than self's is refused."""
+    kind, fn = INPLACE_CASES[case]
+    x = {"i": ints((2, 3), 1, 5), "f": floats((2, 3)), "b": bools((2, 3)),
+         "f32": floats((2, 3)).astype(np.float32)}[kind]
+    outs = []
+    for lib in (nb, torch):
+        t = lib.tensor(x)
+        try:
+            r = t.add_(lib.tensor(x.astype(np.float64))) if fn is None else fn(t)
+            outs.append((_dtype_name(r.dtype), _np(t).astype(float).tolist(), r is t))
+        except RuntimeError as e:
+            outs.append(("RuntimeError", str(e)))
+        except TypeError as e:
+            outs.append(("TypeError", str(e)))
+    a, b = outs
+    assert a[0] == b[0], (a, b)
+    if a[0] != "RuntimeError":
+        assert a[2] and np.allclose(a[1], b[1], rtol=1e-6)
+    else:
+        assert "can't be cast" in a[1], a[1]
+
+
 # ---------------------------------------------------------------- comparisons / predicates
 
 @pytest.mark.parametrize("kind", ["float64", "int64", "mixed"])
@@ -482,6 +516,16 @@ def test_sum_mean_dtypes_of_int_and_bool():
     compare(lambda lib, t: lib.sum(t, 0, dtype=lib.float64), i, grad=False)
     compare(lambda lib, t: lib.prod(t, 1), b, grad=False)
     compare(lambda lib, t: lib.mean(t.double()), i, grad=False)
+    for lib in (nb, torch):  # mean of an integer tensor: refused
+        with pytest.raises(RuntimeError, match="could not infer output dtype"):
+            lib.mean(lib.tensor(i))
+
+
+@pytest.mark.xfail(strict=True, reason="nbgrad/ops/reduce.py: mean(int) says 'Got: int64', "
+                   "PyTorch's message names the dtype 'Got: Long'")
+def test_mean_of_int_message_names_dtype_as_pytorch():
+    with pytest.raises(RuntimeError, match="Got: Long"):
+        nb.mean(nb.tensor(ints()))
 
 
 @pytest.mark.parametrize("name,i", [(n, i) for n in sorted(CREATION)
@@ -535,7 +579,6 @@ def test_einsum():
 INDEX_CASES = {
     "int": lambda lib, x: x[1],
     "slice": lambda lib, x: x[:, 1:3, ::2],
-    "neg-int-slice": lambda lib, x: x[-1, ::-1] if lib is nb else x[-1].flip(0),
     "ellipsis": lambda lib, x: x[..., 1],
     "none": lambda lib, x: x[None, :, None, 1],
     "bool-mask": lambda lib, x: x[x > 0],
@@ -554,8 +597,6 @@ INDEX_CASES = {
 @pytest.mark.parametrize("case", params([(c,) for c in sorted(INDEX_CASES)]))
 def test_getitem(case):
     x = RNG.permutation(24).reshape(2, 3, 4) / 7.0 - 1.5
-    if case == "neg-int-slice":
-        pytest.skip("negative slice steps are refused by PyTorch")
     compare(INDEX_CASES[case], x)
 
 
