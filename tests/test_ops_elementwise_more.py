@@ -256,3 +256,20 @@ def test_fmod_and_xlogy_gradients_with_number_operands():
     assert gradcheck(lambda t: nb.xlogy(2.0, t), (a,))
     assert gradcheck(lambda t: nb.fmod(3.3, t), (a,))
     assert gradgradcheck(lambda t: nb.copysign(t, -1.0), (a,))
+
+
+def test_rsqrt_of_signed_zero_and_sinc_of_infinity():
+    # 1/sqrt(-0.0) = 1/-0.0 = -inf (IEEE, as PyTorch); sin(pi*inf)/(pi*inf) is nan (as np.sinc)
+    r = nb.rsqrt(nb.tensor([0.0, -0.0, 4.0, -1.0])).tolist()
+    assert r[:3] == [math.inf, -math.inf, 0.5] and math.isnan(r[3])
+    s = nb.sinc(nb.tensor([math.inf, -math.inf, 0.0, 0.5])).tolist()
+    assert math.isnan(s[0]) and math.isnan(s[1]) and s[2] == 1.0
+    assert s[3] == pytest.approx(float(np.sinc(0.5)), rel=1e-6)
+
+
+def test_abs_refuses_bool_as_pytorch():
+    with pytest.raises(TypeError, match="abs: operation not supported for bool"):
+        nb.abs(nb.tensor([True, False]))
+    with pytest.raises(TypeError, match="abs"):
+        abs(nb.tensor([True]))
+    assert nb.abs(nb.tensor([-2, 3])).tolist() == [2, 3]

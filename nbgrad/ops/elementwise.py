@@ -581,6 +581,7 @@ def _neg(x):
     UNARY,
     "Abs",
     grad={"x": lambda grad, x: grad * x.sign()},
+    allow_bool=False,
     ufunc=np.absolute,
     dunder="__abs__",
     example=([-1.0, 2.0], "tensor([1., 2.])"),
@@ -713,7 +714,7 @@ def _reciprocal(x):
     example=([4.0, 16.0], "tensor([0.5000, 0.2500])"),
 )
 def _rsqrt(x):
-    return 1.0 / math.sqrt(x) if x > 0 else (math.inf if x == 0 else math.nan)
+    return 1.0 / math.sqrt(x) if x > 0 else (math.copysign(math.inf, x) if x == 0 else math.nan)
 
 
 @row(
@@ -1048,7 +1049,7 @@ def _sinc(x):
     if x == 0:
         return 1.0
     px = math.pi * x
-    return math.sin(px) / px if abs(px) != math.inf else 0.0
+    return math.sin(px) / px if abs(px) != math.inf else math.nan
 
 
 @row(
