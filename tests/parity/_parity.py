@@ -29,10 +29,19 @@ def floating(lib, t):
     return t.dtype in (lib.float64, lib.float32, lib.float16)
 
 
+def const(a):
+    """A float array passed without requires_grad (a target no gradient is defined for)."""
+    a = np.array(a)
+    a.setflags(write=False)
+    return a
+
+
 def run(lib, f, arrays, module=None, seed=0):
-    """``f(lib, *tensors)`` with float arrays as leaves that require grad; returns the outputs,
-    the leaves' gradients and (if ``module``) the parameters' gradients by name, as numpy."""
-    leaves = [lib.tensor(a.copy(), requires_grad=a.dtype.kind == "f") for a in arrays]
+    """``f(lib, *tensors)`` with float arrays as leaves that require grad (read-only ones, see
+    :func:`const`, do not); returns the outputs, the leaves' gradients and (if ``module``) the
+    parameters' gradients by name, as numpy."""
+    leaves = [lib.tensor(a.copy(), requires_grad=a.dtype.kind == "f" and a.flags.writeable)
+              for a in arrays]
     outs = flat(f(lib, *leaves))
     rng = np.random.default_rng(seed)
     total = None

@@ -6,7 +6,7 @@ gradients and parameter gradients compared."""
 import numpy as np
 import pytest
 
-from ._parity import assert_close, build_pair, compare, module_fn, nb, randn, run, torch
+from ._parity import assert_close, build_pair, compare, const, module_fn, nb, randn, run, torch
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -384,3 +384,119 @@ def test_driver_catches_a_gradient_difference():  # the driver itself cannot pas
     with pytest.raises(AssertionError, match="grad of input 0"):
         compare(f, [randn(3)])
 
+
+
+# ---------------------------------------------------------------- more modules
+
+MORE = [
+    ("InstanceNorm1d", (3,), {}, (2, 3, 5)),
+    ("InstanceNorm2d", (3,), {"affine": True}, (2, 3, 3, 4)),
+    ("InstanceNorm1d", (3,), {"affine": True, "track_running_stats": True}, (2, 3, 5)),
+    ("RMSNorm", ((3, 4),), {}, (2, 3, 4)),
+    ("RMSNorm", (4,), {"eps": 1e-3}, (2, 3, 4)),
+    ("LocalResponseNorm", (3,), {}, (2, 5, 3, 2)),
+    ("Bilinear", (3, 2, 4), {}, None),
+    ("PixelShuffle", (2,), {}, (1, 8, 2, 3)),
+    ("PixelUnshuffle", (2,), {}, (1, 2, 4, 6)),
+    ("Unfold", ((2, 3),), {"padding": 1, "stride": (1, 2)}, (2, 2, 4, 5)),
+    ("Fold", ((4, 5), (2, 2)), {"stride": 2}, (2, 8, 4)),
+    ("Fold", ((4, 5), 2), {"padding": 1}, (1, 8, 30)),
+    ("Flatten", (), {}, (2, 3, 4)),
+    ("MaxPool1d", (3,), {"stride": 2, "padding": 1, "return_indices": True}, (2, 3, 8)),
+    ("MaxPool3d", (2,), {"ceil_mode": True}, (1, 2, 3, 5, 4)),
+    ("AvgPool1d", (3,), {"stride": 2, "padding": 1, "count_include_pad": False}, (2, 3, 8)),
+    ("AvgPool3d", (2,), {"ceil_mode": True, "divisor_override": 3}, (1, 2, 3, 5, 4)),
+    ("AdaptiveAvgPool1d", (3,), {}, (2, 3, 7)),
+    ("AdaptiveAvgPool3d", ((2, 1, 3),), {}, (1, 2, 3, 5, 4)),
+    ("AdaptiveMaxPool1d", (3,), {"return_indices": True}, (2, 3, 7)),
+    ("AdaptiveMaxPool2d", ((2, 3),), {}, (1, 2, 5, 7)),
+    ("AdaptiveMaxPool3d", (2,), {}, (1, 2, 3, 5, 4)),
+    ("LPPool1d", (2, 3), {"stride": 2}, (2, 3, 8)),
+    ("LPPool2d", (3, 2), {}, (1, 2, 4, 5)),
+    ("CosineSimilarity", (), {}, "pair"),
+    ("PairwiseDistance", (), {"keepdim": True}, "pair"),
+]
+
+
+@pytest.mark.parametrize("case", MORE, ids=lambda c: f"{c[0]}-{c[1]}-{c[2]}")
+def test_more_modules(case):
+    name, args, kw, shape = case
+    nm, tm = build_pair(name, *args, **kw)
+    if name == "Bilinear":
+        arrays = [randn(5, 3), randn(5, 2, seed=2)]
+    elif shape == "pair":
+        arrays = [randn(4, 5), randn(4, 5, seed=2)]
+    else:
+        arrays = [np.abs(randn(*shape)) + 0.1 if name.startswith("LPPool") else randn(*shape)]
+    compare(module_fn(nm, tm), arrays, nm, tm)
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+@pytest.mark.parametrize("with_weights", [False, True])
+def test_embedding_bag(mode, with_weights):
+    if with_weights and mode != "sum":
+        pytest.skip("per_sample_weights is for mode='sum' only")
+    nm, tm = build_pair("EmbeddingBag", 6, 3, mode=mode)
+    arrays = [np.array([1, 2, 4, 5, 4, 3, 2]), np.array([0, 2, 2, 5])]
+    if with_weights:
+        arrays.append(randn(7, seed=2))
+    compare(module_fn(nm, tm, lambda lib, m, i, o, *w: m(i, o, *w)), arrays, nm, tm)
+
+
+@pytest.mark.parametrize("kw", [{}, {"norm_first": True, "batch_first": True}], ids=str)
+def test_transformer_decoder_layer(kw):
+    nm, tm = build_pair("TransformerDecoderLayer", 4, 2, dim_feedforward=6, dropout=0.0, **kw)
+    bf = kw.get("batch_first", False)
+    tgt = randn(2, 3, 4) if bf else randn(3, 2, 4)
+    mem = randn(2, 5, 4, seed=2) if bf else randn(5, 2, 4, seed=2)
+    causal = np.triu(np.ones((3, 3), bool), 1)
+    pad = np.array([[False, False, True, False, False], [False, False, False, False, True]])
+    compare(module_fn(nm, tm, lambda lib, m, t, s, c, p: m(
+        t, s, tgt_mask=c, memory_key_padding_mask=p)), [tgt, mem, causal, pad], nm, tm)
+
+
+def test_transformer():
+    nm, tm = build_pair("Transformer", 4, 2, num_encoder_layers=2, num_decoder_layers=1,
+                        dim_feedforward=6, dropout=0.0)
+    causal = np.triu(np.ones((3, 3), bool), 1)
+    compare(module_fn(nm, tm, lambda lib, m, s, t, c: m(s, t, tgt_mask=c)),
+            [randn(5, 2, 4), randn(3, 2, 4, seed=2), causal], nm, tm)
+
+
+MORE_LOSSES = [
+    ("MSELoss", {}, lambda: [randn(3, 4), randn(3, 4, seed=2)]),
+    ("L1Loss", {"reduction": "sum"}, lambda: [randn(3, 4), randn(3, 4, seed=2)]),
+    ("BCELoss", {}, lambda: [softmax_np(randn(3, 4)), PROBS[:3]]),
+    ("PoissonNLLLoss", {}, lambda: [randn(3, 4), np.abs(randn(3, 4, seed=2))]),
+    ("PoissonNLLLoss", {"log_input": False, "full": True},
+     lambda: [np.abs(randn(3, 4)) + 0.1, np.abs(randn(3, 4, seed=2)) * 3]),
+    ("GaussianNLLLoss", {}, lambda: [randn(3, 4), randn(3, 4, seed=2),
+                                     np.abs(randn(3, 4, seed=3)) + 0.1]),
+    ("GaussianNLLLoss", {"full": True, "reduction": "sum"},
+     lambda: [randn(3, 4), randn(3, 4, seed=2), np.abs(randn(3, 1, seed=3)) + 0.1]),
+    ("MarginRankingLoss", {"margin": 0.3}, lambda: [randn(5), randn(5, seed=2),
+                                                    np.array([1., -1, 1, 1, -1])]),
+    ("HingeEmbeddingLoss", {"margin": 1.5}, lambda: [randn(5), np.array([1., -1, 1, 1, -1])]),
+    ("SoftMarginLoss", {}, lambda: [randn(5), const([1., -1, 1, 1, -1])]),
+    ("CosineEmbeddingLoss", {"margin": 0.2}, lambda: [randn(4, 3), randn(4, 3, seed=2),
+                                                      np.array([1., -1, -1, 1])]),
+    ("TripletMarginLoss", {"margin": 0.5}, lambda: [randn(4, 3), randn(4, 3, seed=2),
+                                                    randn(4, 3, seed=3)]),
+    ("TripletMarginLoss", {"swap": True, "p": 1.0}, lambda: [randn(4, 3), randn(4, 3, seed=2),
+                                                             randn(4, 3, seed=3)]),
+    ("MultiMarginLoss", {}, lambda: [LOGITS, LABELS]),
+    ("MultiMarginLoss", {"p": 2, "margin": 0.7}, lambda: [LOGITS, LABELS]),
+    ("MultiLabelMarginLoss", {}, lambda: [LOGITS, np.array([[3, 0, -1, 1]] * 5)]),
+    ("MultiLabelSoftMarginLoss", {}, lambda: [LOGITS, (PROBS > 0.25).astype(float)]),
+]
+
+
+@pytest.mark.parametrize("reduction", [None, "none"])
+@pytest.mark.parametrize("case", MORE_LOSSES, ids=lambda c: f"{c[0]}-{c[1]}")
+def test_more_losses(case, reduction):
+    name, kw, inputs = case
+    kw = dict(kw, **({"reduction": reduction} if reduction else {}))
+
+    def f(lib, *xs):
+        return getattr(lib.nn, name)(**kw)(*xs)
+    compare(f, inputs())
