@@ -119,3 +119,37 @@ def module_fn(nm, tm, call=None):
 
 def randn(*shape, seed=1):
     return np.random.default_rng(seed).standard_normal(shape)
+
+
+def run2(lib, f, arrays, module=None, seed=0):
+    """Second order: the gradient of ``sum(out * g)`` w.r.t. the float leaves and parameters
+    (create_graph), contracted with random ``v``, differentiated again; returns the first-order
+    gradients and the second-order ones of the leaves and parameters, as numpy."""
+    leaves = [lib.tensor(a.copy(), requires_grad=a.dtype.kind == "f" and a.flags.writeable)
+              for a in arrays]
+    params = [] if module is None else [p for _, p in module.named_parameters()]
+    wrt = [t for t in leaves if t.requires_grad] + params
+    outs = [o for o in flat(f(lib, *leaves)) if floating(lib, o) and o.requires_grad]
+    rng = np.random.default_rng(seed)
+    total = sum((o * lib.tensor(rng.standard_normal(tuple(o.shape)))).sum() for o in outs)
+    firsts = lib.autograd.grad(total, wrt, create_graph=True, allow_unused=True)
+    second = sum((g * lib.tensor(rng.standard_normal(tuple(g.shape)))).sum()
+                 for g in firsts if g is not None and g.requires_grad)
+    for t in wrt:
+        t.grad = None
+    if not isinstance(second, int):
+        second.backward()
+    return ([None if g is None else np_of(g) for g in firsts],
+            [None if t.grad is None else np_of(t.grad) for t in wrt])
+
+
+def compare2(f, arrays, nmod=None, tmod=None, rtol=RTOL, atol=ATOL, seed=0):
+    ours = run2(nb, f, arrays, nmod, seed)
+    theirs = run2(torch, f, arrays, tmod, seed)
+    for i, (a, b) in enumerate(zip(ours[0], theirs[0])):
+        assert_close(a, b, f"first-order grad {i}", rtol, atol)
+    for i, (a, b) in enumerate(zip(ours[1], theirs[1])):
+        # a gradient that does not depend on the leaf: None on one side, zeros on the other
+        if (a is None) != (b is None):
+            a, b = (np.zeros_like(b), b) if a is None else (a, np.zeros_like(a))
+        assert_close(a, b, f"second-order grad {i}", rtol, atol)

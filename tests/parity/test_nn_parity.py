@@ -6,7 +6,18 @@ gradients and parameter gradients compared."""
 import numpy as np
 import pytest
 
-from ._parity import assert_close, build_pair, compare, const, module_fn, nb, randn, run, torch
+from ._parity import (
+    assert_close,
+    build_pair,
+    compare,
+    compare2,
+    const,
+    module_fn,
+    nb,
+    randn,
+    run,
+    torch,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -500,3 +511,44 @@ def test_more_losses(case, reduction):
     def f(lib, *xs):
         return getattr(lib.nn, name)(**kw)(*xs)
     compare(f, inputs())
+
+
+# ---------------------------------------------------------------- second order (create_graph)
+
+SECOND = [
+    ("Linear", (3, 4), {}, (2, 3)),
+    ("Conv1d", (2, 3, 3), {"padding": 1, "groups": 1}, (2, 2, 5)),
+    ("Conv2d", (2, 4, 3), {"stride": 2, "padding": 1, "groups": 2}, (1, 2, 5, 5)),
+    ("ConvTranspose2d", (2, 3, 3), {"stride": 2, "output_padding": 1}, (1, 2, 3, 3)),
+    ("LayerNorm", (4,), {}, (3, 4)),
+    ("GroupNorm", (2, 4), {}, (2, 4, 3)),
+    ("BatchNorm1d", (3,), {}, (4, 3)),
+    ("AvgPool2d", (2,), {"padding": 1, "count_include_pad": False}, (1, 2, 4, 5)),
+    ("MaxPool2d", (2,), {"stride": 1}, (1, 2, 4, 5)),
+    ("AdaptiveAvgPool2d", ((2, 3),), {}, (1, 2, 5, 4)),
+    ("Upsample", (), {"size": (5, 3), "mode": "bilinear"}, (1, 2, 3, 4)),
+    ("RNN", (3, 4), {"bidirectional": True}, (3, 2, 3)),
+    ("LSTM", (3, 4), {"proj_size": 2}, (3, 2, 3)),
+    ("GRU", (3, 4), {"num_layers": 2}, (3, 2, 3)),
+    ("ELU", (), {}, (3, 4)), ("GELU", (), {}, (3, 4)), ("Softplus", (), {}, (3, 4)),
+    ("Mish", (), {}, (3, 4)), ("SiLU", (), {}, (3, 4)), ("LogSoftmax", (1,), {}, (3, 4)),
+    ("Softmax", (1,), {}, (3, 4)), ("SELU", (), {}, (3, 4)), ("Tanh", (), {}, (3, 4)),
+]
+
+
+@pytest.mark.parametrize("case", SECOND, ids=lambda c: f"{c[0]}-{c[2]}")
+def test_second_order(case):
+    name, args, kw, shape = case
+    nm, tm = build_pair(name, *args, **kw)
+    compare2(module_fn(nm, tm), [randn(*shape)], nm, tm)
+
+
+def test_second_order_attention():
+    nm, tm = build_pair("MultiheadAttention", 4, 2)
+    compare2(module_fn(nm, tm), [randn(3, 2, 4), randn(4, 2, 4, seed=2), randn(4, 2, 4, seed=3)],
+             nm, tm)
+
+
+@pytest.mark.parametrize("kw", [{}, {"label_smoothing": 0.2}, {"ignore_index": 3}], ids=str)
+def test_second_order_cross_entropy(kw):
+    compare2(lambda lib, x, y: lib.nn.CrossEntropyLoss(**kw)(x, y), [LOGITS, LABELS])
