@@ -3,6 +3,7 @@ weight gradients, state_dict keys/shapes (weights copied from torch's state_dict
 
 import warnings
 
+import numpy as np
 import pytest
 
 from ._parity import build_pair, compare, module_fn, randn, torch  # noqa: F401
@@ -172,3 +173,101 @@ def test_interpolate(case):
 def test_upsample_modules(name, kw):
     nm, tm = build_pair(name, **kw)
     compare(module_fn(nm, tm), [randn(1, 2, 3, 4)], nm, tm)
+
+
+# ------------------------------------------------------------ functional forms, weights as leaves
+
+FCONV = [
+    ("conv1d", (2, 3, 7), (4, 3, 3), {"stride": 2, "padding": "valid"}),
+    ("conv1d", (2, 4, 7), (4, 2, 2), {"padding": "same", "groups": 2, "dilation": 2}),
+    ("conv2d", (1, 4, 5, 6), (6, 2, 3, 2), {"stride": (1, 2), "padding": (1, 0), "groups": 2}),
+    ("conv2d", (1, 2, 5, 6), (3, 2, 2, 3), {"padding": "same", "dilation": (2, 1)}),
+    ("conv3d", (1, 2, 3, 4, 4), (2, 2, 2, 2, 2), {"stride": 2, "padding": 1}),
+    ("conv_transpose1d", (2, 2, 4), (2, 3, 3), {"stride": 2, "output_padding": 1,
+                                                "dilation": 1}),
+    ("conv_transpose2d", (1, 4, 3, 3), (4, 2, 3, 2), {"stride": 2, "groups": 2,
+                                                      "dilation": (1, 2), "padding": 1}),
+    ("conv_transpose3d", (1, 2, 2, 3, 2), (2, 2, 2, 2, 2), {"stride": (2, 1, 2),
+                                                            "output_padding": (1, 0, 0)}),
+]
+
+
+@pytest.mark.parametrize("case", FCONV, ids=lambda c: f"{c[0]}-{c[3]}")
+def test_functional_conv(case):
+    name, xs, ws, kw = case
+    out_ch = ws[0] if not name.startswith("conv_transpose") else ws[1] * kw.get("groups", 1)
+    compare(lambda lib, x, w, b: getattr(lib.nn.functional, name)(x, w, b, **kw),
+            [randn(*xs), randn(*ws, seed=2), randn(out_ch, seed=3)])
+
+
+UNPOOL_DUPLICATES = pytest.mark.xfail(
+    strict=True, reason="overlapping windows repeat an index: PyTorch's max_unpool writes the "
+    "value once, nbgrad's (the scatter-add it shares with max_pool's backward) sums the repeats")
+
+
+@pytest.mark.parametrize("kw", [{"kernel_size": 2}, {"kernel_size": 2, "stride": 2, "padding": 1},
+                                pytest.param({"kernel_size": 3, "stride": 2, "padding": 1},
+                                             marks=UNPOOL_DUPLICATES)], ids=str)
+def test_max_unpool2d(kw):
+    def f(lib, x):
+        y, i = lib.nn.functional.max_pool2d(x, return_indices=True, **kw)
+        return lib.nn.functional.max_unpool2d(y * 2, i, output_size=x.shape[-2:], **kw), i
+    compare(f, [randn(1, 2, 5, 6)])
+
+
+SDPA = [
+    {},
+    {"is_causal": True},
+    {"attn_mask": "bool"},
+    {"attn_mask": "float"},
+    {"scale": 0.3},
+    {"attn_mask": "float", "scale": 2.0},
+]
+
+
+@pytest.mark.parametrize("kw", SDPA, ids=str)
+@pytest.mark.parametrize("L,S", [(3, 3), (3, 5)])
+def test_scaled_dot_product_attention(kw, L, S):
+    if kw.get("is_causal") and L != S:
+        L = S
+    kw = dict(kw)
+    arrays = [randn(2, 2, L, 4), randn(2, 2, S, 4, seed=2), randn(2, 2, S, 3, seed=3)]
+    mask = kw.pop("attn_mask", None)
+    if mask == "bool":
+        m = np.ones((L, S), bool)
+        m[0, 1:] = False
+        m[-1, 0] = False
+        arrays.append(m)
+    elif mask == "float":
+        arrays.append(randn(L, S, seed=4))
+
+    def f(lib, q, k, v, *m):
+        return lib.nn.functional.scaled_dot_product_attention(
+            q, k, v, *m, **kw)
+    compare(f, arrays)
+
+
+def test_functional_batch_norm_running_stats():
+    def f(lib, x, w, b):
+        rm, rv = lib.tensor(np.zeros(3)), lib.tensor(np.ones(3))
+        y = lib.nn.functional.batch_norm(x, rm, rv, w, b, training=True, momentum=0.3)
+        return y, rm, rv
+    compare(f, [randn(4, 3, 2), randn(3, seed=2), randn(3, seed=3)])
+
+
+@pytest.mark.parametrize("max_norm,norm_type", [(None, 2.0), (1.0, 2.0), (0.5, 1.0)])
+def test_functional_embedding_max_norm(max_norm, norm_type):
+    def f(lib, idx, w):  # max_norm renormalises the looked-up rows of the table in place
+        table = w.detach().clone() if max_norm else w
+        return lib.nn.functional.embedding(idx, table, max_norm=max_norm,
+                                           norm_type=norm_type), table
+    compare(f, [np.array([[0, 2], [3, 2]]), randn(5, 3) * 2])
+
+
+@pytest.mark.parametrize("p,dim", [(2.0, 1), (1.0, 0), (3.0, -1)])
+def test_normalize(p, dim):
+    compare(lambda lib, x: lib.nn.functional.normalize(x, p=p, dim=dim), [randn(3, 4)])
+
+
+def test_one_hot():
+    compare(lambda lib, i: lib.nn.functional.one_hot(i, 5), [np.array([[0, 3], [4, 1]])])
