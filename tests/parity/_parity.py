@@ -60,6 +60,13 @@ def run(lib, f, arrays, module=None, seed=0):
     return [np_of(o) for o in outs], grads, pgrads
 
 
+def compare_dtypes(f, arrays):
+    """The outputs' numpy dtypes equal (no silent promotion of float32 to float64)."""
+    ours = [o.dtype for o in run(nb, f, arrays)[0]]
+    theirs = [o.dtype for o in run(torch, f, arrays)[0]]
+    assert ours == theirs, "output dtypes"
+
+
 def assert_close(ours, theirs, what, rtol=RTOL, atol=ATOL):
     assert (ours is None) == (theirs is None), what
     if ours is None:
@@ -86,12 +93,15 @@ def compare(f, arrays, nmod=None, tmod=None, rtol=RTOL, atol=ATOL, seed=0):
     return ours, theirs
 
 
-def build_pair(name, *args, **kwargs):
-    """``nn.<name>(*args, **kwargs)`` of both libraries in float64, torch's weights copied into
-    nbgrad's through numpy; state_dict keys and shapes are checked equal first."""
+def build_pair(name, *args, float32=False, **kwargs):
+    """``nn.<name>(*args, **kwargs)`` of both libraries in float64 (or their default float32),
+    torch's weights copied into nbgrad's through numpy; state_dict keys and shapes are checked
+    equal first."""
     torch.manual_seed(0)
-    tm = getattr(torch.nn, name)(*args, **kwargs).double()
-    nm = getattr(nb.nn, name)(*args, **kwargs).double()
+    tm = getattr(torch.nn, name)(*args, **kwargs)
+    nm = getattr(nb.nn, name)(*args, **kwargs)
+    if not float32:
+        tm, nm = tm.double(), nm.double()
     check_state_dict(nm, tm)
     copy_weights(tm, nm)
     return nm, tm

@@ -11,6 +11,7 @@ from ._parity import (
     build_pair,
     compare,
     compare2,
+    compare_dtypes,
     const,
     module_fn,
     nb,
@@ -552,3 +553,24 @@ def test_second_order_attention():
 @pytest.mark.parametrize("kw", [{}, {"label_smoothing": 0.2}, {"ignore_index": 3}], ids=str)
 def test_second_order_cross_entropy(kw):
     compare2(lambda lib, x, y: lib.nn.CrossEntropyLoss(**kw)(x, y), [LOGITS, LABELS])
+
+
+# ---------------------------------------------------------------- float32 (the default dtype)
+
+FLOAT32 = [
+    ("Linear", (3, 4), (2, 3)), ("Conv2d", (2, 3, 3), (1, 2, 5, 5)),
+    ("ConvTranspose2d", (2, 3, 3), (1, 2, 3, 3)), ("BatchNorm2d", (2,), (2, 2, 3, 3)),
+    ("LayerNorm", (4,), (3, 4)), ("GroupNorm", (2, 4), (2, 4, 3)), ("LSTM", (3, 4), (3, 2, 3)),
+    ("GRU", (3, 4), (3, 2, 3)), ("MaxPool2d", (2,), (1, 2, 4, 4)),
+    ("AvgPool2d", (2,), (1, 2, 4, 4)), ("GELU", (), (3, 4)), ("Softmax", (1,), (3, 4)),
+]
+
+
+@pytest.mark.parametrize("case", FLOAT32, ids=lambda c: c[0])
+def test_float32(case):
+    name, args, shape = case
+    nm, tm = build_pair(name, *args, float32=True)
+    f = module_fn(nm, tm)
+    x = randn(*shape).astype(np.float32)
+    compare_dtypes(f, [x])
+    compare(f, [x], nm, tm, rtol=2e-5, atol=1e-6)
