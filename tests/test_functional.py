@@ -258,6 +258,22 @@ def test_logsigmoid_and_softplus_are_stable():
     np.testing.assert_allclose(F.softplus(x).numpy(), [0.0, 1000.0])
 
 
+@pytest.mark.parametrize("beta,threshold", [(1.0, 20.0), (2.0, 1.5), (0.5, 0.2)])
+def test_softplus_is_linear_above_threshold(beta, threshold):
+    # PyTorch's rule: x itself (gradient 1) where beta * x > threshold, the smooth formula
+    # log1p(exp(beta x)) / beta (gradient sigmoid(beta x)) elsewhere
+    xs = np.array([-3.0, -0.4, 0.3, 0.7, 0.76, 1.2, 5.0, 25.0])
+    x = nb.tensor(xs, requires_grad=True)
+    y = F.softplus(x, beta, threshold)
+    y.sum().backward()
+    linear = beta * xs > threshold
+    np.testing.assert_allclose(y.detach().numpy(),
+                               np.where(linear, xs, np.logaddexp(0, beta * xs) / beta), rtol=1e-14)
+    np.testing.assert_allclose(x.grad.numpy(),
+                               np.where(linear, 1.0, 1 / (1 + np.exp(-beta * xs))), rtol=1e-14)
+    assert nb.nn.Softplus(beta, threshold)(x).detach().numpy() == pytest.approx(y.detach().numpy())
+
+
 def test_gelu_rejects_unknown_approximation():
     with pytest.raises(ValueError, match="approximate"):
         F.gelu(nb.ones(2), approximate="fast")

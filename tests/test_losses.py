@@ -160,3 +160,16 @@ def test_second_order_gradients():
     assert nb.autograd.gradgradcheck(
         lambda a: F.kl_div(F.log_softmax(a, 1), t(np.full((2, 3), 1 / 3)),
                            reduction="batchmean"), (x,))
+
+
+def test_poisson_nll_full_is_differentiable_in_target():
+    # full=True adds Stirling's term t*log(t) - t + 0.5*log(2*pi*t) where t > 1; its gradient
+    # in t (log(t) + 0.5/t) is part of the target's gradient, as in PyTorch
+    x, y = np.array([0.5, 2.0, 1.3, 0.8]), np.array([0.5, 3.0, 2.5, 1.0])
+    a, b = t(x, True), t(y, True)
+    F.poisson_nll_loss(a, b, log_input=False, full=True, reduction="sum").backward()
+    stirling = np.where(y > 1, np.log(y) + 0.5 / y, 0.0)
+    np.testing.assert_allclose(b.grad.numpy(), -np.log(x + 1e-8) + stirling, rtol=1e-12)
+    np.testing.assert_allclose(a.grad.numpy(), 1 - y / (x + 1e-8), rtol=1e-12)
+    assert nb.autograd.gradcheck(
+        lambda u, v: F.poisson_nll_loss(u, v, full=True), (t(x, True), t(y + 0.2, True)))

@@ -734,8 +734,8 @@ def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full
     else:
         loss = input - target * (input + eps).log()
     if full:
-        t = target.detach()
-        safe = _f.where(t > 1, t, ones((), dtype=t.dtype, device=t.device) * 2)
+        t = target.detach()  # the mask only: Stirling's term is differentiable in target
+        safe = _f.where(t > 1, target, ones((), dtype=t.dtype, device=t.device) * 2)
         stirling = safe * safe.log() - safe + (safe * (2 * math.pi)).log() * 0.5
         loss = loss + _f.where(t > 1, stirling, zeros((), dtype=t.dtype, device=t.device))
     return _reduce(loss, reduction)

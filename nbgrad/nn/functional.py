@@ -22,6 +22,7 @@ from nbgrad.nn import _activations
 from nbgrad.nn._activations import *  # noqa: F403  (the activations beyond the ones here)
 from nbgrad.ops import nn_ops
 from nbgrad.ops.creation import arange, rand, zeros
+from nbgrad.ops.elementwise import where
 from nbgrad.tensor import Tensor
 
 __all__ = [
@@ -116,16 +117,19 @@ def logsigmoid(input: Tensor) -> Tensor:
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
-    """``log(1 + exp(beta * x)) / beta``, computed stably (``threshold`` is accepted for
-    compatibility; the stable formula needs no switch to the linear regime).
+    """``log(1 + exp(beta * x)) / beta``, computed stably; ``x`` itself (gradient 1) where
+    ``beta * x > threshold``, as in PyTorch.
 
     >>> import nbgrad as nb
     >>> import nbgrad.nn.functional as F
     >>> F.softplus(nb.tensor([0.0, 1.0])), F.softplus(nb.tensor([0.0, 1.0]), beta=2.0)
     (tensor([0.6931, 1.3133]), tensor([0.3466, 1.0635]))
+    >>> F.softplus(nb.tensor([0.5, 2.0]), beta=1.0, threshold=1.0)
+    tensor([0.9741, 2.0000])
     """
     _tensor(input, "softplus")
-    return -nn_ops.logsigmoid(input * -beta) / beta
+    smooth = -nn_ops.logsigmoid(input * -beta) / beta
+    return where(input * beta > threshold, input, smooth)
 
 
 def _softmax_dim(name: str, ndim: int) -> int:
