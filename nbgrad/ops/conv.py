@@ -433,8 +433,8 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
 
 
 def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
-    """Sum columns (N, C*kH*kW, L) or (C*kH*kW, L) back into (N, C, *output_size) — col2im,
-    the transpose of :func:`unfold`.
+    """Sum columns ``(N, C*kH*kW, L)`` or ``(C*kH*kW, L)`` back into ``(N, C, *output_size)``
+    — col2im, the transpose of :func:`unfold`.
 
     >>> import nbgrad as nb
     >>> from nbgrad.ops.conv import fold

@@ -170,7 +170,7 @@ def _along(x: Tensor, dim: int, m: np.ndarray) -> Tensor:
 def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "nearest",
                 align_corners: bool | None = None, recompute_scale_factor: bool | None = None,
                 antialias: bool = False) -> Tensor:
-    """Resize the spatial dims of ``input`` (N, C, *S) to ``size`` or by ``scale_factor``.
+    """Resize the spatial dims of ``input`` ``(N, C, *S)`` to ``size`` or by ``scale_factor``.
 
     Modes: 'nearest', 'nearest-exact', 'linear' (3-D input), 'bilinear' and 'bicubic' (4-D),
     'trilinear' (5-D) and 'area' (adaptive average pooling), with PyTorch's coordinate rules

@@ -94,7 +94,7 @@ def _lengths(lengths) -> np.ndarray:
 
 def pack_padded_sequence(input: Tensor, lengths, batch_first: bool = False,
                          enforce_sorted: bool = True) -> PackedSequence:
-    """Pack a padded batch (T, B, *) -- (B, T, *) with ``batch_first`` -- whose sequences
+    """Pack a padded batch ``(T, B, *)`` -- ``(B, T, *)`` with ``batch_first`` -- whose sequences
     have the given ``lengths``. ``enforce_sorted``: the lengths must be decreasing; otherwise
     the batch is sorted here and the permutation kept.
 
@@ -149,7 +149,7 @@ def _unsorted(sequence: PackedSequence, b: int) -> np.ndarray:
 def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False,
                         padding_value: float = 0.0,
                         total_length: int | None = None) -> tuple[Tensor, Tensor]:
-    """Undo ``pack_padded_sequence``: the padded batch (T, B, *) -- or (B, T, *) -- in the
+    """Undo ``pack_padded_sequence``: the padded batch ``(T, B, *)`` -- or ``(B, T, *)`` -- in the
     original batch order, and the lengths (int64).
 
     >>> import nbgrad as nb
@@ -192,7 +192,7 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False,
 
 def pad_sequence(sequences, batch_first: bool = False, padding_value: float = 0.0,
                  padding_side: str = "right") -> Tensor:
-    """Stack sequences of shapes (L_i, *) into (L_max, B, *) -- (B, L_max, *) with
+    """Stack sequences of shapes ``(L_i, *)`` into ``(L_max, B, *)`` -- ``(B, L_max, *)`` with
     ``batch_first`` -- padding with ``padding_value`` on the ``padding_side``.
 
     >>> import nbgrad as nb
@@ -234,7 +234,7 @@ def unpad_sequence(padded_sequences: Tensor, lengths, batch_first: bool = False)
 
 
 def pack_sequence(sequences, enforce_sorted: bool = True) -> PackedSequence:
-    """Pack a list of sequences (L_i, *) (longest first unless ``enforce_sorted=False``).
+    """Pack a list of sequences ``(L_i, *)`` (longest first unless ``enforce_sorted=False``).
 
     >>> import nbgrad as nb
     >>> from nbgrad.nn.utils.rnn import pack_sequence

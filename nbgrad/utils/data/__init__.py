@@ -16,7 +16,7 @@ from nbgrad.utils.data.dataset import (
     TensorDataset,
     random_split,
 )
-from nbgrad.utils.data.distributed import DistributedSampler
+from nbgrad.utils.data.distributed import DistributedSampler  # noqa: F401  (also at PyTorch's top-level path)
 from nbgrad.utils.data.sampler import (
     BatchSampler,
     RandomSampler,
@@ -30,4 +30,4 @@ __all__ = ["Dataset", "IterableDataset", "TensorDataset", "ConcatDataset", "Chai
            "Subset", "StackDataset", "random_split", "Sampler", "SequentialSampler",
            "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler", "BatchSampler",
            "DataLoader", "default_collate", "default_convert", "get_worker_info", "WorkerInfo",
-           "DistributedSampler", "dataloader", "dataset", "distributed", "sampler"]
+           "dataloader", "dataset", "distributed", "sampler"]
